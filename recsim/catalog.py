@@ -1,0 +1,104 @@
+"""The item catalog (DESIGN §2.1): true attributes, observable features, uploads over time.
+
+Items are stored as a struct of arrays, **sorted by upload time**, so "the items available at
+time t" is the prefix ``[0, n_available(t))``. The whole catalog for a run (the backlog plus
+every Poisson upload until the end of the horizon) is drawn up front from the ``catalog`` and
+``uploads`` streams, so it is identical under every policy (common random numbers).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .config import CatalogConfig
+
+__all__ = ["Catalog", "make_topic_centers", "generate_catalog", "unit_rows"]
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows of ``x`` scaled to unit L2 norm (shape kept)."""
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.where(norms > 0, norms, 1.0)
+
+
+@dataclass
+class Catalog:
+    """Items sorted by upload time. Shapes: ``(n,)`` unless noted; times in seconds.
+
+    Hidden (never given to a non-oracle policy): ``topics``, ``extremeness``, ``quality``,
+    ``clickbait``, ``cluster``. Observable: ``topics_obs`` (noisy, unit norm), ``classifier``
+    (noisy extremeness score ê in [0, 1]), ``length``, ``creator``, ``upload_time``.
+    """
+
+    topics: np.ndarray  # (n, K) unit norm, true
+    cluster: np.ndarray  # int, true home cluster of the item
+    extremeness: np.ndarray
+    quality: np.ndarray
+    clickbait: np.ndarray
+    length: np.ndarray  # seconds
+    creator: np.ndarray  # int
+    upload_time: np.ndarray  # seconds of simulated time (negative: before the run)
+    topics_obs: np.ndarray  # (n, K)
+    classifier: np.ndarray
+
+    @property
+    def n_items(self) -> int:
+        return int(self.length.shape[0])
+
+    @property
+    def n_topics(self) -> int:
+        return int(self.topics.shape[1])
+
+    def n_available(self, now: float) -> int:
+        """Number of items uploaded at or before ``now`` (they are the prefix of the arrays)."""
+        return int(np.searchsorted(self.upload_time, now, side="right"))
+
+
+def make_topic_centers(cfg: CatalogConfig, rng: np.random.Generator) -> np.ndarray:
+    """Unit-norm cluster centers, shape ``(n_clusters, K)``, drawn Dirichlet(concentration)."""
+    alpha = np.full(cfg.n_topics, cfg.cluster_concentration)
+    return unit_rows(rng.dirichlet(alpha, size=cfg.n_clusters))
+
+
+def _draw_items(
+    cfg: CatalogConfig, centers: np.ndarray, n: int, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    k = cfg.n_topics
+    cluster = rng.integers(0, cfg.n_clusters, size=n)
+    topics = unit_rows(centers[cluster] + rng.normal(0.0, cfg.item_noise, size=(n, k)))
+    e = rng.beta(*cfg.extremeness, size=n)
+    mean_e = cfg.extremeness[0] / (cfg.extremeness[0] + cfg.extremeness[1])
+    q = cfg.quality
+    quality = np.clip(q.base - q.slope * (e - mean_e) + rng.normal(0.0, q.noise, size=n), 0.0, 1.0)
+    clickbait = rng.beta(*cfg.clickbait, size=n)
+    ln = cfg.length
+    length = np.clip(np.exp(np.log(ln.median) + ln.log_sd * rng.standard_normal(n)), ln.min, ln.max)
+    creator = rng.integers(0, cfg.n_creators, size=n)
+    topics_obs = unit_rows(topics + rng.normal(0.0, cfg.topic_noise, size=(n, k)))
+    classifier = np.clip(e + rng.normal(0.0, cfg.classifier_noise, size=n), 0.0, 1.0)
+    return dict(
+        topics=topics, cluster=cluster, extremeness=e, quality=quality, clickbait=clickbait,
+        length=length, creator=creator, topics_obs=topics_obs, classifier=classifier,
+    )
+
+
+def generate_catalog(
+    cfg: CatalogConfig,
+    centers: np.ndarray,
+    start: float,
+    end: float,
+    catalog_rng: np.random.Generator,
+    uploads_rng: np.random.Generator,
+) -> Catalog:
+    """Draw the backlog (uploaded uniformly over ``[start - backlog, start)``) and the Poisson
+    uploads in ``[start, end)``; return the catalog sorted by upload time."""
+    backlog_times = np.sort(catalog_rng.uniform(start - cfg.backlog, start, size=cfg.n_items))
+    n_new = int(uploads_rng.poisson(cfg.upload_rate * max(end - start, 0.0)))
+    # Given their count, Poisson arrival times are uniform order statistics.
+    new_times = np.sort(uploads_rng.uniform(start, end, size=n_new))
+    backlog = _draw_items(cfg, centers, cfg.n_items, catalog_rng)
+    fresh = _draw_items(cfg, centers, n_new, uploads_rng)
+    columns = {key: np.concatenate([backlog[key], fresh[key]]) for key in backlog}
+    return Catalog(upload_time=np.concatenate([backlog_times, new_times]), **columns)

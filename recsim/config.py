@@ -1,0 +1,496 @@
+"""Scenario files: pydantic models, YAML loading, ``--set`` overrides and clear errors.
+
+Every model parameter of DESIGN §2 is a field here with its default. Unknown keys are
+rejected everywhere (``extra="forbid"``), so a misspelt key is an error, not a silent default.
+Durations are stored in seconds and rates in events per second (see :mod:`recsim.units`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+from .units import format_duration, parse_duration, parse_rate
+
+__all__ = [
+    "Scenario",
+    "PolicySpec",
+    "ScenarioError",
+    "load_scenario",
+    "scenario_from_dict",
+    "apply_overrides",
+    "scenario_json_schema",
+]
+
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": r"^[0-9.]+(s|m|min|h|d|w)?$"},
+                {"type": "number", "minimum": 0},
+            ],
+            "description": "duration: '45s', '30m', '6h', '14d' or seconds",
+        }
+    ),
+]
+
+
+def _format_rate(rate: float) -> str:
+    return f"{rate * 86400:g}/d"
+
+
+Rate = Annotated[
+    float,
+    BeforeValidator(parse_rate),
+    PlainSerializer(_format_rate, return_type=str),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": r"^[0-9.]+/(s|m|min|h|d|w)$"},
+                {"type": "number", "minimum": 0},
+            ],
+            "description": "rate: '1.5/d', '0.04/h' or events per second",
+        }
+    ),
+]
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+Positive = Annotated[float, Field(gt=0.0)]
+NonNegative = Annotated[float, Field(ge=0.0)]
+BetaParams = Annotated[tuple[Positive, Positive], Field(description="Beta(a, b) shape parameters")]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+# ----------------------------------------------------------------------------- catalog
+class QualityConfig(_Model):
+    """q = clip(base - slope·(e - E[e]) + N(0, noise²), 0, 1): weakly anti-correlated with e."""
+
+    base: float = 0.5
+    slope: float = 0.6
+    noise: NonNegative = 0.2
+
+
+class LengthConfig(_Model):
+    """Item length L: log-normal with this median and log-sd, clipped to [min, max]."""
+
+    median: Duration = 240.0
+    log_sd: NonNegative = 0.7
+    min: Duration = 15.0
+    max: Duration = 3 * 3600.0
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LengthConfig:
+        if not self.min <= self.median <= self.max:
+            raise ValueError("length needs min <= median <= max")
+        return self
+
+
+class CatalogConfig(_Model):
+    n_topics: int = Field(20, ge=1, description="K, the number of topics")
+    n_clusters: int = Field(5, ge=1, description="topic clusters items and users gather around")
+    cluster_concentration: Positive = Field(0.3, description="Dirichlet concentration of centers")
+    item_noise: NonNegative = Field(0.05, description="per-topic noise of an item around its center")
+    n_items: int = Field(5000, ge=1, description="items already uploaded when the run starts")
+    backlog: Duration = Field(60 * 86400.0, description="the initial items span this much history")
+    upload_rate: Rate = Field(150 / 86400, description="Poisson rate of new uploads")
+    n_creators: int = Field(1000, ge=1)
+    extremeness: BetaParams = (1.2, 6.0)
+    quality: QualityConfig = QualityConfig()
+    clickbait: BetaParams = (2.0, 5.0)
+    length: LengthConfig = LengthConfig()
+    classifier_noise: NonNegative = Field(0.1, description="sd of the extremeness classifier score")
+    topic_noise: NonNegative = Field(0.1, description="sd of the observable (noisy) topic vector")
+
+
+# ----------------------------------------------------------------------------- population
+class PopulationConfig(_Model):
+    n_users: int = Field(500, ge=1)
+    home_noise: NonNegative = Field(0.05, description="per-topic noise of θ₀ around the home cluster")
+    appetite: BetaParams = Field((3.0, 11.0), description="initial appetite a₀ ~ Beta")
+    vulnerable_share: Probability = 0.1
+    vulnerable_susceptibility: Positive = 4.0
+    susceptibility_log_sd: NonNegative = Field(0.2, description="others: log-normal around 1")
+    initial_satisfaction: float = 0.0
+
+
+# ----------------------------------------------------------------------------- behaviour
+class AllureConfig(_Model):
+    """A = w_r·r + w_e·g(e; a) + w_c·b with g(e; a) = exp(-(e - a - δ)² / (2ω²))."""
+
+    w_r: float = 3.0
+    w_e: float = 1.5
+    w_c: float = 0.5
+    delta: float = 0.12
+    omega: Positive = 0.1
+
+
+class ValueConfig(_Model):
+    """V = v_r·r + v_q·q - v_h·e² - c_tau·(watch time in minutes)."""
+
+    v_r: float = 1.0
+    v_q: float = 0.5
+    v_h: float = 4.0
+    c_tau: float = Field(0.05, description="value cost per minute watched")
+
+
+class ChoiceConfig(_Model):
+    """Multinomial logit over the slate with an outside option U₀ = u0 + phi_f·F."""
+
+    beta: Positive = 2.0
+    position_exponent: NonNegative = 0.8
+    u0: float = 3.0
+    phi_f: float = Field(1.0, description="outside-option utility per hour of fatigue")
+    scan_time: Duration = Field(8.0, description="time to look over a slate")
+
+
+class WatchConfig(_Model):
+    """log T ~ N(log L + mu + alpha_a·A + alpha_w·(W - 1/2), sigma²); watch time τ = min(L, T)."""
+
+    mu: float = -2.2
+    alpha_a: float = 0.5
+    alpha_w: float = 0.5
+    sigma: NonNegative = 0.8
+
+
+class ContinuationConfig(_Model):
+    """P(continue after an item) = sigmoid(c0 + c_a·A + c_psi·ψ - c_f·F)."""
+
+    c0: float = 0.5
+    c_a: float = 0.6
+    c_psi: float = 0.01
+    c_f: float = Field(2.0, description="per hour of fatigue")
+    p_leave_no_click: Probability = 0.1
+
+
+class TopicDynamicsConfig(_Model):
+    eta: NonNegative = Field(0.02, description="η_θ, topic drift step")
+    relax: Duration = Field(3 * 86400.0, description="τ_θ, relaxation toward θ₀ between sessions")
+
+
+class AppetiteDynamicsConfig(_Model):
+    eta_up: NonNegative = 0.01
+    eta_down: NonNegative = 0.009
+    relax: Duration = Field(10 * 86400.0, description="τ_a, relaxation toward a₀ between sessions")
+
+
+class SatisfactionConfig(_Model):
+    gamma: Probability = Field(0.8, description="γ_S, carry-over of S per item")
+    noise: NonNegative = Field(0.1, description="σ_S of the per-item noise ε")
+    relax: Duration = Field(86400.0, description="τ_S, decay of S toward 0 between sessions")
+    kappa: Positive = Field(0.4, description="W = sigmoid(κ·S)")
+
+
+class HabitConfig(_Model):
+    relax: Duration = Field(12 * 3600.0, description="τ_ψ, habit decay time")
+
+
+class ReturnsConfig(_Model):
+    """λ(t) = λ₀·d(t)·exp(b_w·(W-½)) + Σ_s [α₁·Ā_s·e^{-(t-t_s)/τ₁} + α₂·[V̄_s]₊·e^{-(t-t_s)/τ₂}]."""
+
+    base_rate: Rate = Field(1.5 / 86400, description="λ₀")
+    cycle_amplitude: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.5
+    cycle_peak: Duration = Field(20 * 3600.0, description="time of day of the daily peak")
+    b_w: float = 0.5
+    alpha_impulse: Rate = Field(0.04 / 3600, description="α₁ per unit session-mean allure")
+    tau_impulse: Duration = Field(3 * 3600.0, description="τ₁")
+    alpha_value: Rate = Field(0.01 / 86400, description="α₂ per unit positive session-mean value")
+    tau_value: Duration = Field(14 * 86400.0, description="τ₂")
+
+
+class ChurnConfig(_Model):
+    """At each would-be return, quit with probability sigmoid(zeta0 - zeta1·(Ū - u_out))."""
+
+    ema_weight: Probability = 0.2
+    initial: float = Field(0.6, description="starting value of the EMA Ū of session value")
+    zeta0: float = -7.0
+    zeta1: float = 4.0
+    u_out: float = 0.5
+
+
+class SurveyConfig(_Model):
+    """Answer = round(clip(intercept + slope·V̄ + N(0, noise²), 1, 5)) with probability p."""
+
+    probability: Probability = 0.05
+    intercept: float = 2.5
+    slope: float = 2.0
+    noise: NonNegative = 0.7
+
+
+class BehaviourConfig(_Model):
+    allure: AllureConfig = AllureConfig()
+    value: ValueConfig = ValueConfig()
+    choice: ChoiceConfig = ChoiceConfig()
+    watch: WatchConfig = WatchConfig()
+    continuation: ContinuationConfig = ContinuationConfig()
+    topic: TopicDynamicsConfig = TopicDynamicsConfig()
+    appetite: AppetiteDynamicsConfig = AppetiteDynamicsConfig()
+    satisfaction: SatisfactionConfig = SatisfactionConfig()
+    habit: HabitConfig = HabitConfig()
+    returns: ReturnsConfig = ReturnsConfig()
+    churn: ChurnConfig = ChurnConfig()
+    survey: SurveyConfig = SurveyConfig()
+
+
+# ----------------------------------------------------------------------------- recommender
+class RecommenderConfig(_Model):
+    slate_size: int = Field(10, ge=1)
+    n_candidates: int = Field(200, ge=1, description="candidate pool drawn per request")
+    retrain_interval: Duration = Field(86400.0, description="how often learned policies refit")
+
+    @model_validator(mode="after")
+    def _pool_holds_slate(self) -> RecommenderConfig:
+        if self.n_candidates < self.slate_size:
+            raise ValueError("n_candidates must be at least slate_size")
+        return self
+
+
+class PolicySpec(_Model):
+    """A policy to compare: a built-in name or ``"module:Class"``, with its parameters."""
+
+    name: str = Field(description="label used in outputs; defaults to the type")
+    type: str = Field(description="a built-in policy name or 'module:Class'")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_shorthand(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"name": value, "type": value}
+        if isinstance(value, dict) and "type" in value and "name" not in value:
+            return {**value, "name": value["type"]}
+        if isinstance(value, dict) and "name" in value and "type" not in value:
+            return {**value, "type": value["name"]}
+        return value
+
+
+class OutputConfig(_Model):
+    metrics_interval: Duration = Field(86400.0, description="width of a metrics time bucket")
+    log_impressions: bool = Field(True, description="log one row per slate position shown")
+    extreme_threshold: Probability = Field(0.4, description="e above this counts as extreme")
+    events_chunk_rows: int = Field(200_000, ge=1000, description="rows per Parquet row group")
+
+
+class Scenario(_Model):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="used in the run folder name")
+    description: str = ""
+    seed: int = Field(0, ge=0)
+    horizon: Duration = Field(14 * 86400.0, description="simulated time after the warm-up")
+    warmup: Duration = Field(
+        7 * 86400.0, description="time under the warm-up policy before t=0; metrics exclude it"
+    )
+    warmup_policy: str = Field("random", description="built-in policy serving the warm-up")
+    replications: int = Field(1, ge=1)
+    engine: Literal["reference"] = "reference"
+    workers: int = Field(0, ge=0, description="processes; 0 = one per core")
+    population: PopulationConfig = PopulationConfig()
+    catalog: CatalogConfig = CatalogConfig()
+    behaviour: BehaviourConfig = BehaviourConfig()
+    recommender: RecommenderConfig = RecommenderConfig()
+    policies: list[PolicySpec] = Field(min_length=1)
+    outputs: OutputConfig = OutputConfig()
+
+    @field_validator("horizon")
+    @classmethod
+    def _positive_horizon(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("the horizon must be positive")
+        return value
+
+    @model_validator(mode="after")
+    def _check_policies(self) -> Scenario:
+        from .policies.registry import validate_policy_spec, resolve_policy
+
+        names = [spec.name for spec in self.policies]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"policy names must be unique; repeated: {', '.join(dupes)}")
+        for index, spec in enumerate(self.policies):
+            validate_policy_spec(spec, ("policies", index))
+        try:
+            resolve_policy(self.warmup_policy)
+        except LookupError as exc:
+            raise ValueError(str(exc)) from None
+        if self.catalog.n_items < self.recommender.n_candidates:
+            raise ValueError(
+                "catalog.n_items must be at least recommender.n_candidates "
+                f"({self.catalog.n_items} < {self.recommender.n_candidates})"
+            )
+        return self
+
+    def dump(self) -> dict[str, Any]:
+        """The resolved scenario as plain YAML-able data (durations as strings)."""
+        return self.model_dump(mode="json")
+
+
+# ----------------------------------------------------------------------------- errors
+class ScenarioError(Exception):
+    """A scenario that cannot be used: names the file, the field path and what was expected."""
+
+    def __init__(self, source: str, problems: list[tuple[str, str]]):
+        self.source = source
+        self.problems = problems
+        lines = [f"{source}: invalid scenario"]
+        lines += [f"  {path or '<top level>'}: {message}" for path, message in problems]
+        super().__init__("\n".join(lines))
+
+
+class PolicyParamError(ValueError):
+    """Raised by policy validation with a field path relative to the scenario root."""
+
+    def __init__(self, loc: tuple, message: str):
+        self.loc = loc
+        super().__init__(message)
+
+
+def _known_fields(loc: tuple) -> list[str]:
+    model: Any = Scenario
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        annotation = field.annotation
+        args = getattr(annotation, "__args__", ())
+        model = next((a for a in (annotation, *args) if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        if model is None:
+            return []
+    return list(getattr(model, "model_fields", {}))
+
+
+def _problems_from(error: ValidationError) -> list[tuple[str, str]]:
+    problems = []
+    for item in error.errors():
+        loc = tuple(item["loc"])
+        ctx_error = item.get("ctx", {}).get("error")
+        if isinstance(ctx_error, PolicyParamError):
+            loc = ctx_error.loc
+            message = str(ctx_error)
+        elif item["type"] == "extra_forbidden":
+            known = _known_fields(loc)
+            close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+            message = f"unknown key {loc[-1]!r}"
+            message += f" (did you mean {close[0]!r}?)" if close else ""
+            if known:
+                message += f"; expected one of: {', '.join(known)}"
+        elif item["type"] == "missing":
+            message = "required key is missing"
+        else:
+            message = item["msg"].removeprefix("Value error, ")
+            if item["type"] not in ("value_error",) and "input" in item:
+                shown = repr(item["input"])
+                message += f" (got {shown[:60]})"
+        # pydantic puts the tagged-union/model-level validators at the parent path
+        path = ".".join(str(p) for p in loc)
+        problems.append((path, message))
+    return problems
+
+
+def scenario_from_dict(data: Any, source: str = "<scenario>") -> Scenario:
+    """Validate plain data into a :class:`Scenario`; raise :class:`ScenarioError` otherwise."""
+    if not isinstance(data, dict):
+        raise ScenarioError(source, [("", f"expected a mapping of keys, got {type(data).__name__}")])
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(source, _problems_from(exc)) from None
+
+
+def read_scenario_data(path: str | Path) -> dict[str, Any]:
+    """Read a YAML scenario file into plain data (``yaml.safe_load``), with clear errors."""
+    path = Path(path)
+    source = str(path)
+    if not path.exists():
+        raise ScenarioError(source, [("", "file not found")])
+    if path.is_dir():
+        raise ScenarioError(source, [("", "is a directory, expected a YAML scenario file")])
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ScenarioError(source, [("", f"malformed YAML at {where}{problem}")]) from None
+    except UnicodeDecodeError:
+        raise ScenarioError(source, [("", "not a text (UTF-8) file")]) from None
+    if data is None:
+        raise ScenarioError(source, [("", "the file is empty")])
+    if not isinstance(data, dict):
+        raise ScenarioError(source, [("", f"expected a mapping of keys, got {type(data).__name__}")])
+    return data
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str], source: str) -> dict[str, Any]:
+    """Apply ``dotted.key=value`` overrides (values parsed as YAML) to a copy of ``data``.
+
+    List items are addressed by index (``policies.0.params.epsilon=0.1``).
+    """
+    data = json.loads(json.dumps(data))  # deep copy of plain data
+    for override in overrides:
+        if "=" not in override:
+            raise ScenarioError(source, [(override, "an override must look like dotted.key=value")])
+        key, _, raw = override.partition("=")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        parts = key.strip().split(".")
+        node: Any = data
+        for depth, part in enumerate(parts):
+            last = depth == len(parts) - 1
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    path = ".".join(parts[: depth + 1])
+                    raise ScenarioError(source, [(path, f"no list item {part!r} to override")])
+                index = int(part)
+                if last:
+                    node[index] = value
+                else:
+                    node = node[index]
+            elif isinstance(node, dict):
+                if last:
+                    node[part] = value
+                else:
+                    node = node.setdefault(part, {})
+            else:
+                path = ".".join(parts[:depth])
+                raise ScenarioError(source, [(path, "is not a mapping; cannot override inside it")])
+    return data
+
+
+def load_scenario(
+    path: str | Path, overrides: list[str] | None = None, seed: int | None = None
+) -> Scenario:
+    """Load, override and validate a scenario file. Raises :class:`ScenarioError`."""
+    source = str(path)
+    data = read_scenario_data(path)
+    if overrides:
+        data = apply_overrides(data, overrides, source)
+    if seed is not None:
+        data["seed"] = seed
+    return scenario_from_dict(data, source)
+
+
+def scenario_json_schema() -> dict[str, Any]:
+    """JSON Schema of scenario files (for editors and documentation)."""
+    return Scenario.model_json_schema(mode="validation")

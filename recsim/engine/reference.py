@@ -1,0 +1,437 @@
+"""The reference engine: one SimPy process per user, exactly as in DESIGN §2.6.
+
+This module (with :mod:`recsim.engine`) is the only place that knows SimPy. Model components
+(:mod:`recsim.users.model`, :mod:`recsim.users.returns`), policies and metrics are plain code
+called from here.
+
+Clock: simulated seconds; the warm-up runs on ``[-warmup, 0)`` under the warm-up policy and
+the horizon on ``[0, horizon]``. Events and metrics cover the horizon only.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import simpy
+
+from .. import rng as rngmod
+from ..config import PolicySpec, Scenario
+from ..eventlog import EventLog
+from ..metrics import MetricsCollector
+from ..oracle import OracleView
+from ..policies.base import CandidateFeatures, Feedback, History, Policy, PolicyContext, Request
+from ..policies.registry import build_policy, resolve_policy
+from ..users import model
+from ..users.returns import ReturnState, churn_probability, next_return
+from ..world import World
+
+__all__ = ["RunResult", "simulate"]
+
+
+@dataclass
+class RunResult:
+    """What one (policy, replication) run produced, besides its event log file."""
+
+    metrics: list[tuple]  # (metric, kind, start, end, value)
+    headline: dict[str, float]
+    initial_state: dict[str, np.ndarray]
+    final_state: dict[str, np.ndarray]
+    user_totals: dict[str, np.ndarray]
+    retrain_times: list[float] = field(default_factory=list)
+    n_events: int = 0
+    n_decisions: int = 0
+
+
+class _FeedbackBuffer:
+    """Observable feedback since the last retrain, as the platform logs it: one row per
+    impression, with the watch time of clicked ones. Slates are kept whole and expanded on
+    :meth:`take`, because appending row by row is the hot path."""
+
+    def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        self.slates: list[tuple[float, int, list[int], int]] = []  # (time, user, slate, chosen)
+        self.watches: list[tuple[float, int, int, int, float]] = []  # (time, user, item, pos, τ)
+
+    def take(self) -> Feedback:
+        """All rows since the last call (non-clicked impressions at serving time, clicked ones
+        when their watch ended), then forget them."""
+        n_slates = len(self.slates)
+        sizes = np.fromiter((len(s[2]) for s in self.slates), np.int64, n_slates)
+        time = np.repeat(np.fromiter((s[0] for s in self.slates), float, n_slates), sizes)
+        user = np.repeat(np.fromiter((s[1] for s in self.slates), np.int64, n_slates), sizes)
+        chosen = np.repeat(np.fromiter((s[3] for s in self.slates), np.int64, n_slates), sizes)
+        item = np.fromiter((i for s in self.slates for i in s[2]), np.int64, int(sizes.sum()))
+        starts = np.repeat(np.cumsum(sizes) - sizes, sizes)
+        position = np.arange(item.shape[0]) - starts + 1
+        keep = position != chosen + 1
+        w = np.array(self.watches, dtype=float).reshape(-1, 5)
+        fb = Feedback(
+            time=np.concatenate([time[keep], w[:, 0]]),
+            user_id=np.concatenate([user[keep], w[:, 1].astype(np.int64)]),
+            item_id=np.concatenate([item[keep], w[:, 2].astype(np.int64)]),
+            position=np.concatenate([position[keep], w[:, 3].astype(np.int64)]),
+            clicked=np.concatenate([np.zeros(int(keep.sum()), bool), np.ones(w.shape[0], bool)]),
+            watch_time=np.concatenate([np.zeros(int(keep.sum())), w[:, 4]]),
+        )
+        order = np.argsort(fb.time, kind="stable")
+        self.clear()
+        return Feedback(*(getattr(fb, f)[order] for f in
+                          ("time", "user_id", "item_id", "position", "clicked", "watch_time")))
+
+
+class _Simulation:
+    def __init__(
+        self,
+        world: World,
+        spec: PolicySpec,
+        events: EventLog,
+        progress: Callable[[float], None] | None,
+    ):
+        sc = world.scenario
+        self.world = world
+        self.sc = sc
+        self.b = sc.behaviour
+        self.catalog = world.catalog
+        self.pop = world.population
+        self.events = events
+        self.progress = progress
+        self.env = simpy.Environment(initial_time=world.start)
+        self.context = PolicyContext(
+            n_topics=self.catalog.n_topics,
+            slate_size=sc.recommender.slate_size,
+            n_candidates=sc.recommender.n_candidates,
+            retrain_interval=sc.recommender.retrain_interval,
+        )
+        self.policy: Policy = build_policy(spec)
+        self.policy.reset(self.context)
+        self.policy_rng = rngmod.generator(sc.seed, world.replication, f"policy:{spec.name}")
+        self.warmup_policy: Policy = resolve_policy(sc.warmup_policy)()
+        self.warmup_policy.reset(self.context)
+        # identical under every policy: the warm-up is common to all of them
+        self.warmup_rng = rngmod.generator(sc.seed, world.replication, "policy:warmup")
+        self.trusted = type(self.policy).__module__.startswith("recsim.")
+        self.metrics = MetricsCollector(self.pop.n_users, self.catalog.n_topics, sc.outputs.extreme_threshold)
+        self.feedback = _FeedbackBuffer()
+        self.histories = [History(self.catalog.n_topics) for _ in range(self.pop.n_users)]
+        self.ubar = np.full(self.pop.n_users, self.b.churn.initial)
+        self.n_available = self.catalog.n_available(world.start)
+        self.retrain_times: list[float] = []
+        self.n_decisions = 0
+        self.initial_state: dict[str, np.ndarray] = {}
+        self.final_state: dict[str, np.ndarray] = {}
+        n_spare = 2 * sc.recommender.n_candidates + 8 + 2 * sc.recommender.n_candidates
+        self._positions = np.arange(n_spare, dtype=np.int64)
+        self._reverse_positions = self._positions[::-1].copy()
+        self._first_seen = np.zeros(self.catalog.n_items, dtype=np.int64)
+
+    # ------------------------------------------------------------------ processes
+    def uploads(self):
+        """Make pre-drawn uploads available at their upload times."""
+        times = self.catalog.upload_time
+        env = self.env
+        while self.n_available < times.shape[0]:
+            t = times[self.n_available]
+            if t > env.now:
+                yield env.timeout(t - env.now)
+            self.n_available += 1
+
+    def retrainer(self):
+        """Refit the policy on the logged feedback every retrain interval (warm-up included),
+        so feedback reaches the model late, as on a real platform."""
+        env = self.env
+        interval = self.sc.recommender.retrain_interval
+        if interval <= 0:
+            return
+        while True:
+            yield env.timeout(interval)
+            self.retrain_times.append(env.now)
+            self.policy.fit(self.feedback.take(), env.now)
+
+    def sampler(self):
+        """Metrics snapshots at t=0 and at the end of every bucket."""
+        env = self.env
+        if env.now < 0:
+            yield env.timeout(-env.now)
+        self.initial_state = self.metrics.snapshot(self.pop, env.now, self.sc)
+        interval = self.sc.outputs.metrics_interval
+        start = 0.0
+        horizon = self.sc.horizon
+        while start < horizon:
+            end = min(start + interval, horizon)
+            yield env.timeout(end - env.now)
+            self.metrics.close_bucket(start, end)
+            state = self.metrics.snapshot(self.pop, end, self.sc)
+            start = end
+        self.final_state = state
+
+    def ticker(self, steps: int = 200):
+        env = self.env
+        start, end = self.world.start, self.world.end
+        step = (end - start) / steps
+        for i in range(1, steps + 1):
+            yield env.timeout(step)
+            self.progress(i / steps)
+
+    # ------------------------------------------------------------------ one decision
+    def _candidates(self, draws: rngmod.UserDraws) -> np.ndarray:
+        """``n_candidates`` distinct available items, uniformly at random (user's own stream)."""
+        n_avail = self.n_available
+        n = self.sc.recommender.n_candidates
+        if n_avail <= n:
+            return np.arange(n_avail)
+        # a few spare draws so that, after removing repeats, n distinct items remain
+        m = n + 8 + 2 * (n * n) // n_avail
+        idx = (draws.block("candidates", m) * n_avail).astype(np.int64)
+        # first occurrences without sorting: writing positions in reverse leaves the first
+        first = self._first_seen
+        first[idx[::-1]] = self._reverse_positions[-m:]
+        return idx[first[idx] == self._positions[:m]][:n]
+
+    def _check_slate(self, slate: np.ndarray, candidates: np.ndarray, k: int) -> np.ndarray:
+        slate = np.asarray(slate, dtype=np.int64).ravel()
+        if slate.shape[0] == 0 or slate.shape[0] > k:
+            raise ValueError(f"policy returned a slate of {slate.shape[0]} items; expected 1..{k}")
+        if np.unique(slate).shape[0] != slate.shape[0]:
+            raise ValueError("policy returned a slate with repeated items")
+        if not np.isin(slate, candidates).all():
+            raise ValueError("policy returned items that are not among the candidates")
+        return slate
+
+    # ------------------------------------------------------------------ a user
+    def user(self, u: int):
+        env = self.env
+        sc, b, cat, pop = self.sc, self.b, self.catalog, self.pop
+        events, metrics, feedback = self.events, self.metrics, self.feedback
+        draws = rngmod.UserDraws(self.world.user_stream_keys, u)
+        hist = self.histories[u]
+        kappa = b.satisfaction.kappa
+        tau_s = b.satisfaction.relax
+        end = self.world.end
+        slate_size = sc.recommender.slate_size
+        scan = b.choice.scan_time
+        ret = ReturnState(t_end=env.now, satisfaction=float(pop.satisfaction[u]), impulse=0.0, slow=0.0)
+        uniform_returns = lambda: draws.uniform("returns")  # noqa: E731
+        session = 0
+
+        while True:
+            t_next = next_return(env.now, end, ret, b.returns, kappa, tau_s, uniform_returns)
+            if t_next == math.inf:
+                return
+            yield env.timeout(t_next - env.now)
+            if session > 0:
+                p_churn = churn_probability(self.ubar[u], b.churn.zeta0, b.churn.zeta1, b.churn.u_out)
+                if draws.uniform("churn") < p_churn:
+                    pop.churned[u] = True
+                    if env.now >= 0:
+                        events.add(env.now, u, session, "churn")
+                    return
+            session += 1
+            logging = env.now >= 0
+
+            # ---- session start: hidden state relaxes over the time away
+            now = env.now
+            dt = now - pop.state_time[u]
+            theta = model.relax_topic(pop.theta[u], pop.theta0[u], dt, b.topic.relax)
+            a = float(model.relax_toward(pop.appetite[u], pop.appetite0[u], dt, b.appetite.relax))
+            S = float(model.relax_toward(pop.satisfaction[u], 0.0, dt, tau_s))
+            psi = float(pop.habit[u])
+            psi_time = float(pop.habit_time[u])
+            F = 0.0
+            s = float(pop.susceptibility[u])
+            pop.theta[u] = theta
+            pop.appetite[u] = a
+            pop.satisfaction[u] = S
+            pop.fatigue[u] = 0.0
+            pop.in_session[u] = True
+            hist.n_sessions += 1
+            hist.session_items = 0
+            hist.session_watch_seconds = 0.0
+            if logging:
+                events.add(now, u, session, "session_start")
+                metrics.on_session(u)
+            n_watched = 0
+            sum_allure = 0.0
+            sum_value = 0.0
+
+            while True:
+                # ---- a slate is requested and served
+                now = env.now
+                warm = now < 0
+                policy = self.warmup_policy if warm else self.policy
+                prng = self.warmup_rng if warm else self.policy_rng
+                candidates = self._candidates(draws)
+                request = Request(
+                    user_id=u,
+                    now=now,
+                    history=hist,
+                    candidates=candidates,
+                    features=CandidateFeatures(cat, candidates, now),
+                    slate_size=slate_size,
+                )
+                if policy.oracle:
+                    W = 1.0 / (1.0 + math.exp(-kappa * S))
+                    request.oracle = OracleView(cat, candidates, theta, a, F, W, b)
+                slate = policy.recommend(request, prng)
+                if not (warm or self.trusted):
+                    slate = self._check_slate(slate, candidates, slate_size)
+                self.n_decisions += 1
+                r = cat.topics[slate] @ theta
+                A = model.allure(r, cat.extremeness[slate], cat.clickbait[slate], a, b.allure)
+                probs = model.choice_probabilities(A, F, b.choice)
+                yield env.timeout(scan)
+                choice = model.sample_choice(probs, draws.uniform("choice"))
+                shown = slate.tolist()
+                hist.n_impressions += len(shown)
+                if logging:
+                    events.add_impressions(now, u, session, shown)
+                feedback.slates.append((now, u, shown, choice))
+
+                if choice < 0:
+                    if draws.uniform("no_click") < b.continuation.p_leave_no_click:
+                        break
+                    continue
+
+                # ---- the chosen item is watched
+                item = shown[choice]
+                A_i = float(A[choice])
+                r_i = float(r[choice])
+                L = float(cat.length[item])
+                e_i = float(cat.extremeness[item])
+                W = 1.0 / (1.0 + math.exp(-kappa * S))
+                click_time = env.now
+                if logging:
+                    events.add(click_time, u, session, "click", item, choice + 1)
+                    metrics.on_click()
+                hist.n_clicks += 1
+                tau = model.watch_time(L, A_i, W, draws.normal("watch"), b.watch)
+                yield env.timeout(tau)
+                now = env.now
+                frac = tau / L
+                V = float(model.value(r_i, float(cat.quality[item]), e_i, tau, b.value))
+                x = cat.topics[item]
+
+                # ---- hidden-state updates (DESIGN §2.5)
+                theta = model.update_topic(theta, x, r_i, frac, s, b.topic)
+                a = float(model.update_appetite(a, e_i, frac, s, b.appetite))
+                S = model.update_satisfaction(S, V, b.satisfaction.noise * draws.normal("satisfaction"), b.satisfaction.gamma)
+                psi = model.update_habit(psi, A_i, now - psi_time, b.habit.relax)
+                psi_time = now
+                F += tau / 3600.0
+                pop.theta[u] = theta
+                pop.appetite[u] = a
+                pop.satisfaction[u] = S
+                pop.habit[u] = psi
+                pop.habit_time[u] = now
+                pop.fatigue[u] = F
+
+                # ---- what the platform observes
+                feedback.watches.append((now, u, item, choice + 1, tau))
+                hist.watch_seconds += tau
+                hist.watch_fraction_sum += frac
+                hist.classifier_seconds += tau * float(cat.classifier[item])
+                hist.topic_mix += tau * cat.topics_obs[item]
+                hist.session_items += 1
+                hist.session_watch_seconds += tau
+                n_watched += 1
+                sum_allure += A_i
+                sum_value += V
+                if logging:
+                    events.add(now, u, session, "watch", item, choice + 1, tau, frac,
+                               true_value=V, true_extremeness=e_i, true_allure=A_i)
+                    metrics.on_watch(u, tau, V, e_i, x)
+
+                p_continue = model.continue_probability(A_i, psi, F, b.continuation)
+                if draws.uniform("continue") >= p_continue:
+                    break
+
+            # ---- session end
+            now = env.now
+            pop.in_session[u] = False
+            pop.fatigue[u] = 0.0
+            pop.state_time[u] = now
+            hist.last_session_end = now
+            if logging:
+                events.add(now, u, session, "session_end")
+            mean_value = sum_value / n_watched if n_watched else 0.0
+            mean_allure = sum_allure / n_watched if n_watched else 0.0
+            w = b.churn.ema_weight
+            self.ubar[u] = (1.0 - w) * self.ubar[u] + w * mean_value
+            rc = b.returns
+            dt = now - ret.t_end
+            ret = ReturnState(
+                t_end=now,
+                satisfaction=S,
+                impulse=ret.impulse * math.exp(-dt / rc.tau_impulse) + rc.alpha_impulse * max(mean_allure, 0.0),
+                slow=ret.slow * math.exp(-dt / rc.tau_value) + rc.alpha_value * max(mean_value, 0.0),
+            )
+            sv = b.survey
+            if draws.uniform("survey") < sv.probability:
+                raw = sv.intercept + sv.slope * mean_value + sv.noise * draws.normal("survey")
+                score = float(min(5, max(1, round(raw))))
+                hist.survey_sum += score
+                hist.n_surveys += 1
+                if logging:
+                    events.add(now, u, session, "survey", survey_score=score)
+                    metrics.on_survey(score)
+
+    # ------------------------------------------------------------------ run
+    def run(self) -> RunResult:
+        env = self.env
+        for u in range(self.pop.n_users):
+            env.process(self.user(u))
+        env.process(self.uploads())
+        env.process(self.retrainer())
+        env.process(self.sampler())
+        if self.progress is not None:
+            env.process(self.ticker())
+        env.run(until=self.world.end + 1e-9)
+        self.events.close()
+        m = self.metrics
+        headline = m.headline(self.sc.horizon)
+        initial, final = self.initial_state, self.final_state
+        headline.update(
+            final_wellbeing=float(final["wellbeing"].mean()),
+            wellbeing_change=float(final["wellbeing"].mean() - initial["wellbeing"].mean()),
+            final_appetite=float(final["appetite"].mean()),
+            appetite_change=float(final["appetite"].mean() - initial["appetite"].mean()),
+            topic_drift=float(final["topic_drift"].mean()),
+            churn_rate=float(self.pop.churned.mean()),
+        )
+        flows = [row for row in m.rows if row[0] == "consumed_extremeness" and not math.isnan(row[4])]
+        headline["consumed_extremeness_change"] = (
+            flows[-1][4] - flows[0][4] if len(flows) >= 2 else math.nan
+        )
+        totals = {
+            "watch_minutes": m.user_watch / 60.0,
+            "sessions": m.user_sessions,
+            "value": m.user_value,
+            "consumed_extremeness": np.divide(
+                m.user_ext, m.user_watch, out=np.full_like(m.user_ext, np.nan), where=m.user_watch > 0
+            ),
+        }
+        return RunResult(
+            metrics=m.rows,
+            headline=headline,
+            initial_state=initial,
+            final_state=final,
+            user_totals=totals,
+            retrain_times=self.retrain_times,
+            n_events=self.events.n_rows,
+            n_decisions=self.n_decisions,
+        )
+
+
+def simulate(
+    world: World,
+    spec: PolicySpec,
+    events: EventLog,
+    progress: Callable[[float], None] | None = None,
+) -> RunResult:
+    """Run one policy on one replication's world (the world's population is mutated; pass a
+    fresh world per run). ``progress`` is called with the fraction of simulated time done."""
+    return _Simulation(world, spec, events, progress).run()

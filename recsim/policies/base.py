@@ -1,0 +1,198 @@
+"""The policy interface (DESIGN §2.7, §5.2): one required method, optional hooks.
+
+A policy sees a :class:`Request` holding only what a platform observes and returns a slate:
+an array of item ids chosen from ``request.candidates``, best first. Oracles (flagged by
+``oracle = True``) additionally receive ``request.oracle``, a view of the hidden truth, and are
+marked as oracles in every output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+__all__ = [
+    "Policy",
+    "PolicyContext",
+    "Request",
+    "History",
+    "CandidateFeatures",
+    "Feedback",
+    "FunctionPolicy",
+    "NoParams",
+]
+
+
+class NoParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class PolicyContext:
+    """What a policy may know when it is reset: sizes and its scenario settings."""
+
+    n_topics: int
+    slate_size: int
+    n_candidates: int
+    retrain_interval: float  # seconds
+
+
+class History:
+    """A user's observable history, kept by the engine from logged events (read-only for
+    policies). Times in seconds; ``topic_mix`` is the watch-time-weighted sum of the observable
+    topic vectors of watched items, shape ``(K,)``."""
+
+    __slots__ = (
+        "n_sessions", "n_impressions", "n_clicks", "watch_seconds", "watch_fraction_sum",
+        "classifier_seconds", "topic_mix", "last_session_end", "session_items",
+        "session_watch_seconds", "survey_sum", "n_surveys",
+    )
+
+    def __init__(self, n_topics: int):
+        self.n_sessions = 0
+        self.n_impressions = 0
+        self.n_clicks = 0
+        self.watch_seconds = 0.0
+        self.watch_fraction_sum = 0.0
+        self.classifier_seconds = 0.0  # Σ τ·ê over watched items
+        self.topic_mix = np.zeros(n_topics)
+        self.last_session_end = -np.inf
+        self.session_items = 0
+        self.session_watch_seconds = 0.0
+        self.survey_sum = 0.0
+        self.n_surveys = 0
+
+    @property
+    def mean_watch_fraction(self) -> float:
+        return self.watch_fraction_sum / self.n_clicks if self.n_clicks else 0.0
+
+    @property
+    def mean_classifier(self) -> float:
+        """Watch-time-weighted mean extremeness-classifier score of what the user watched."""
+        return self.classifier_seconds / self.watch_seconds if self.watch_seconds else 0.0
+
+    @property
+    def topic_profile(self) -> np.ndarray:
+        """``topic_mix`` scaled to unit norm (zeros before the first watch)."""
+        norm = float(np.linalg.norm(self.topic_mix))
+        return self.topic_mix / norm if norm > 0 else self.topic_mix
+
+
+class CandidateFeatures:
+    """Observable features of the candidates, computed on first access. Shapes ``(c,)`` or
+    ``(c, K)``; ``age`` in seconds since upload."""
+
+    def __init__(self, catalog: Any, candidates: np.ndarray, now: float):
+        self._catalog = catalog
+        self._candidates = candidates
+        self._now = now
+
+    @cached_property
+    def topics(self) -> np.ndarray:
+        return self._catalog.topics_obs[self._candidates]
+
+    @cached_property
+    def classifier(self) -> np.ndarray:
+        return self._catalog.classifier[self._candidates]
+
+    @cached_property
+    def length(self) -> np.ndarray:
+        return self._catalog.length[self._candidates]
+
+    @cached_property
+    def upload_time(self) -> np.ndarray:
+        return self._catalog.upload_time[self._candidates]
+
+    @cached_property
+    def age(self) -> np.ndarray:
+        return self._now - self.upload_time
+
+    @cached_property
+    def creator(self) -> np.ndarray:
+        return self._catalog.creator[self._candidates]
+
+
+@dataclass
+class Request:
+    """One slate request. ``candidates`` are item ids; the slate must be a subset of them."""
+
+    user_id: int
+    now: float
+    history: History
+    candidates: np.ndarray
+    features: CandidateFeatures
+    slate_size: int
+    oracle: Any = None  # an OracleView, given to oracle policies only
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """Observable feedback logged since the last ``fit``: one row per click (watch) or
+    impression. Arrays of equal length; ``watch_time`` is 0 for an impression not clicked."""
+
+    time: np.ndarray
+    user_id: np.ndarray
+    item_id: np.ndarray
+    position: np.ndarray
+    clicked: np.ndarray
+    watch_time: np.ndarray
+
+
+class Policy:
+    """Base class of recommendation policies.
+
+    Subclasses implement :meth:`recommend`; the hooks default to doing nothing. Parameters are
+    declared as a pydantic model ``Params`` (unknown or wrong parameters are rejected with
+    their field names); the constructor stores them only — learned state belongs in
+    :meth:`reset` and :meth:`fit` (as in scikit-learn).
+    """
+
+    Params: ClassVar[type[BaseModel]] = NoParams
+    #: True for policies that read hidden state (upper bounds only; flagged in every output).
+    oracle: ClassVar[bool] = False
+    #: True for policies whose :meth:`update` must see every event as it happens.
+    online: ClassVar[bool] = False
+
+    def __init__(self, **params: Any):
+        self.params = self.Params(**params)
+
+    def reset(self, context: PolicyContext) -> None:
+        """Forget learned state; called once before a run (and replication)."""
+
+    def recommend(self, request: Request, rng: np.random.Generator) -> np.ndarray:
+        """Return up to ``request.slate_size`` distinct item ids from ``request.candidates``."""
+        raise NotImplementedError
+
+    def fit(self, feedback: Feedback, now: float) -> None:
+        """Learn from the feedback logged since the previous call (on the retrain schedule)."""
+
+    def update(self, feedback: Feedback) -> None:
+        """Learn from one event as it happens (only called for ``online`` policies)."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.params!r})"
+
+
+class FunctionPolicy(Policy):
+    """Adapter: a plain function ``f(request, rng) -> slate`` used as a policy."""
+
+    def __init__(self, function: Callable[[Request, np.random.Generator], np.ndarray]):
+        super().__init__()
+        self.function = function
+
+    def recommend(self, request: Request, rng: np.random.Generator) -> np.ndarray:
+        return np.asarray(self.function(request, rng))
+
+
+def top_k(candidates: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
+    """Candidates with the ``k`` highest scores, best first (ties: lower index first)."""
+    if k >= scores.shape[0]:
+        order = np.argsort(-scores, kind="stable")
+    else:
+        part = np.argpartition(-scores, k - 1)[:k]
+        order = part[np.lexsort((part, -scores[part]))]
+    return candidates[order[:k]]

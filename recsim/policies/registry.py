@@ -1,0 +1,80 @@
+"""Find policies by name: built-ins, or user code named ``"module:Class"``."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from pydantic import ValidationError
+
+from .base import Policy
+
+__all__ = ["BUILTIN_POLICIES", "resolve_policy", "validate_policy_spec", "build_policy"]
+
+
+def _builtins() -> dict[str, type[Policy]]:
+    from . import builtin
+
+    return {
+        "random": builtin.RandomPolicy,
+        "chronological": builtin.ChronologicalPolicy,
+        "popularity": builtin.PopularityPolicy,
+        "engagement_oracle": builtin.EngagementOracle,
+        "wellbeing_oracle": builtin.WellbeingOracle,
+    }
+
+
+BUILTIN_POLICIES = tuple(_builtins())
+
+
+def resolve_policy(type_name: str) -> type[Policy]:
+    """The policy class for a built-in name or ``"module:Class"``; ``LookupError`` otherwise."""
+    builtins = _builtins()
+    if type_name in builtins:
+        return builtins[type_name]
+    if ":" not in type_name:
+        raise LookupError(
+            f"unknown policy {type_name!r}; built-ins are {', '.join(builtins)}, "
+            "or name your own as 'module:Class'"
+        )
+    module_name, _, attr = type_name.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise LookupError(f"cannot import module {module_name!r} for policy {type_name!r}: {exc}") from None
+    target: Any = module
+    for part in attr.split("."):
+        if not hasattr(target, part):
+            raise LookupError(f"module {module_name!r} has no attribute {attr!r}")
+        target = getattr(target, part)
+    if not (isinstance(target, type) and issubclass(target, Policy)):
+        raise LookupError(f"{type_name!r} is not a recsim Policy subclass")
+    return target
+
+
+def validate_policy_spec(spec: Any, loc: tuple) -> None:
+    """Check that ``spec.type`` resolves and ``spec.params`` fit its ``Params`` model.
+
+    Raises :class:`recsim.config.PolicyParamError` naming the field path.
+    """
+    from ..config import PolicyParamError
+
+    try:
+        cls = resolve_policy(spec.type)
+    except LookupError as exc:
+        raise PolicyParamError((*loc, "type"), str(exc)) from None
+    try:
+        cls.Params(**spec.params)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = (*loc, "params", *first["loc"])
+        message = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":
+            known = list(cls.Params.model_fields)
+            message = f"unknown parameter for {spec.type!r}; expected one of: {', '.join(known) or '(none)'}"
+        raise PolicyParamError(where, message) from None
+
+
+def build_policy(spec: Any) -> Policy:
+    """Instantiate the policy a :class:`recsim.config.PolicySpec` describes."""
+    return resolve_policy(spec.type)(**spec.params)

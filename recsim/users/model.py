@@ -1,0 +1,169 @@
+"""The behaviour model of DESIGN §2.3–2.5 as plain functions.
+
+Every function works on scalars and on NumPy arrays (broadcasting), takes its randomness as
+arguments (uniforms ``u`` or standard normals ``z``), and mutates nothing. Both engines and the
+oracle policies call these, so the model is written down once.
+
+Units: times in seconds, fatigue ``F`` in hours of watching, watch time ``tau`` in seconds.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.special import expit, ndtr
+
+from ..config import (
+    AllureConfig,
+    AppetiteDynamicsConfig,
+    ChoiceConfig,
+    ContinuationConfig,
+    TopicDynamicsConfig,
+    ValueConfig,
+    WatchConfig,
+)
+
+__all__ = [
+    "grip",
+    "allure",
+    "value",
+    "wellbeing",
+    "position_term",
+    "outside_utility",
+    "choice_probabilities",
+    "sample_choice",
+    "click_probability_alone",
+    "watch_log_mean",
+    "watch_time",
+    "expected_watch_time",
+    "continue_probability",
+    "update_topic",
+    "relax_topic",
+    "update_appetite",
+    "relax_toward",
+    "update_satisfaction",
+    "update_habit",
+]
+
+
+def grip(e, a, cfg: AllureConfig):
+    """g(e; a) = exp(-(e - a - δ)² / (2ω²)): content just past the appetite grips most."""
+    d = e - a - cfg.delta
+    return np.exp(-(d * d) / (2.0 * cfg.omega * cfg.omega))
+
+
+def allure(r, e, b, a, cfg: AllureConfig):
+    """A = w_r·r + w_e·g(e; a) + w_c·b — what pulls: clicks, watch time, continuation."""
+    return cfg.w_r * r + cfg.w_e * grip(e, a, cfg) + cfg.w_c * b
+
+
+def value(r, q, e, tau, cfg: ValueConfig):
+    """V = v_r·r + v_q·q - v_h·e² - c_τ·(τ in minutes) — what helps (hidden)."""
+    return cfg.v_r * r + cfg.v_q * q - cfg.v_h * e * e - cfg.c_tau * (tau / 60.0)
+
+
+def wellbeing(S, kappa: float):
+    """W = sigmoid(κ·S), in (0, 1)."""
+    return expit(kappa * S)
+
+
+def position_term(n: int, cfg: ChoiceConfig) -> np.ndarray:
+    """ℓ_k = log(k^-p) for positions k = 1..n, shape ``(n,)``."""
+    return -cfg.position_exponent * np.log(np.arange(1, n + 1, dtype=float))
+
+
+def outside_utility(F, cfg: ChoiceConfig):
+    """U₀ = u₀ + φ_F·F: tired users click less."""
+    return cfg.u0 + cfg.phi_f * F
+
+
+def choice_probabilities(slate_allure: np.ndarray, F: float, cfg: ChoiceConfig) -> np.ndarray:
+    """Multinomial-logit probabilities over ``[outside, item 1, ..., item n]``, shape ``(n+1,)``.
+
+    P(i) = exp(β(A_i + ℓ_k)) / (exp(β·U₀) + Σ_j exp(β(A_j + ℓ_kj))).
+    """
+    utilities = np.empty(slate_allure.shape[0] + 1)
+    utilities[0] = outside_utility(F, cfg)
+    utilities[1:] = slate_allure + position_term(slate_allure.shape[0], cfg)
+    z = cfg.beta * utilities
+    z -= z.max()
+    p = np.exp(z)
+    return p / p.sum()
+
+
+def sample_choice(probabilities: np.ndarray, u: float) -> int:
+    """Index into the slate chosen by uniform ``u``, or -1 for the outside option (no click)."""
+    index = int(np.searchsorted(np.cumsum(probabilities), u, side="right"))
+    return min(index, probabilities.shape[0] - 1) - 1
+
+
+def click_probability_alone(A, F, cfg: ChoiceConfig):
+    """P(click) of an item shown alone in position 1: sigmoid(β(A - U₀)). Used by oracles."""
+    return expit(cfg.beta * (A - outside_utility(F, cfg)))
+
+
+def watch_log_mean(L, A, W, cfg: WatchConfig):
+    """Mean of log T: log L + μ_τ + α_A·A + α_W·(W - ½)."""
+    return np.log(L) + cfg.mu + cfg.alpha_a * A + cfg.alpha_w * (W - 0.5)
+
+
+def watch_time(L: float, A: float, W: float, z: float, cfg: WatchConfig) -> float:
+    """τ = min(L, T) with log T = watch_log_mean + σ·z (z a standard normal draw)."""
+    m = math.log(L) + cfg.mu + cfg.alpha_a * A + cfg.alpha_w * (W - 0.5)
+    return min(L, math.exp(m + cfg.sigma * z))
+
+
+def expected_watch_time(L, A, W, cfg: WatchConfig):
+    """E[min(L, T)] for log-normal T (closed form), in seconds; arrays broadcast."""
+    m = watch_log_mean(L, A, W, cfg)
+    s = cfg.sigma
+    if s == 0:
+        return np.minimum(L, np.exp(m))
+    log_l = np.log(L)
+    below = np.exp(m + 0.5 * s * s) * ndtr((log_l - m - s * s) / s)
+    above = L * ndtr((m - log_l) / s)
+    return below + above
+
+
+def continue_probability(A, psi, F, cfg: ContinuationConfig):
+    """P(continue the session after an item) = sigmoid(c₀ + c_A·A + c_ψ·ψ - c_F·F)."""
+    return expit(cfg.c0 + cfg.c_a * A + cfg.c_psi * psi - cfg.c_f * F)
+
+
+def update_topic(theta, x, r, frac, s, cfg: TopicDynamicsConfig):
+    """θ ← normalize(θ + η_θ·s·r·(τ/L)·x). Returns a new vector; ``theta`` is not mutated."""
+    new = theta + (cfg.eta * s * r * frac) * x
+    norm = np.linalg.norm(new)
+    return new / norm if norm > 0 else theta
+
+
+def relax_topic(theta, theta0, dt, tau):
+    """Between sessions θ relaxes toward θ₀: normalize(θ₀ + (θ - θ₀)·e^{-dt/τ})."""
+    keep = math.exp(-dt / tau) if tau > 0 else 0.0
+    new = theta0 + (theta - theta0) * keep
+    norm = np.linalg.norm(new)
+    return new / norm if norm > 0 else theta0
+
+
+def update_appetite(a, e, frac, s, cfg: AppetiteDynamicsConfig):
+    """Appetite ratchet a ← a + η_up·s·(τ/L)·[e - a]₊ - η_down·[a - e]₊, kept in [0, 1]."""
+    up = cfg.eta_up * s * frac * np.maximum(e - a, 0.0)
+    down = cfg.eta_down * np.maximum(a - e, 0.0)
+    return np.clip(a + up - down, 0.0, 1.0)
+
+
+def relax_toward(x, target, dt, tau):
+    """Exponential relaxation of ``x`` toward ``target`` over ``dt`` with time constant ``tau``."""
+    keep = np.exp(-np.asarray(dt) / tau) if tau > 0 else 0.0
+    return target + (x - target) * keep
+
+
+def update_satisfaction(S, V, eps, gamma: float):
+    """S ← γ_S·S + V + ε."""
+    return gamma * S + V + eps
+
+
+def update_habit(psi, A, dt, tau):
+    """ψ ← ψ·e^{-dt/τ_ψ} + A (dt: time since the last habit update)."""
+    return psi * math.exp(-dt / tau) + A
