@@ -10,6 +10,7 @@ from typing import List, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .config import ScenarioError, load_scenario, scenario_json_schema
@@ -59,7 +60,7 @@ def _root(
 
 
 def _fail(message: str) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(EXIT_BAD_INPUT)
 
 
@@ -67,9 +68,11 @@ def _load(file: Path, overrides: list[str] | None, seed: int | None = None):
     try:
         return load_scenario(file, overrides or [], seed=seed)
     except ScenarioError as exc:
-        err_console.print(f"[bold red]error:[/] {exc.source}: invalid scenario", highlight=False)
+        err_console.print(f"[bold red]error:[/] {escape(exc.source)}: invalid scenario", highlight=False)
         for path, message in exc.problems:
-            err_console.print(f"  [bold]{path or '<top level>'}[/]: {message}", highlight=False, markup=True)
+            err_console.print(
+                f"  [bold]{escape(path or '<top level>')}[/]: {escape(message)}", highlight=False, soft_wrap=True
+            )
         raise typer.Exit(EXIT_BAD_INPUT) from None
 
 

@@ -267,7 +267,10 @@ class RecommenderConfig(_Model):
 class PolicySpec(_Model):
     """A policy to compare: a built-in name or ``"module:Class"``, with its parameters."""
 
-    name: str = Field(description="label used in outputs; defaults to the type")
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9_.+-]+$",
+        description="label used in outputs (letters, digits, _ . + -); defaults to the type",
+    )
     type: str = Field(description="a built-in policy name or 'module:Class'")
     params: dict[str, Any] = Field(default_factory=dict)
 
@@ -316,20 +319,34 @@ class Scenario(_Model):
             raise ValueError("the horizon must be positive")
         return value
 
-    @model_validator(mode="after")
-    def _check_policies(self) -> Scenario:
-        from .policies.registry import validate_policy_spec, resolve_policy
+    @field_validator("policies")
+    @classmethod
+    def _check_policies(cls, policies: list[PolicySpec]) -> list[PolicySpec]:
+        from .policies.registry import validate_policy_spec
 
-        names = [spec.name for spec in self.policies]
+        names = [spec.name for spec in policies]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"policy names must be unique; repeated: {', '.join(dupes)}")
-        for index, spec in enumerate(self.policies):
+        for index, spec in enumerate(policies):
             validate_policy_spec(spec, ("policies", index))
+        return policies
+
+    @field_validator("warmup_policy")
+    @classmethod
+    def _check_warmup_policy(cls, name: str) -> str:
+        from .policies.registry import resolve_policy
+
         try:
-            resolve_policy(self.warmup_policy)
+            policy = resolve_policy(name)
         except LookupError as exc:
             raise ValueError(str(exc)) from None
+        if policy.oracle:
+            raise ValueError("the warm-up policy cannot be an oracle")
+        return name
+
+    @model_validator(mode="after")
+    def _check_sizes(self) -> Scenario:
         if self.catalog.n_items < self.recommender.n_candidates:
             raise ValueError(
                 "catalog.n_items must be at least recommender.n_candidates "
