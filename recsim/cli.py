@@ -25,6 +25,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 out_console = Console()
+if not out_console.is_terminal:  # piped or captured: do not squeeze tables into 80 columns
+    out_console = Console(width=max(out_console.width, 140))
 err_console = Console(stderr=True)
 
 EXIT_BAD_INPUT = 2
@@ -94,34 +96,38 @@ def validate(
     out_console.print(f"  policies: {policies}", highlight=False)
 
 
-def _fmt(mean: float, low: float, high: float) -> str:
+def _fmt(spec: str, mean: float, low: float, high: float) -> str:
     if math.isnan(mean):
         return "–"
     if math.isnan(low):
-        return f"{mean:.3g}"
-    return f"{mean:.3g} ± {(high - low) / 2:.2g}"
+        return format(mean, spec)
+    return f"{format(mean, spec)} ±{format((high - low) / 2, spec.replace('+', ''))}"
 
 
 HEADLINE_COLUMNS = (
-    ("watch_minutes_per_user_day", "watch min/user-day"),
-    ("final_wellbeing", "final wellbeing"),
-    ("wellbeing_change", "Δ wellbeing"),
-    ("consumed_extremeness", "consumed e"),
-    ("consumed_extremeness_change", "Δ consumed e"),
-    ("appetite_change", "Δ appetite"),
-    ("churn_rate", "churn"),
+    ("watch_minutes_per_user_day", "watch\nmin/user/day", ".1f"),
+    ("final_wellbeing", "final\nwellbeing", ".3f"),
+    ("wellbeing_change", "Δ\nwellbeing", "+.3f"),
+    ("consumed_extremeness", "consumed\nextremeness", ".3f"),
+    ("consumed_extremeness_change", "Δ consumed\nextremeness", "+.3f"),
+    ("appetite_change", "Δ\nappetite", "+.3f"),
+    ("churn_rate", "churn\nrate", ".1%"),
 )
 
 
 def _summary_table(summary) -> Table:
-    table = Table(title="Headline metrics (mean ± 95% CI half-width over replications)")
-    table.add_column("policy")
-    for _, label in HEADLINE_COLUMNS:
-        table.add_column(label, justify="right")
+    table = Table(
+        title="Headline metrics over the horizon (mean ±95% CI half-width over replications)",
+        caption="Δ = end of horizon minus start; oracles read hidden state (upper bounds only)",
+    )
+    table.add_column("policy", no_wrap=True)
+    for _, label, _ in HEADLINE_COLUMNS:
+        table.add_column(label, justify="right", no_wrap=True)
     for _, row in summary.iterrows():
-        name = row["policy"] + (" [dim](oracle)[/]" if row["oracle"] else "")
+        name = escape(row["policy"]) + (" [dim](oracle)[/]" if row["oracle"] else "")
         cells = [
-            _fmt(row[m], row[f"{m}_ci_low"], row[f"{m}_ci_high"]) for m, _ in HEADLINE_COLUMNS
+            _fmt(spec, row[m], row[f"{m}_ci_low"], row[f"{m}_ci_high"])
+            for m, _, spec in HEADLINE_COLUMNS
         ]
         table.add_row(name, *cells)
     return table
