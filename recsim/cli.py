@@ -152,7 +152,7 @@ def run(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from .experiment import run_experiment
-    from .storage import RunFolderExists
+    from .storage import RunFolderExists, default_run_dir
 
     sc = _load(file, overrides, seed)
     n_tasks = len(sc.policies) * sc.replications
@@ -174,16 +174,22 @@ def run(
         finished = sum(1 for f in done.values() if f >= 1.0)
         progress.update(bar, completed=sum(done.values()), detail=f"{finished}/{n_tasks} runs")
 
+    path = out if out is not None else default_run_dir(sc.name)
     try:
         with progress:
-            path = run_experiment(
-                sc, out, overwrite=overwrite, workers=workers, on_progress=on_progress,
+            run_experiment(
+                sc, path, overwrite=overwrite, workers=workers, on_progress=on_progress,
                 command=["recsim", *sys.argv[1:]],
             )
     except RunFolderExists as exc:
         _fail(str(exc))
     except KeyboardInterrupt:
-        err_console.print("[yellow]interrupted[/]: the partial run folder is marked incomplete")
+        partial = path.parent / f".{path.name}.partial"
+        err_console.print(
+            f"[yellow]interrupted[/]: no run folder was written; the partial output in {escape(str(partial))} "
+            "is marked 'interrupted' in its manifest",
+            highlight=False,
+        )
         raise typer.Exit(130) from None
     summary = pd.read_csv(path / "summary.csv")
     out_console.print(_summary_table(summary))

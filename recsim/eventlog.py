@@ -5,7 +5,7 @@ Columns (see README "Outputs"): ``time`` (s since the end of the warm-up), ``use
 session_end, survey, churn), ``item_id`` (-1 if none), ``position`` (1-based slate rank, 0 if
 none), ``watch_time`` (s), ``watch_fraction``, ``survey_score`` (1–5), and the hidden truth of
 watched items for analysis only — ``true_value``, ``true_extremeness``, ``true_allure`` — which
-no policy ever reads.
+no policy ever reads; and ``oracle``, constant per file, true when the policy read hidden state.
 """
 
 from __future__ import annotations
@@ -36,10 +36,11 @@ EVENT_SCHEMA = pa.schema(
         ("true_value", pa.float64()),
         ("true_extremeness", pa.float64()),
         ("true_allure", pa.float64()),
+        ("oracle", pa.bool_()),
     ]
 )
 
-_COLUMNS = [f.name for f in EVENT_SCHEMA]
+_COLUMNS = [f.name for f in EVENT_SCHEMA][:-1]  # `oracle` is constant per file
 
 
 class EventLog:
@@ -49,8 +50,15 @@ class EventLog:
     :meth:`close` must be called to finish the file.
     """
 
-    def __init__(self, path: Path | None, chunk_rows: int = 200_000, log_impressions: bool = True):
+    def __init__(
+        self,
+        path: Path | None,
+        chunk_rows: int = 200_000,
+        log_impressions: bool = True,
+        oracle: bool = False,
+    ):
         self.path = path
+        self.oracle = oracle
         self.chunk_rows = chunk_rows
         self.log_impressions = log_impressions
         self.n_rows = 0
@@ -115,7 +123,11 @@ class EventLog:
         if self.path is None or not self._buf["time"]:
             return
         arrays = []
+        n = len(self._buf["time"])
         for field in EVENT_SCHEMA:
+            if field.name == "oracle":
+                arrays.append(pa.array(np.full(n, self.oracle)))
+                continue
             values = self._buf[field.name]
             if field.name == "event":
                 codes = pa.array(np.asarray(values, dtype=np.int8))

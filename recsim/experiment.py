@@ -69,6 +69,7 @@ def run_task(task: Task, progress: Callable[[float], None] | None = None) -> Tas
     started = time.perf_counter()
     scenario = scenario_from_dict(task.scenario, "<task>")
     spec = scenario.policies[task.policy_index]
+    oracle = resolve_policy(spec.type).oracle
     run_dir = Path(task.run_dir)
     world = build_world(scenario, task.replication)
     pop = world.population
@@ -83,10 +84,12 @@ def run_task(task: Task, progress: Callable[[float], None] | None = None) -> Tas
         partition(run_dir, "events", spec.name, task.replication),
         chunk_rows=scenario.outputs.events_chunk_rows,
         log_impressions=scenario.outputs.log_impressions,
+        oracle=oracle,
     )
     result = simulate(world, spec, events, progress)
 
     metrics = pd.DataFrame(result.metrics, columns=["metric", "kind", "start", "end", "value"])
+    metrics["oracle"] = oracle
     path = partition(run_dir, "metrics", spec.name, task.replication)
     path.parent.mkdir(parents=True, exist_ok=True)
     metrics.to_parquet(path, index=False)
@@ -94,6 +97,7 @@ def run_task(task: Task, progress: Callable[[float], None] | None = None) -> Tas
     frames = []
     for stage, state in (("initial", result.initial_state), ("final", result.final_state)):
         frame = pd.DataFrame(static)
+        frame["oracle"] = oracle
         frame["stage"] = stage
         for name in ("appetite", "wellbeing", "satisfaction", "habit", "topic_drift"):
             frame[name] = state[name]
@@ -151,11 +155,19 @@ def run_tasks(
 
     import multiprocessing
     import queue as queuemod
+    from multiprocessing.managers import SyncManager
 
-    manager = multiprocessing.Manager() if on_progress is not None else None
-    progress_queue = manager.Queue() if manager is not None else None
+    manager = None
+    progress_queue = None
+    if on_progress is not None:
+        manager = SyncManager()
+        manager.start(_ignore_sigint)
+        progress_queue = manager.Queue()
     own = executor is None
-    pool = executor or ProcessPoolExecutor(max_workers=workers)
+    pool = executor or ProcessPoolExecutor(
+        max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_ignore_sigint
+    )
+    interrupted = False
     try:
         futures = {pool.submit(_run_task_reporting, t, progress_queue): i for i, t in enumerate(tasks)}
         results: list[TaskResult | None] = [None] * len(tasks)
@@ -176,14 +188,25 @@ def run_tasks(
                 next(as_completed(pending))
         return results  # type: ignore[return-value]
     except BaseException:
-        for future in futures:
-            future.cancel()
+        interrupted = True
         raise
     finally:
         if own:
-            pool.shutdown(wait=True, cancel_futures=True)
+            processes = list((getattr(pool, "_processes", None) or {}).values())
+            pool.shutdown(wait=not interrupted, cancel_futures=True)
+            if interrupted:
+                # Ctrl-C or a failed task: stop the other tasks now rather than finish them
+                for process in processes:
+                    process.terminate()
         if manager is not None:
             manager.shutdown()
+
+
+def _ignore_sigint() -> None:
+    """Worker initializer: only the parent handles Ctrl-C (and then stops the workers)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def assemble(scenario: Scenario, run_dir: Path, results: list[TaskResult]) -> dict[str, pd.DataFrame]:

@@ -128,7 +128,8 @@ def test_metrics_are_tidy_and_cover_the_horizon(tiny, tmp_path):
     from recsim.metrics import FLOW_METRICS, STATE_METRICS
 
     _, _, metrics, _ = _run(tiny, tmp_path)
-    assert list(metrics.columns) == ["metric", "kind", "start", "end", "value"]
+    assert list(metrics.columns) == ["metric", "kind", "start", "end", "value", "oracle"]
+    assert not metrics["oracle"].any()
     flows = metrics[metrics.kind == "flow"]
     states = metrics[metrics.kind == "state"]
     assert set(flows.metric) == set(FLOW_METRICS)

@@ -52,9 +52,13 @@ def test_cli_run_writes_a_complete_run_folder(tiny, tmp_path):
     assert set(events["replication"].astype(int)) == {0, 1}
     assert set(events["event"].astype(str)) >= {"session_start", "impression", "click", "watch", "session_end"}
 
+    oracles = {"engagement_oracle", "wellbeing_oracle"}
+    assert (events["oracle"] == events["policy"].astype(str).isin(oracles)).all()
     metrics = pd.read_parquet(out / "metrics")
+    assert (metrics["oracle"] == metrics["policy"].astype(str).isin(oracles)).all()
     assert {"policy", "replication", "metric", "kind", "start", "end", "value"} <= set(metrics.columns)
     users = pd.read_parquet(out / "users")
+    assert (users["oracle"] == users["policy"].astype(str).isin(oracles)).all()
     assert set(users["stage"]) == {"initial", "final"}
     assert {"appetite", "wellbeing", "topic_drift", "churned", "watch_minutes", "vulnerable"} <= set(users.columns)
     assert len(users) == 2 * 2 * 5 * tiny["population"]["n_users"]
@@ -158,3 +162,31 @@ def test_no_global_random_state_is_used():
         assert "np.random.seed" not in text and "import random\n" not in text, p
         for call in ("np.random.rand(", "np.random.normal(", "np.random.choice(", "np.random.random("):
             assert call not in text, (p, call)
+
+
+def test_ctrl_c_leaves_no_complete_folder(tiny, tmp_path):
+    """Ctrl-C part-way: exit 130, no run folder, the .partial folder's manifest says
+    'interrupted', and no traceback."""
+    import signal
+    import time
+
+    tiny.update(horizon="30d", replications=2)
+    tiny["population"]["n_users"] = 60
+    scenario = _write(tmp_path, tiny)
+    out = tmp_path / "run"
+    partial = tmp_path / ".run.partial"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "recsim", "run", str(scenario), "--out", str(out), "--workers", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not (partial / "manifest.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(2.0)
+    assert proc.poll() is None, "the run finished before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "Traceback" not in stderr and "interrupted" in stderr
+    assert not out.exists()
+    assert json.loads((partial / "manifest.json").read_text())["status"] == "interrupted"
