@@ -27,3 +27,6 @@ test: setup
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
+
+bench: setup
+	$(BIN)/python benchmarks/run.py --out benchmarks/last-result.json

@@ -70,7 +70,9 @@ def _load(file: Path, overrides: list[str] | None, seed: int | None = None):
     try:
         return load_scenario(file, overrides or [], seed=seed)
     except ScenarioError as exc:
-        err_console.print(f"[bold red]error:[/] {escape(exc.source)}: invalid scenario", highlight=False)
+        err_console.print(
+            f"[bold red]error:[/] {escape(exc.source)}: invalid scenario", highlight=False, soft_wrap=True
+        )
         for path, message in exc.problems:
             err_console.print(
                 f"  [bold]{escape(path or '<top level>')}[/]: {escape(message)}", highlight=False, soft_wrap=True
@@ -175,6 +177,8 @@ def run(
         progress.update(bar, completed=sum(done.values()), detail=f"{finished}/{n_tasks} runs")
 
     path = out if out is not None else default_run_dir(sc.name)
+    if path.exists() and not overwrite:
+        _fail(f"{path} already exists; choose another --out or pass --overwrite")
     try:
         with progress:
             run_experiment(
@@ -214,9 +218,7 @@ def policies() -> None:
     table.add_column("description")
     for name in BUILTIN_POLICIES:
         cls = resolve_policy(name)
-        params = ", ".join(
-            f"{key}={field.default!r}" for key, field in cls.Params.model_fields.items()
-        )
+        params = ", ".join(f"{key}={value}" for key, value in cls.Params().model_dump(mode="json").items())
         doc = (cls.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
         table.add_row(name, "yes" if cls.oracle else "", params or "–", " ".join(doc.split()))
     out_console.print(table)

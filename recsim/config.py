@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -25,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from .units import format_duration, parse_duration, parse_rate
+from .units import _DURATION, _RATE, format_duration, format_rate, parse_duration, parse_rate
 
 __all__ = [
     "Scenario",
@@ -37,6 +38,9 @@ __all__ = [
     "scenario_json_schema",
 ]
 
+_DURATION_PATTERN = _DURATION.pattern
+_RATE_PATTERN = _RATE.pattern
+
 Duration = Annotated[
     float,
     BeforeValidator(parse_duration),
@@ -44,7 +48,7 @@ Duration = Annotated[
     WithJsonSchema(
         {
             "anyOf": [
-                {"type": "string", "pattern": r"^[0-9.]+(s|m|min|h|d|w)?$"},
+                {"type": "string", "pattern": _DURATION_PATTERN},
                 {"type": "number", "minimum": 0},
             ],
             "description": "duration: '45s', '30m', '6h', '14d' or seconds",
@@ -53,24 +57,21 @@ Duration = Annotated[
 ]
 
 
-def _format_rate(rate: float) -> str:
-    return f"{rate * 86400:g}/d"
-
-
 Rate = Annotated[
     float,
     BeforeValidator(parse_rate),
-    PlainSerializer(_format_rate, return_type=str),
+    PlainSerializer(format_rate, return_type=str),
     WithJsonSchema(
         {
             "anyOf": [
-                {"type": "string", "pattern": r"^[0-9.]+/(s|m|min|h|d|w)$"},
+                {"type": "string", "pattern": _RATE_PATTERN},
                 {"type": "number", "minimum": 0},
             ],
             "description": "rate: '1.5/d', '0.04/h' or events per second",
         }
     ),
 ]
+TimeConstant = Annotated[Duration, Field(gt=0.0)]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 Positive = Annotated[float, Field(gt=0.0)]
 NonNegative = Annotated[float, Field(ge=0.0)]
@@ -78,7 +79,7 @@ BetaParams = Annotated[tuple[Positive, Positive], Field(description="Beta(a, b) 
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 # ----------------------------------------------------------------------------- catalog
@@ -184,24 +185,24 @@ class ContinuationConfig(_Model):
 
 class TopicDynamicsConfig(_Model):
     eta: NonNegative = Field(0.02, description="η_θ, topic drift step")
-    relax: Duration = Field(3 * 86400.0, description="τ_θ, relaxation toward θ₀ between sessions")
+    relax: TimeConstant = Field(3 * 86400.0, description="τ_θ, relaxation toward θ₀ between sessions")
 
 
 class AppetiteDynamicsConfig(_Model):
     eta_up: NonNegative = 0.01
     eta_down: NonNegative = 0.009
-    relax: Duration = Field(10 * 86400.0, description="τ_a, relaxation toward a₀ between sessions")
+    relax: TimeConstant = Field(10 * 86400.0, description="τ_a, relaxation toward a₀ between sessions")
 
 
 class SatisfactionConfig(_Model):
     gamma: Probability = Field(0.8, description="γ_S, carry-over of S per item")
     noise: NonNegative = Field(0.1, description="σ_S of the per-item noise ε")
-    relax: Duration = Field(86400.0, description="τ_S, decay of S toward 0 between sessions")
+    relax: TimeConstant = Field(86400.0, description="τ_S, decay of S toward 0 between sessions")
     kappa: Positive = Field(0.4, description="W = sigmoid(κ·S)")
 
 
 class HabitConfig(_Model):
-    relax: Duration = Field(12 * 3600.0, description="τ_ψ, habit decay time")
+    relax: TimeConstant = Field(12 * 3600.0, description="τ_ψ, habit decay time")
 
 
 class ReturnsConfig(_Model):
@@ -212,9 +213,9 @@ class ReturnsConfig(_Model):
     cycle_peak: Duration = Field(20 * 3600.0, description="time of day of the daily peak")
     b_w: float = 0.5
     alpha_impulse: Rate = Field(0.04 / 3600, description="α₁ per unit session-mean allure")
-    tau_impulse: Duration = Field(3 * 3600.0, description="τ₁")
+    tau_impulse: TimeConstant = Field(3 * 3600.0, description="τ₁")
     alpha_value: Rate = Field(0.01 / 86400, description="α₂ per unit positive session-mean value")
-    tau_value: Duration = Field(14 * 86400.0, description="τ₂")
+    tau_value: TimeConstant = Field(14 * 86400.0, description="τ₂")
 
 
 class ChurnConfig(_Model):
@@ -255,13 +256,21 @@ class BehaviourConfig(_Model):
 class RecommenderConfig(_Model):
     slate_size: int = Field(10, ge=1)
     n_candidates: int = Field(200, ge=1, description="candidate pool drawn per request")
-    retrain_interval: Duration = Field(86400.0, description="how often learned policies refit")
+    retrain_interval: Duration = Field(
+        86400.0, description="how often learned policies refit (0 = never)"
+    )
 
     @model_validator(mode="after")
     def _pool_holds_slate(self) -> RecommenderConfig:
         if self.n_candidates < self.slate_size:
             raise ValueError("n_candidates must be at least slate_size")
         return self
+
+
+def _default_name(type_name: Any) -> Any:
+    """The label of a policy given by type only: the built-in name, or for ``module:Class``
+    the class name."""
+    return type_name.rpartition(":")[2].rpartition(".")[2] if isinstance(type_name, str) else type_name
 
 
 class PolicySpec(_Model):
@@ -278,16 +287,16 @@ class PolicySpec(_Model):
     @classmethod
     def _from_shorthand(cls, value: Any) -> Any:
         if isinstance(value, str):
-            return {"name": value, "type": value}
+            return {"name": _default_name(value), "type": value}
         if isinstance(value, dict) and "type" in value and "name" not in value:
-            return {**value, "name": value["type"]}
+            return {**value, "name": _default_name(value["type"])}
         if isinstance(value, dict) and "name" in value and "type" not in value:
             return {**value, "type": value["name"]}
         return value
 
 
 class OutputConfig(_Model):
-    metrics_interval: Duration = Field(86400.0, description="width of a metrics time bucket")
+    metrics_interval: TimeConstant = Field(86400.0, description="width of a metrics time bucket")
     log_impressions: bool = Field(True, description="log one row per slate position shown")
     extreme_threshold: Probability = Field(0.4, description="e above this counts as extreme")
     events_chunk_rows: int = Field(200_000, ge=1000, description="rows per Parquet row group")
@@ -498,9 +507,17 @@ def apply_overrides(data: dict[str, Any], overrides: list[str], source: str) -> 
 def load_scenario(
     path: str | Path, overrides: list[str] | None = None, seed: int | None = None
 ) -> Scenario:
-    """Load, override and validate a scenario file. Raises :class:`ScenarioError`."""
+    """Load, override and validate a scenario file. Raises :class:`ScenarioError`.
+
+    The working directory and the file's own directory are put on ``sys.path`` so that
+    policies named ``"module:Class"`` can live beside the scenario.
+    """
     source = str(path)
     data = read_scenario_data(path)
+    # user policies ("module:Class") are found in the working directory and next to the file
+    for folder in (Path(path).resolve().parent, Path.cwd()):
+        if str(folder) not in sys.path:
+            sys.path.insert(0, str(folder))
     if overrides:
         data = apply_overrides(data, overrides, source)
     if seed is not None:
@@ -510,4 +527,14 @@ def load_scenario(
 
 def scenario_json_schema() -> dict[str, Any]:
     """JSON Schema of scenario files (for editors and documentation)."""
-    return Scenario.model_json_schema(mode="validation")
+    schema = Scenario.model_json_schema(mode="validation")
+    spec = schema["$defs"]["PolicySpec"]
+    spec["required"] = []
+    spec["anyOf"] = [{"required": ["type"]}, {"required": ["name"]}]
+    schema["$defs"]["PolicySpec"] = {
+        "anyOf": [
+            {"type": "string", "description": "a built-in policy name or 'module:Class'"},
+            spec,
+        ]
+    }
+    return schema

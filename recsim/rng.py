@@ -33,7 +33,7 @@ MASK = 0xFFFFFFFFFFFFFFFF
 GOLDEN = 0x9E3779B97F4A7C15
 _M1 = 0xBF58476D1CE4E5B9
 _M2 = 0x94D049BB133111EB
-_TO_UNIT = 2.0**-53
+_TO_UNIT = 2.0**-52  # 52 bits: (2^52 - 1 + 0.5)·2^-52 < 1 exactly
 
 #: Per-user counter-based streams used by the behaviour model.
 USER_STREAMS = (
@@ -88,7 +88,7 @@ def _splitmix64_array(z: np.ndarray) -> np.ndarray:
 
 def user_key(key: int, user: int) -> int:
     """Key of user ``user`` within the stream whose key is ``key``."""
-    return splitmix64(key + (user + 1) * GOLDEN)
+    return splitmix64(int(key) + (int(user) + 1) * GOLDEN)
 
 
 def uniforms(ukey: int | np.ndarray, counters: np.ndarray) -> np.ndarray:
@@ -98,7 +98,7 @@ def uniforms(ukey: int | np.ndarray, counters: np.ndarray) -> np.ndarray:
     """
     with np.errstate(over="ignore"):
         z = np.asarray(ukey, dtype=np.uint64) + (np.asarray(counters, dtype=np.uint64) + np.uint64(1)) * np.uint64(GOLDEN)
-    bits = _splitmix64_array(z) >> np.uint64(11)
+    bits = _splitmix64_array(z) >> np.uint64(12)
     return (bits.astype(np.float64) + 0.5) * _TO_UNIT
 
 
@@ -120,7 +120,7 @@ class UserDraws:
         k = self.counters[stream]
         self.counters[stream] = k + 1
         z = splitmix64(self.keys[stream] + (k + 1) * GOLDEN)
-        return ((z >> 11) + 0.5) * _TO_UNIT
+        return ((z >> 12) + 0.5) * _TO_UNIT
 
     def normal(self, stream: str) -> float:
         """The next standard normal of ``stream`` (inverse CDF of one uniform)."""

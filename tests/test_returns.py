@@ -155,8 +155,8 @@ def _constant_case(kind):
     """λ constant in time: no cycle, no kernels and W(t) constant (S does not decay: τ_S = ∞).
 
     'exact': b_W = 0, so λ = λ₀ equals the thinning bound (every candidate accepted).
-    'thinned': b_W = -2 and S = 20 (W ≈ 1): λ = λ₀·e^{-2(W-½)} ≈ 0.37·λ₀ < bound = λ₀,
-    so about 63% of candidates are rejected and the acceptance step is exercised."""
+    'thinned': b_W = -2 and S = 20 (W ≈ 1): λ = λ₀·e^{-2(W-½)} ≈ 0.37·λ₀, below the
+    bound λ₀, so about 63% of candidates are rejected: the acceptance step is exercised."""
     if kind == "exact":
         cfg = ReturnsConfig(cycle_amplitude=0.0, b_w=0.0)
         state = ReturnState(t_end=0.0, satisfaction=0.0, impulse=0.0, slow=0.0)
@@ -224,7 +224,7 @@ CASES = {
         cfg=ReturnsConfig(cycle_amplitude=0.5, b_w=0.0),
         state=ReturnState(t_end=0.0, satisfaction=0.0, impulse=0.0, slow=0.0),
         window=(0.0, 3 * DAY),
-        n_seq=6000,
+        n_seq=20_000,
     ),
     # everything at once: cycle, W(t) decaying toward ½ (S = 4, τ_S = 1 d, b_W = 0.5), a
     # decaying impulse (2/h at the session end, τ₁ = 3 h) and the slow value kernel
@@ -232,7 +232,7 @@ CASES = {
         cfg=ReturnsConfig(cycle_amplitude=0.5, b_w=0.5),
         state=ReturnState(t_end=5 * HOUR, satisfaction=4.0, impulse=2.0 / HOUR, slow=0.5 / DAY),
         window=(5 * HOUR, 5 * HOUR + 2 * DAY),
-        n_seq=6000,
+        n_seq=20_000,
     ),
 }
 
@@ -300,7 +300,8 @@ def test_peak_and_trough_hours_get_their_expected_counts(varying):
         observed = int(in_bins[bin_index].sum())
         assert abs(observed - expected) < Z4 * math.sqrt(expected), (lo, hi)
     if varying["name"] == "cycle":
-        # with the cycle alone, evening hours get (1 + 0.5·avg cos)/(1 - ...) ≈ 2.3× the morning
+        # cycle alone: evening hours get (1 + 0.5·0.83)/(1 - 0.5·0.83) ≈ 2.4× the morning
+        # (0.83 = sin(π/3)/(π/3), the mean of cos over ±4 h around the peak)
         evening = (hour_of_day >= 16) & (hour_of_day < 24)
         morning = (hour_of_day >= 4) & (hour_of_day < 12)
         ratio = varying["per_bin"][evening].sum() / varying["per_bin"][morning].sum()
@@ -338,4 +339,5 @@ def test_churn_probability_formula_and_direction():
     assert np.all(np.diff(p) < 0)  # users who get more value churn less
     assert np.all((p > 0) & (p < 1))
     x = c.zeta0 - c.zeta1 * (0.1 - c.u_out)
-    assert churn_probability(0.1, c.zeta0, c.zeta1, c.u_out) == pytest.approx(1 / (1 + math.exp(-x)))
+    expected = 1 / (1 + math.exp(-x))
+    assert churn_probability(0.1, c.zeta0, c.zeta1, c.u_out) == pytest.approx(expected)

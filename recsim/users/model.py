@@ -133,17 +133,21 @@ def continue_probability(A, psi, F, cfg: ContinuationConfig):
 
 def update_topic(theta, x, r, frac, s, cfg: TopicDynamicsConfig):
     """θ ← normalize(θ + η_θ·s·r·(τ/L)·x). Returns a new vector; ``theta`` is not mutated."""
-    new = theta + (cfg.eta * s * r * frac) * x
-    norm = np.linalg.norm(new)
-    return new / norm if norm > 0 else theta
+    step = np.asarray(cfg.eta * s * r * frac)[..., None] if np.ndim(theta) > 1 else cfg.eta * s * r * frac
+    new = theta + step * x
+    norm = np.linalg.norm(new, axis=-1, keepdims=True)
+    return np.where(norm > 0, new / np.where(norm > 0, norm, 1.0), theta)
 
 
 def relax_topic(theta, theta0, dt, tau):
-    """Between sessions θ relaxes toward θ₀: normalize(θ₀ + (θ - θ₀)·e^{-dt/τ})."""
-    keep = math.exp(-dt / tau) if tau > 0 else 0.0
+    """Between sessions θ relaxes toward θ₀: normalize(θ₀ + (θ - θ₀)·e^{-dt/τ}).
+    ``theta`` may be ``(K,)`` or ``(n, K)`` with ``dt`` scalar or ``(n,)``."""
+    keep = np.exp(-np.asarray(dt, dtype=float) / tau) if tau > 0 else np.zeros_like(np.asarray(dt, dtype=float))
+    if np.ndim(theta) > 1:
+        keep = np.asarray(keep)[..., None]
     new = theta0 + (theta - theta0) * keep
-    norm = np.linalg.norm(new)
-    return new / norm if norm > 0 else theta0
+    norm = np.linalg.norm(new, axis=-1, keepdims=True)
+    return np.where(norm > 0, new / np.where(norm > 0, norm, 1.0), theta0)
 
 
 def update_appetite(a, e, frac, s, cfg: AppetiteDynamicsConfig):
@@ -166,4 +170,6 @@ def update_satisfaction(S, V, eps, gamma: float):
 
 def update_habit(psi, A, dt, tau):
     """ψ ← ψ·e^{-dt/τ_ψ} + A (dt: time since the last habit update)."""
-    return psi * math.exp(-dt / tau) + A
+    if np.ndim(psi) == 0 and np.ndim(dt) == 0:
+        return psi * math.exp(-dt / tau) + A  # the per-event path: avoid NumPy scalar overhead
+    return psi * np.exp(-np.asarray(dt) / tau) + A
