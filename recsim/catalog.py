@@ -14,13 +14,29 @@ import numpy as np
 
 from .config import CatalogConfig
 
-__all__ = ["Catalog", "make_topic_centers", "generate_catalog", "unit_rows"]
+__all__ = ["Catalog", "ObservableItems", "make_topic_centers", "generate_catalog", "unit_rows"]
 
 
 def unit_rows(x: np.ndarray) -> np.ndarray:
     """Rows of ``x`` scaled to unit L2 norm (shape kept)."""
     norms = np.linalg.norm(x, axis=-1, keepdims=True)
     return x / np.where(norms > 0, norms, 1.0)
+
+
+@dataclass(frozen=True)
+class ObservableItems:
+    """What a platform knows about every item, indexed by item id; shapes ``(n,)`` or
+    ``(n, K)``. Holds no hidden attribute, so it is safe to hand to any policy."""
+
+    topics: np.ndarray  # noisy topic vectors, unit norm
+    classifier: np.ndarray  # extremeness classifier score ê in [0, 1]
+    length: np.ndarray  # seconds
+    upload_time: np.ndarray  # seconds
+    creator: np.ndarray
+
+    @property
+    def n_items(self) -> int:
+        return int(self.length.shape[0])
 
 
 @dataclass
@@ -50,6 +66,16 @@ class Catalog:
     @property
     def n_topics(self) -> int:
         return int(self.topics.shape[1])
+
+    def observable(self) -> ObservableItems:
+        """The observable view (shares arrays; nothing hidden)."""
+        return ObservableItems(
+            topics=self.topics_obs,
+            classifier=self.classifier,
+            length=self.length,
+            upload_time=self.upload_time,
+            creator=self.creator,
+        )
 
     def n_available(self, now: float) -> int:
         """Number of items uploaded at or before ``now`` (they are the prefix of the arrays)."""

@@ -2,7 +2,7 @@
 
 Columns (see README "Outputs"): ``time`` (s since the end of the warm-up), ``user_id``,
 ``session`` (the user's session number), ``event`` (session_start, impression, click, watch,
-session_end, survey, churn), ``item_id`` (-1 if none), ``position`` (1-based slate rank, 0 if
+session_end, survey, churn, break, retrain), ``item_id`` (-1 if none), ``position`` (1-based slate rank, 0 if
 none), ``watch_time`` (s), ``watch_fraction``, ``survey_score`` (1–5), and the hidden truth of
 watched items for analysis only — ``true_value``, ``true_extremeness``, ``true_allure`` — which
 no policy ever reads; and ``oracle``, constant per file, true when the policy read hidden state.
@@ -18,7 +18,17 @@ import pyarrow.parquet as pq
 
 __all__ = ["EVENT_TYPES", "EVENT_SCHEMA", "EventLog"]
 
-EVENT_TYPES = ("session_start", "impression", "click", "watch", "session_end", "survey", "churn")
+EVENT_TYPES = (
+    "session_start",
+    "impression",
+    "click",
+    "watch",
+    "session_end",
+    "survey",
+    "churn",
+    "break",  # the policy served an empty slate: it ended the session (break suggestion)
+    "retrain",  # a learned policy refit on the logs (user_id -1)
+)
 _CODE = {name: i for i, name in enumerate(EVENT_TYPES)}
 NAN = float("nan")
 

@@ -47,41 +47,58 @@ class RunResult:
 
 class _FeedbackBuffer:
     """Observable feedback since the last retrain, as the platform logs it: one row per
-    impression, with the watch time of clicked ones. Slates are kept whole and expanded on
-    :meth:`take`, because appending row by row is the hot path."""
+    impression, with the watch time of clicked ones, and the survey answers. Slates are kept
+    whole and expanded on :meth:`take`, because appending row by row is the hot path."""
 
     def __init__(self) -> None:
         self.clear()
 
     def clear(self) -> None:
-        self.slates: list[tuple[float, int, list[int], int]] = []  # (time, user, slate, chosen)
-        self.watches: list[tuple[float, int, int, int, float]] = []  # (time, user, item, pos, τ)
+        # (served_at, user, session, slate, chosen index or -1)
+        self.slates: list[tuple[float, int, int, list[int], int]] = []
+        # (time, served_at, user, session, item, position, watch time)
+        self.watches: list[tuple[float, float, int, int, int, int, float]] = []
+        self.surveys: list[tuple[float, int, int, float]] = []  # (time, user, session, score)
 
     def take(self) -> Feedback:
-        """All rows since the last call (non-clicked impressions at serving time, clicked ones
-        when their watch ended), then forget them."""
+        """All rows since the last call, sorted by the time their outcome became known
+        (non-clicked impressions when served, clicked ones when the watch ended)."""
         n_slates = len(self.slates)
-        sizes = np.fromiter((len(s[2]) for s in self.slates), np.int64, n_slates)
-        time = np.repeat(np.fromiter((s[0] for s in self.slates), float, n_slates), sizes)
-        user = np.repeat(np.fromiter((s[1] for s in self.slates), np.int64, n_slates), sizes)
-        chosen = np.repeat(np.fromiter((s[3] for s in self.slates), np.int64, n_slates), sizes)
-        item = np.fromiter((i for s in self.slates for i in s[2]), np.int64, int(sizes.sum()))
+        sizes = np.fromiter((len(s[3]) for s in self.slates), np.int64, n_slates)
+
+        def column(index: int, dtype) -> np.ndarray:
+            return np.repeat(np.fromiter((s[index] for s in self.slates), dtype, n_slates), sizes)
+
+        served = column(0, float)
+        user = column(1, np.int64)
+        session = column(2, np.int64)
+        chosen = column(4, np.int64)
+        item = np.fromiter((i for s in self.slates for i in s[3]), np.int64, int(sizes.sum()))
         starts = np.repeat(np.cumsum(sizes) - sizes, sizes)
         position = np.arange(item.shape[0]) - starts + 1
         keep = position != chosen + 1
-        w = np.array(self.watches, dtype=float).reshape(-1, 5)
-        fb = Feedback(
-            time=np.concatenate([time[keep], w[:, 0]]),
-            user_id=np.concatenate([user[keep], w[:, 1].astype(np.int64)]),
-            item_id=np.concatenate([item[keep], w[:, 2].astype(np.int64)]),
-            position=np.concatenate([position[keep], w[:, 3].astype(np.int64)]),
-            clicked=np.concatenate([np.zeros(int(keep.sum()), bool), np.ones(w.shape[0], bool)]),
-            watch_time=np.concatenate([np.zeros(int(keep.sum())), w[:, 4]]),
-        )
-        order = np.argsort(fb.time, kind="stable")
+        n_keep = int(keep.sum())
+        w = np.array(self.watches, dtype=float).reshape(-1, 7)
+        columns = {
+            "time": np.concatenate([served[keep], w[:, 0]]),
+            "served_at": np.concatenate([served[keep], w[:, 1]]),
+            "user_id": np.concatenate([user[keep], w[:, 2].astype(np.int64)]),
+            "session": np.concatenate([session[keep], w[:, 3].astype(np.int64)]),
+            "item_id": np.concatenate([item[keep], w[:, 4].astype(np.int64)]),
+            "position": np.concatenate([position[keep], w[:, 5].astype(np.int64)]),
+            "clicked": np.concatenate([np.zeros(n_keep, bool), np.ones(w.shape[0], bool)]),
+            "watch_time": np.concatenate([np.zeros(n_keep), w[:, 6]]),
+        }
+        order = np.argsort(columns["time"], kind="stable")
+        sv = np.array(self.surveys, dtype=float).reshape(-1, 4)
+        surveys = {
+            "time": sv[:, 0],
+            "user_id": sv[:, 1].astype(np.int64),
+            "session": sv[:, 2].astype(np.int64),
+            "score": sv[:, 3],
+        }
         self.clear()
-        return Feedback(*(getattr(fb, f)[order] for f in
-                          ("time", "user_id", "item_id", "position", "clicked", "watch_time")))
+        return Feedback(**{name: values[order] for name, values in columns.items()}, surveys=surveys)
 
 
 class _Simulation:
@@ -101,11 +118,14 @@ class _Simulation:
         self.events = events
         self.progress = progress
         self.env = simpy.Environment(initial_time=world.start)
+        self.items = self.catalog.observable()
         self.context = PolicyContext(
             n_topics=self.catalog.n_topics,
             slate_size=sc.recommender.slate_size,
             n_candidates=sc.recommender.n_candidates,
             retrain_interval=sc.recommender.retrain_interval,
+            items=self.items,
+            n_users=self.pop.n_users,
         )
         self.policy: Policy = build_policy(spec)
         self.policy.reset(self.context)
@@ -151,6 +171,8 @@ class _Simulation:
             yield env.timeout(interval)
             self.retrain_times.append(env.now)
             self.policy.fit(self.feedback.take(), env.now)
+            if env.now >= 0:
+                self.events.add(env.now, -1, 0, "retrain")
 
     def sampler(self):
         """Metrics snapshots at t=0 and at the end of every bucket."""
@@ -194,8 +216,8 @@ class _Simulation:
 
     def _check_slate(self, slate: np.ndarray, candidates: np.ndarray, k: int) -> np.ndarray:
         slate = np.asarray(slate, dtype=np.int64).ravel()
-        if slate.shape[0] == 0 or slate.shape[0] > k:
-            raise ValueError(f"policy returned a slate of {slate.shape[0]} items; expected 1..{k}")
+        if slate.shape[0] > k:
+            raise ValueError(f"policy returned a slate of {slate.shape[0]} items; expected at most {k}")
         if np.unique(slate).shape[0] != slate.shape[0]:
             raise ValueError("policy returned a slate with repeated items")
         if not np.isin(slate, candidates).all():
@@ -260,7 +282,7 @@ class _Simulation:
 
             while True:
                 # ---- a slate is requested and served
-                now = env.now
+                now = served_at = env.now
                 warm = now < 0
                 policy = self.warmup_policy if warm else self.policy
                 prng = self.warmup_rng if warm else self.policy_rng
@@ -270,7 +292,7 @@ class _Simulation:
                     now=now,
                     history=hist,
                     candidates=candidates,
-                    features=CandidateFeatures(cat, candidates, now),
+                    features=CandidateFeatures(self.items, candidates, now),
                     slate_size=slate_size,
                 )
                 if policy.oracle:
@@ -279,6 +301,11 @@ class _Simulation:
                 slate = policy.recommend(request, prng)
                 if not (warm or self.trusted):
                     slate = self._check_slate(slate, candidates, slate_size)
+                if len(slate) == 0:
+                    # an empty slate ends the session: the policy suggests a break
+                    if logging:
+                        events.add(now, u, session, "break")
+                    break
                 self.n_decisions += 1
                 r = cat.topics[slate] @ theta
                 A = model.allure(r, cat.extremeness[slate], cat.clickbait[slate], a, b.allure)
@@ -289,7 +316,7 @@ class _Simulation:
                 hist.n_impressions += len(shown)
                 if logging:
                     events.add_impressions(now, u, session, shown)
-                feedback.slates.append((now, u, shown, choice))
+                feedback.slates.append((now, u, session, shown, choice))
 
                 if choice < 0:
                     if draws.uniform("no_click") < b.continuation.p_leave_no_click:
@@ -330,7 +357,7 @@ class _Simulation:
                 pop.fatigue[u] = F
 
                 # ---- what the platform observes
-                feedback.watches.append((now, u, item, choice + 1, tau))
+                feedback.watches.append((now, served_at, u, session, item, choice + 1, tau))
                 hist.watch_seconds += tau
                 hist.watch_fraction_sum += frac
                 hist.classifier_seconds += tau * float(cat.classifier[item])
@@ -375,6 +402,7 @@ class _Simulation:
                 score = float(min(5, max(1, round(raw))))
                 hist.survey_sum += score
                 hist.n_surveys += 1
+                feedback.surveys.append((now, u, session, score))
                 if logging:
                     events.add(now, u, session, "survey", survey_score=score)
                     metrics.on_survey(score)

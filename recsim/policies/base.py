@@ -15,6 +15,8 @@ from typing import Any, Callable, ClassVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from ..catalog import ObservableItems
+
 __all__ = [
     "Policy",
     "PolicyContext",
@@ -23,7 +25,9 @@ __all__ = [
     "CandidateFeatures",
     "Feedback",
     "FunctionPolicy",
+    "ScoringPolicy",
     "NoParams",
+    "top_k",
 ]
 
 
@@ -33,12 +37,15 @@ class NoParams(BaseModel):
 
 @dataclass(frozen=True)
 class PolicyContext:
-    """What a policy may know when it is reset: sizes and its scenario settings."""
+    """What a policy may know when it is reset: sizes, its scenario settings, and the
+    observable features of every item by id (to interpret the item ids in :class:`Feedback`)."""
 
     n_topics: int
     slate_size: int
     n_candidates: int
     retrain_interval: float  # seconds
+    items: ObservableItems | None = None
+    n_users: int = 0
 
 
 class History:
@@ -86,26 +93,26 @@ class CandidateFeatures:
     """Observable features of the candidates, computed on first access. Shapes ``(c,)`` or
     ``(c, K)``; ``age`` in seconds since upload."""
 
-    def __init__(self, catalog: Any, candidates: np.ndarray, now: float):
-        self._catalog = catalog
+    def __init__(self, items: ObservableItems, candidates: np.ndarray, now: float):
+        self._items = items
         self._candidates = candidates
         self._now = now
 
     @cached_property
     def topics(self) -> np.ndarray:
-        return self._catalog.topics_obs[self._candidates]
+        return self._items.topics[self._candidates]
 
     @cached_property
     def classifier(self) -> np.ndarray:
-        return self._catalog.classifier[self._candidates]
+        return self._items.classifier[self._candidates]
 
     @cached_property
     def length(self) -> np.ndarray:
-        return self._catalog.length[self._candidates]
+        return self._items.length[self._candidates]
 
     @cached_property
     def upload_time(self) -> np.ndarray:
-        return self._catalog.upload_time[self._candidates]
+        return self._items.upload_time[self._candidates]
 
     @cached_property
     def age(self) -> np.ndarray:
@@ -113,7 +120,7 @@ class CandidateFeatures:
 
     @cached_property
     def creator(self) -> np.ndarray:
-        return self._catalog.creator[self._candidates]
+        return self._items.creator[self._candidates]
 
 
 @dataclass
@@ -131,8 +138,14 @@ class Request:
 
 @dataclass(frozen=True)
 class Feedback:
-    """Observable feedback logged since the last ``fit``: one row per click (watch) or
-    impression. Arrays of equal length; ``watch_time`` is 0 for an impression not clicked."""
+    """Observable feedback logged since the last ``fit``, sorted by ``time``.
+
+    One row per impression: ``served_at`` is when the slate was shown, ``time`` when the
+    outcome became known (the end of the watch for a click, ``served_at`` otherwise),
+    ``watch_time`` is 0 for an impression not clicked; ``session`` numbers the user's sessions.
+    ``surveys`` holds the survey answers logged in the same period: ``time``, ``user_id``,
+    ``session``, ``score`` (1–5), each array of equal length.
+    """
 
     time: np.ndarray
     user_id: np.ndarray
@@ -140,6 +153,12 @@ class Feedback:
     position: np.ndarray
     clicked: np.ndarray
     watch_time: np.ndarray
+    served_at: np.ndarray | None = None
+    session: np.ndarray | None = None
+    surveys: dict[str, np.ndarray] | None = None
+
+    def __len__(self) -> int:
+        return int(self.time.shape[0])
 
 
 class Policy:
@@ -186,6 +205,20 @@ class FunctionPolicy(Policy):
 
     def recommend(self, request: Request, rng: np.random.Generator) -> np.ndarray:
         return np.asarray(self.function(request, rng))
+
+
+class ScoringPolicy(Policy):
+    """A policy that scores every candidate (higher is better) and serves the top ``k``.
+
+    Subclasses implement :meth:`score`; re-rankers and wrappers call it on a base policy.
+    """
+
+    def score(self, request: Request, rng: np.random.Generator) -> np.ndarray:
+        """One score per candidate, shape ``(c,)``."""
+        raise NotImplementedError
+
+    def recommend(self, request: Request, rng: np.random.Generator) -> np.ndarray:
+        return top_k(request.candidates, self.score(request, rng), request.slate_size)
 
 
 def top_k(candidates: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
