@@ -43,6 +43,7 @@ class RunResult:
     retrain_times: list[float] = field(default_factory=list)
     n_events: int = 0
     n_decisions: int = 0
+    policy: Policy | None = None  # the policy as it ended the run (learned state included)
 
 
 class _FeedbackBuffer:
@@ -451,6 +452,7 @@ class _Simulation:
             retrain_times=self.retrain_times,
             n_events=self.events.n_rows,
             n_decisions=self.n_decisions,
+            policy=self.policy,
         )
 
 

@@ -13,12 +13,16 @@ __all__ = ["BUILTIN_POLICIES", "resolve_policy", "validate_policy_spec", "build_
 
 
 def _builtins() -> dict[str, type[Policy]]:
-    from . import builtin
+    from . import builtin, learned
 
     return {
         "random": builtin.RandomPolicy,
         "chronological": builtin.ChronologicalPolicy,
         "popularity": builtin.PopularityPolicy,
+        "engagement": learned.EngagementPolicy,
+        "bandit": learned.BanditPolicy,
+        "harm_penalized": learned.HarmPenalizedPolicy,
+        "stated_preference": learned.StatedPreferencePolicy,
         "engagement_oracle": builtin.EngagementOracle,
         "wellbeing_oracle": builtin.WellbeingOracle,
     }

@@ -1,0 +1,431 @@
+"""Policies that learn from the logs alone (DESIGN §2.7): an engagement ranker in the style of
+YouTube's (Covington et al., 2016), a linear bandit, and alternatives built on them.
+
+Everything here sees only what a platform sees: the observable features of items
+(:class:`recsim.catalog.ObservableItems`: noisy topics, the extremeness *classifier* score,
+length, upload time) and the logged feedback. User features are recomputed from the logs at
+each scheduled ``fit`` ("daily batch features"); the features a model is trained on are exactly
+those it was served with, so there is no train/serve skew, and feedback reaches the model late.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+from scipy.optimize import minimize
+from scipy.special import expit, log_expit
+
+from ..catalog import ObservableItems
+from ..config import Duration
+from .base import Feedback, PolicyContext, Request, ScoringPolicy
+
+__all__ = [
+    "UserProfiles",
+    "pair_features",
+    "FEATURE_NAMES",
+    "WeightedLogistic",
+    "EngagementPolicy",
+    "HarmPenalizedPolicy",
+    "StatedPreferencePolicy",
+    "BanditPolicy",
+]
+
+DAY = 86400.0
+
+FEATURE_NAMES = (
+    "relevance",  # cosine of the user's watch-time-weighted topic profile and the item's topics
+    "relevance_sq",
+    "classifier",  # ê, the extremeness classifier score
+    "classifier_sq",
+    "classifier_x_user_classifier",  # ê × the user's mean ê: lets the model find "a bit more"
+    "user_classifier",
+    "log_length",  # log(L / 4 min)
+    "log_age_days",  # log(1 + age in days)
+    "user_activity",  # log(1 + decayed minutes watched)
+    "log_position",  # slate position bias; 0 (position 1) when serving
+)
+
+
+class UserProfiles:
+    """Per-user features recomputed from feedback at each fit: exponentially decayed sums of
+    watch time, watch-time-weighted observable topics and classifier scores.
+
+    Arrays grow to fit the largest user id seen. ``half_life`` in seconds.
+    """
+
+    def __init__(self, n_users: int, n_topics: int, half_life: float):
+        self.half_life = half_life
+        self.n_topics = n_topics
+        self.topic = np.zeros((n_users, n_topics))
+        self.classifier = np.zeros(n_users)
+        self.watch = np.zeros(n_users)
+        self.time = 0.0
+
+    def _grow(self, n: int) -> None:
+        if n <= self.watch.shape[0]:
+            return
+        extra = n - self.watch.shape[0]
+        self.topic = np.vstack([self.topic, np.zeros((extra, self.n_topics))])
+        self.classifier = np.concatenate([self.classifier, np.zeros(extra)])
+        self.watch = np.concatenate([self.watch, np.zeros(extra)])
+
+    def update(self, feedback: Feedback, items: ObservableItems, now: float) -> None:
+        """Decay to ``now`` and add the watches in ``feedback``."""
+        decay = 0.5 ** ((now - self.time) / self.half_life) if self.time else 1.0
+        self.topic *= decay
+        self.classifier *= decay
+        self.watch *= decay
+        self.time = now
+        clicked = feedback.clicked
+        if not clicked.any():
+            return
+        users = feedback.user_id[clicked]
+        item = feedback.item_id[clicked]
+        tau = feedback.watch_time[clicked] * 0.5 ** ((now - feedback.time[clicked]) / self.half_life)
+        self._grow(int(users.max()) + 1)
+        np.add.at(self.topic, users, tau[:, None] * items.topics[item])
+        np.add.at(self.classifier, users, tau * items.classifier[item])
+        np.add.at(self.watch, users, tau)
+
+    def of(self, users: np.ndarray | int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(unit topic profile ``(…, K)``, mean classifier score, activity) of ``users``."""
+        users = np.asarray(users)
+        inside = users < self.watch.shape[0]
+        safe = np.where(inside, users, 0)
+        topic = np.where(np.asarray(inside)[..., None], self.topic[safe], 0.0)
+        watch = np.where(inside, self.watch[safe], 0.0)
+        norm = np.linalg.norm(topic, axis=-1, keepdims=True)
+        topic = topic / np.where(norm > 0, norm, 1.0)
+        mean_cls = np.where(watch > 0, np.where(inside, self.classifier[safe], 0.0) / np.where(watch > 0, watch, 1.0), 0.0)
+        activity = np.log1p(watch / 60.0)
+        return topic, mean_cls, activity
+
+
+def pair_features(
+    topic: np.ndarray,
+    user_classifier: np.ndarray | float,
+    activity: np.ndarray | float,
+    item_topics: np.ndarray,
+    item_classifier: np.ndarray,
+    item_length: np.ndarray,
+    item_age: np.ndarray,
+    position: np.ndarray | float = 1.0,
+) -> np.ndarray:
+    """User × item feature matrix, shape ``(n, len(FEATURE_NAMES))``.
+
+    ``topic`` is ``(K,)`` for one user scored against ``n`` items, or ``(n, K)`` row-aligned
+    with the items; lengths and ages in seconds; ``position`` 1-based.
+    """
+    if topic.ndim == 1:
+        rel = item_topics @ topic
+    else:
+        rel = np.einsum("ij,ij->i", item_topics, topic)
+    e = item_classifier
+    n = e.shape[0]
+    out = np.empty((n, len(FEATURE_NAMES)))
+    out[:, 0] = rel
+    out[:, 1] = rel * rel
+    out[:, 2] = e
+    out[:, 3] = e * e
+    out[:, 4] = e * user_classifier
+    out[:, 5] = user_classifier
+    out[:, 6] = np.log(item_length / 240.0)
+    out[:, 7] = np.log1p(np.maximum(item_age, 0.0) / DAY)
+    out[:, 8] = activity
+    out[:, 9] = np.log(position)
+    return out
+
+
+class WeightedLogistic:
+    """Watch-time-weighted logistic regression (Covington et al., 2016).
+
+    Clicked impressions are positives weighted by their watch time (minutes), the others
+    negatives of weight 1; the learned odds exp(w·x) then estimate the expected watch time per
+    impression. Features are standardized; L2 penalty ``l2`` on all but the intercept.
+    """
+
+    def __init__(self, l2: float = 1.0):
+        self.l2 = l2
+        self.coef: np.ndarray | None = None
+        self.mean: np.ndarray | None = None
+        self.scale: np.ndarray | None = None
+
+    def fit(self, X: np.ndarray, clicked: np.ndarray, weight: np.ndarray) -> "WeightedLogistic":
+        self.mean = X.mean(axis=0)
+        scale = X.std(axis=0)
+        self.scale = np.where(scale > 1e-9, scale, 1.0)
+        Z = np.hstack([np.ones((X.shape[0], 1)), (X - self.mean) / self.scale])
+        y = clicked.astype(float)
+        w = weight / weight.sum() * len(weight)
+        penalty = np.full(Z.shape[1], self.l2)
+        penalty[0] = 0.0
+        n = Z.shape[0]
+
+        def loss(beta: np.ndarray) -> tuple[float, np.ndarray]:
+            z = Z @ beta
+            # weighted negative log-likelihood: w·[log(1+e^z) - y·z]
+            nll = -(w * (y * log_expit(z) + (1 - y) * log_expit(-z))).sum() / n
+            grad = Z.T @ (w * (expit(z) - y)) / n + penalty * beta / n
+            return nll + 0.5 * (penalty * beta * beta).sum() / n, grad
+
+        start = self.coef if self.coef is not None and self.coef.shape[0] == Z.shape[1] else np.zeros(Z.shape[1])
+        result = minimize(loss, start, jac=True, method="L-BFGS-B", options={"maxiter": 200})
+        self.coef = result.x
+        return self
+
+    @property
+    def fitted(self) -> bool:
+        return self.coef is not None
+
+    def log_odds(self, X: np.ndarray) -> np.ndarray:
+        return self.coef[0] + ((X - self.mean) / self.scale) @ self.coef[1:]
+
+
+class _TrainingWindow:
+    """Training rows of the last ``window`` seconds, batch by batch (float32 to save memory)."""
+
+    def __init__(self, window: float):
+        self.window = window
+        self.batches: list[tuple[float, np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def add(self, now: float, X: np.ndarray, clicked: np.ndarray, weight: np.ndarray) -> None:
+        if X.shape[0]:
+            self.batches.append((now, X.astype(np.float32), clicked, weight))
+        self.batches = [b for b in self.batches if b[0] > now - self.window]
+
+    def rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if not self.batches:
+            return np.empty((0, len(FEATURE_NAMES))), np.empty(0, bool), np.empty(0)
+        X = np.vstack([b[1] for b in self.batches]).astype(float)
+        return X, np.concatenate([b[2] for b in self.batches]), np.concatenate([b[3] for b in self.batches])
+
+
+class EngagementParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    window: Duration = Field(7 * DAY, description="train on the feedback of this last period")
+    negative_rate: float = Field(
+        0.2, gt=0.0, le=1.0, description="share of non-clicked impressions kept (reweighted)"
+    )
+    l2: float = Field(1.0, ge=0.0, description="L2 penalty on standardized coefficients")
+    profile_half_life: Duration = Field(3 * DAY, description="half-life of the user profile sums")
+    min_clicks: int = Field(20, ge=1, description="clicks needed before the first model is used")
+    seed: int = Field(0, ge=0, description="seed of the negative subsampling")
+
+
+class EngagementPolicy(ScoringPolicy):
+    """Learned engagement optimizer: ranks by predicted watch time per impression from a
+    watch-time-weighted logistic regression over user-history × item features, refit from the
+    logs on the retrain schedule. Observable data only; before its first fit it ranks at
+    random."""
+
+    Params = EngagementParams
+
+    def reset(self, context: PolicyContext) -> None:
+        p = self.params
+        self.context_ = context
+        self.profiles_ = UserProfiles(context.n_users, context.n_topics, p.profile_half_life)
+        self.window_ = _TrainingWindow(p.window)
+        self.model_ = WeightedLogistic(p.l2)
+        self.sample_rng_ = np.random.default_rng(p.seed)
+        self.n_fits_ = 0
+
+    # ---- training
+    def _training_rows(self, feedback: Feedback) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Features as served (user profiles as of the previous fit), labels and weights."""
+        keep = feedback.clicked | (self.sample_rng_.random(len(feedback)) < self.params.negative_rate)
+        users = feedback.user_id[keep]
+        item = feedback.item_id[keep]
+        clicked = feedback.clicked[keep]
+        served = feedback.served_at[keep] if feedback.served_at is not None else feedback.time[keep]
+        items = self.context_.items
+        topic, mean_cls, activity = self.profiles_.of(users)
+        X = pair_features(
+            topic, mean_cls, activity, items.topics[item], items.classifier[item],
+            items.length[item], served - items.upload_time[item], feedback.position[keep],
+        )
+        minutes = feedback.watch_time[keep] / 60.0
+        weight = np.where(clicked, minutes, 1.0 / self.params.negative_rate)
+        return X, clicked, weight
+
+    def fit(self, feedback: Feedback, now: float) -> None:
+        if len(feedback):
+            self.window_.add(now, *self._training_rows(feedback))
+        X, clicked, weight = self.window_.rows()
+        if clicked.sum() >= self.params.min_clicks and (~clicked).any():
+            self.model_.fit(X, clicked, weight)
+        # user features for the next period, as the platform's daily batch job would
+        self.profiles_.update(feedback, self.context_.items, now)
+        self.n_fits_ += 1
+
+    # ---- serving
+    def features(self, request: Request) -> np.ndarray:
+        topic, mean_cls, activity = self.profiles_.of(request.user_id)
+        f = request.features
+        return pair_features(topic, mean_cls, activity, f.topics, f.classifier, f.length, f.age, 1.0)
+
+    def predicted_watch_minutes(self, request: Request) -> np.ndarray:
+        """Predicted watch minutes per impression of each candidate (odds of the model)."""
+        if not self.model_.fitted:
+            return np.zeros(request.candidates.shape[0])
+        return np.exp(np.minimum(self.model_.log_odds(self.features(request)), 30.0))
+
+    def score(self, request: Request, rng: np.random.Generator) -> np.ndarray:
+        scores = self.predicted_watch_minutes(request)
+        # ties (no model yet, or identical items) are broken at random
+        return scores + rng.random(scores.shape[0]) * 1e-9
+
+
+class HarmPenalizedParams(EngagementParams):
+    penalty: float = Field(
+        20.0, ge=0.0, description="λ: predicted watch minutes given up per unit classifier score"
+    )
+    demote_above: Optional[float] = Field(
+        None, ge=0.0, le=1.0, description="borderline demotion: items with ê above this go last"
+    )
+
+
+class HarmPenalizedPolicy(EngagementPolicy):
+    """The engagement ranker with a harm penalty: score = predicted watch minutes − λ·ê
+    (ê = the extremeness classifier score), optionally demoting items above a threshold."""
+
+    Params = HarmPenalizedParams
+
+    def score(self, request: Request, rng: np.random.Generator) -> np.ndarray:
+        scores = super().score(request, rng) - self.params.penalty * request.features.classifier
+        if self.params.demote_above is not None:
+            scores = np.where(request.features.classifier > self.params.demote_above, scores - 1e6, scores)
+        return scores
+
+
+class StatedPreferenceParams(EngagementParams):
+    weight: float = Field(
+        0.3, ge=0.0, le=1.0, description="blend: 0 = engagement only, 1 = stated preference only"
+    )
+    survey_l2: float = Field(1.0, ge=0.0, description="ridge penalty of the survey model")
+    min_surveys: int = Field(20, ge=1, description="surveys needed before the survey model is used")
+
+
+_SURVEY_FEATURES = (0, 2, 3, 6)  # relevance, ê, ê², log length: what an item contributes
+
+
+class StatedPreferencePolicy(EngagementPolicy):
+    """Learns what users *say* they value from survey answers and blends it with engagement.
+
+    Each survey (a 1–5 answer after a session) is regressed (ridge) on the mean observable
+    features of the items watched in that session; the fitted map scores candidates by their
+    predicted contribution to stated satisfaction. The ranking blends the z-scores of that and
+    of the engagement prediction with ``weight``.
+    """
+
+    Params = StatedPreferenceParams
+
+    def reset(self, context: PolicyContext) -> None:
+        super().reset(context)
+        self.sessions_: dict[tuple[int, int], list] = {}  # (user, session) -> [Σ x, n]
+        self.survey_X_: list[np.ndarray] = []
+        self.survey_y_: list[float] = []
+        self.survey_coef_: np.ndarray | None = None
+
+    def fit(self, feedback: Feedback, now: float) -> None:
+        if len(feedback) and feedback.session is not None:
+            clicked = feedback.clicked
+            users, sessions = feedback.user_id[clicked], feedback.session[clicked]
+            items = self.context_.items
+            topic, mean_cls, activity = self.profiles_.of(users)
+            item = feedback.item_id[clicked]
+            X = pair_features(
+                topic, mean_cls, activity, items.topics[item], items.classifier[item],
+                items.length[item], feedback.served_at[clicked] - items.upload_time[item],
+            )[:, _SURVEY_FEATURES]
+            for key, row in zip(zip(users.tolist(), sessions.tolist()), X):
+                entry = self.sessions_.setdefault(key, [np.zeros(len(_SURVEY_FEATURES)), 0])
+                entry[0] += row
+                entry[1] += 1
+        surveys = feedback.surveys or {}
+        for user, session, score in zip(
+            surveys.get("user_id", []), surveys.get("session", []), surveys.get("score", [])
+        ):
+            entry = self.sessions_.pop((int(user), int(session)), None)
+            if entry is not None and entry[1] > 0:
+                self.survey_X_.append(entry[0] / entry[1])
+                self.survey_y_.append(float(score))
+        # forget sessions that ended long ago without a survey
+        if len(self.sessions_) > 50_000:
+            self.sessions_ = dict(list(self.sessions_.items())[-25_000:])
+        if len(self.survey_y_) >= self.params.min_surveys:
+            X = np.asarray(self.survey_X_)
+            y = np.asarray(self.survey_y_)
+            Z = np.hstack([np.ones((X.shape[0], 1)), X])
+            penalty = np.eye(Z.shape[1]) * self.params.survey_l2
+            penalty[0, 0] = 0.0
+            self.survey_coef_ = np.linalg.solve(Z.T @ Z + penalty, Z.T @ y)
+        super().fit(feedback, now)
+
+    def score(self, request: Request, rng: np.random.Generator) -> np.ndarray:
+        engagement = super().score(request, rng)
+        if self.survey_coef_ is None or not self.model_.fitted:
+            return engagement
+        X = self.features(request)
+        stated = X[:, _SURVEY_FEATURES] @ self.survey_coef_[1:]
+        w = self.params.weight
+        # blend on the log-odds scale, where the engagement model is linear like the survey model
+        return (1 - w) * _z(self.model_.log_odds(X)) + w * _z(stated) + rng.random(X.shape[0]) * 1e-9
+
+
+def _z(x: np.ndarray) -> np.ndarray:
+    sd = x.std()
+    return (x - x.mean()) / sd if sd > 0 else np.zeros_like(x)
+
+
+class BanditParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    alpha: float = Field(0.5, ge=0.0, description="width of the upper confidence bonus")
+    ridge: float = Field(1.0, gt=0.0, description="prior precision (ridge) of the linear model")
+    profile_half_life: Duration = Field(3 * DAY, description="half-life of the user profile sums")
+
+
+class BanditPolicy(ScoringPolicy):
+    """LinUCB (Li et al., 2010) on watch minutes per impression with the same user × item
+    features, one shared linear model; its statistics are updated from the logs on the retrain
+    schedule (a delayed, batched bandit): score = θ·x + α·sqrt(xᵀA⁻¹x)."""
+
+    Params = BanditParams
+
+    def reset(self, context: PolicyContext) -> None:
+        d = len(FEATURE_NAMES) + 1
+        self.context_ = context
+        self.profiles_ = UserProfiles(context.n_users, context.n_topics, self.params.profile_half_life)
+        self.A_ = np.eye(d) * self.params.ridge
+        self.b_ = np.zeros(d)
+        self.A_inv_ = np.linalg.inv(self.A_)
+        self.theta_ = np.zeros(d)
+
+    def _design(self, X: np.ndarray) -> np.ndarray:
+        return np.hstack([np.ones((X.shape[0], 1)), X])
+
+    def fit(self, feedback: Feedback, now: float) -> None:
+        if len(feedback):
+            items = self.context_.items
+            item = feedback.item_id
+            served = feedback.served_at if feedback.served_at is not None else feedback.time
+            topic, mean_cls, activity = self.profiles_.of(feedback.user_id)
+            X = self._design(pair_features(
+                topic, mean_cls, activity, items.topics[item], items.classifier[item],
+                items.length[item], served - items.upload_time[item], feedback.position,
+            ))
+            self.A_ += X.T @ X
+            self.b_ += X.T @ (feedback.watch_time / 60.0)
+            self.A_inv_ = np.linalg.inv(self.A_)
+            self.theta_ = self.A_inv_ @ self.b_
+        self.profiles_.update(feedback, self.context_.items, now)
+
+    def score(self, request: Request, rng: np.random.Generator) -> np.ndarray:
+        topic, mean_cls, activity = self.profiles_.of(request.user_id)
+        f = request.features
+        X = self._design(pair_features(topic, mean_cls, activity, f.topics, f.classifier, f.length, f.age, 1.0))
+        bonus = np.sqrt(np.einsum("ij,jk,ik->i", X, self.A_inv_, X))
+        return X @ self.theta_ + self.params.alpha * bonus + rng.random(X.shape[0]) * 1e-9
+
