@@ -15,7 +15,6 @@ from typing import Optional
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
-from scipy.optimize import minimize
 from scipy.special import expit, log_expit
 
 from ..catalog import ObservableItems
@@ -92,6 +91,14 @@ class UserProfiles:
 
     def of(self, users: np.ndarray | int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(unit topic profile ``(…, K)``, mean classifier score, activity) of ``users``."""
+        if isinstance(users, (int, np.integer)):  # one user: the per-request path
+            if users >= self.watch.shape[0] or self.watch[users] <= 0:
+                return np.zeros(self.n_topics), 0.0, 0.0
+            topic = self.topic[users]
+            norm = float(np.linalg.norm(topic))
+            watch = float(self.watch[users])
+            unit = topic / norm if norm > 0 else np.zeros(self.n_topics)
+            return unit, float(self.classifier[users]) / watch, math.log1p(watch / 60.0)
         users = np.asarray(users)
         inside = users < self.watch.shape[0]
         safe = np.where(inside, users, 0)
@@ -147,8 +154,10 @@ class WeightedLogistic:
     impression. Features are standardized; L2 penalty ``l2`` on all but the intercept.
     """
 
-    def __init__(self, l2: float = 1.0):
+    def __init__(self, l2: float = 1.0, max_iter: int = 25, tol: float = 1e-9):
         self.l2 = l2
+        self.max_iter = max_iter
+        self.tol = tol
         self.coef: np.ndarray | None = None
         self.mean: np.ndarray | None = None
         self.scale: np.ndarray | None = None
@@ -164,16 +173,32 @@ class WeightedLogistic:
         penalty[0] = 0.0
         n = Z.shape[0]
 
-        def loss(beta: np.ndarray) -> tuple[float, np.ndarray]:
+        def loss(beta: np.ndarray) -> float:
             z = Z @ beta
-            # weighted negative log-likelihood: w·[log(1+e^z) - y·z]
-            nll = -(w * (y * log_expit(z) + (1 - y) * log_expit(-z))).sum() / n
-            grad = Z.T @ (w * (expit(z) - y)) / n + penalty * beta / n
-            return nll + 0.5 * (penalty * beta * beta).sum() / n, grad
+            # weighted negative log-likelihood w·[log(1+e^z) - y·z], plus the ridge term
+            nll = -(w * (y * log_expit(z) + (1 - y) * log_expit(-z))).sum()
+            return (nll + 0.5 * (penalty * beta * beta).sum()) / n
 
-        start = self.coef if self.coef is not None and self.coef.shape[0] == Z.shape[1] else np.zeros(Z.shape[1])
-        result = minimize(loss, start, jac=True, method="L-BFGS-B", options={"maxiter": 200})
-        self.coef = result.x
+        # Newton's method (IRLS) from the previous solution: a few steps of d×d solves
+        beta = self.coef if self.coef is not None and self.coef.shape[0] == Z.shape[1] else np.zeros(Z.shape[1])
+        current = loss(beta)
+        for _ in range(self.max_iter):
+            p = expit(Z @ beta)
+            grad = Z.T @ (w * (p - y)) + penalty * beta
+            hess = (Z * (w * p * (1 - p))[:, None]).T @ Z + np.diag(penalty + 1e-9)
+            step = np.linalg.solve(hess, grad)
+            size = 1.0
+            while True:  # backtracking keeps every step a descent step
+                candidate = beta - size * step
+                value = loss(candidate)
+                if value <= current or size < 1e-4:
+                    break
+                size *= 0.5
+            converged = current - value < self.tol
+            beta, current = candidate, min(value, current)
+            if converged:
+                break
+        self.coef = beta
         return self
 
     @property
