@@ -190,3 +190,9 @@ def test_ctrl_c_leaves_no_complete_folder(tiny, tmp_path):
     assert "Traceback" not in stderr and "interrupted" in stderr
     assert not out.exists()
     assert json.loads((partial / "manifest.json").read_text())["status"] == "interrupted"
+
+
+def test_builtin_policy_names_match_the_registry():
+    from recsim.policies.registry import BUILTIN_POLICIES, _builtins
+
+    assert BUILTIN_POLICIES == tuple(_builtins())

@@ -135,7 +135,7 @@ class _Simulation:
         self.warmup_policy.reset(self.context)
         # identical under every policy: the warm-up is common to all of them
         self.warmup_rng = rngmod.generator(sc.seed, world.replication, "policy:warmup")
-        self.trusted = type(self.policy).__module__.startswith("recsim.")
+        self.trusted = _built_in(self.policy)
         self.metrics = MetricsCollector(self.pop.n_users, self.catalog.n_topics, sc.outputs.extreme_threshold)
         self.feedback = _FeedbackBuffer()
         self.histories = [History(self.catalog.n_topics) for _ in range(self.pop.n_users)]
@@ -454,6 +454,16 @@ class _Simulation:
             n_decisions=self.n_decisions,
             policy=self.policy,
         )
+
+
+def _built_in(policy: Policy) -> bool:
+    """True if the policy and every policy it wraps (``base_``) are recsim's own, whose slates
+    need no checking; user code is checked on every decision."""
+    while policy is not None:
+        if not type(policy).__module__.startswith("recsim."):
+            return False
+        policy = getattr(policy, "base_", None)
+    return True
 
 
 def simulate(

@@ -13,7 +13,7 @@ __all__ = ["BUILTIN_POLICIES", "resolve_policy", "validate_policy_spec", "build_
 
 
 def _builtins() -> dict[str, type[Policy]]:
-    from . import builtin, learned
+    from . import builtin, learned, rerank
 
     return {
         "random": builtin.RandomPolicy,
@@ -23,12 +23,32 @@ def _builtins() -> dict[str, type[Policy]]:
         "bandit": learned.BanditPolicy,
         "harm_penalized": learned.HarmPenalizedPolicy,
         "stated_preference": learned.StatedPreferencePolicy,
+        "diversity": rerank.DiversityPolicy,
+        "calibrated": rerank.CalibratedPolicy,
+        "break_suggesting": rerank.BreakSuggestingPolicy,
+        "epsilon_greedy": rerank.EpsilonGreedyPolicy,
         "engagement_oracle": builtin.EngagementOracle,
         "wellbeing_oracle": builtin.WellbeingOracle,
     }
 
 
-BUILTIN_POLICIES = tuple(_builtins())
+#: Names of the built-in policies (the keys of the registry, listed here so that importing the
+#: registry does not import every policy module).
+BUILTIN_POLICIES = (
+    "random",
+    "chronological",
+    "popularity",
+    "engagement",
+    "bandit",
+    "harm_penalized",
+    "stated_preference",
+    "diversity",
+    "calibrated",
+    "break_suggesting",
+    "epsilon_greedy",
+    "engagement_oracle",
+    "wellbeing_oracle",
+)
 
 
 def resolve_policy(type_name: str) -> type[Policy]:
