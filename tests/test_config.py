@@ -446,7 +446,7 @@ def test_same_type_twice_under_different_names_is_fine():
         ("foo", "policies.1.type", "unknown policy 'foo'"),
         ({"name": "m", "type": "no_such_module_xyz:P"}, "policies.1.type", "cannot import module"),
         ({"name": "m", "type": "recsim.policies.builtin:Nope"}, "policies.1.type", "no attribute"),
-        ({"name": "m", "type": "recsim.config:Scenario"}, "policies.1.type", "not a recsim Policy"),
+        ({"name": "m", "type": "recsim.config:Scenario"}, "policies.1.type", "neither a recsim Policy subclass nor a function"),
         (
             {"type": "popularity", "params": {"half_lif": "2d"}},
             "policies.1.params.half_lif",

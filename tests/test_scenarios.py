@@ -60,3 +60,34 @@ def test_custom_policy_runs_from_another_working_directory(tmp_path):
     assert proc.returncode == 0, proc.stderr
     events = pd.read_parquet(out / "events")
     assert "relevant_and_mild" in set(events["policy"].astype(str))
+
+
+def test_a_function_named_in_a_scenario_is_a_policy(tmp_path):
+    """``type: "module:function"`` wraps the function with the FunctionPolicy adapter."""
+    (tmp_path / "fpol.py").write_text(
+        "def newest_first(request, rng):\n"
+        "    order = (-request.features.upload_time).argsort()\n"
+        "    return request.candidates[order[: request.slate_size]]\n"
+    )
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text("name: f\npolicies: [{name: newest, type: 'fpol:newest_first'}]\n")
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "recsim", "run", str(scenario), "--out", str(out), "-q", "--workers", "1"]
+    for override in TINY:
+        args += ["--set", override]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (pd.read_parquet(out / "events")["event"] == "watch").any()
+
+
+def test_example_user_policy_passes_the_conformance_check():
+    import importlib
+
+    from recsim.testing import check_policy
+
+    sys.path.insert(0, str(Path("scenarios").resolve()))
+    try:
+        module = importlib.import_module("my_policies")
+        check_policy(module.RelevantAndMild(penalty=1.0))
+    finally:
+        sys.path.remove(str(Path("scenarios").resolve()))

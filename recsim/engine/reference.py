@@ -216,7 +216,17 @@ class _Simulation:
         return idx[first[idx] == self._positions[:m]][:n]
 
     def _check_slate(self, slate: np.ndarray, candidates: np.ndarray, k: int) -> np.ndarray:
-        slate = np.asarray(slate, dtype=np.int64).ravel()
+        slate = np.asarray(slate).ravel()
+        if slate.shape[0] == 0:
+            if not self.policy.may_end_sessions:
+                raise ValueError(
+                    "policy returned an empty slate; set may_end_sessions = True on a policy "
+                    "that ends sessions on purpose"
+                )
+            return slate.astype(np.int64)
+        if not np.issubdtype(slate.dtype, np.integer):
+            raise ValueError(f"policy returned item ids of type {slate.dtype}; expected integers")
+        slate = slate.astype(np.int64)
         if slate.shape[0] > k:
             raise ValueError(f"policy returned a slate of {slate.shape[0]} items; expected at most {k}")
         if np.unique(slate).shape[0] != slate.shape[0]:

@@ -86,7 +86,7 @@ class History:
     def topic_profile(self) -> np.ndarray:
         """``topic_mix`` scaled to unit norm (zeros before the first watch)."""
         norm = float(np.linalg.norm(self.topic_mix))
-        return self.topic_mix / norm if norm > 0 else self.topic_mix
+        return self.topic_mix / norm if norm > 0 else np.zeros_like(self.topic_mix)
 
 
 class CandidateFeatures:
@@ -175,6 +175,9 @@ class Policy:
     oracle: ClassVar[bool] = False
     #: True for policies whose :meth:`update` must see every event as it happens.
     online: ClassVar[bool] = False
+    #: True for policies that may return an empty slate, which ends the user's session (a
+    #: break suggestion); an empty slate from any other policy is an error.
+    may_end_sessions: ClassVar[bool] = False
 
     def __init__(self, **params: Any):
         self.params = self.Params(**params)
@@ -197,7 +200,11 @@ class Policy:
 
 
 class FunctionPolicy(Policy):
-    """Adapter: a plain function ``f(request, rng) -> slate`` used as a policy."""
+    """Adapter: a plain function ``f(request, rng) -> slate`` used as a policy.
+
+    In a scenario, name a module-level function like a class: ``type: "my_module:my_function"``.
+    (A lambda works from Python but cannot be pickled, so it cannot run on worker processes.)
+    """
 
     def __init__(self, function: Callable[[Request, np.random.Generator], np.ndarray]):
         super().__init__()
@@ -205,6 +212,21 @@ class FunctionPolicy(Policy):
 
     def recommend(self, request: Request, rng: np.random.Generator) -> np.ndarray:
         return np.asarray(self.function(request, rng))
+
+    def __reduce__(self):
+        return (FunctionPolicy, (self.function,))
+
+    @classmethod
+    def of(cls, function: Callable[[Request, np.random.Generator], np.ndarray]) -> type["FunctionPolicy"]:
+        """A policy class (no parameters) that serves ``function``: what the registry returns
+        for ``"module:function"``."""
+
+        def __init__(self) -> None:
+            FunctionPolicy.__init__(self, function)
+
+        name = getattr(function, "__name__", "function")
+        doc = (function.__doc__ or f"The function {name} used as a policy.").strip()
+        return type(name, (cls,), {"__init__": __init__, "__doc__": doc, "__module__": function.__module__})
 
 
 class ScoringPolicy(Policy):

@@ -71,9 +71,13 @@ def resolve_policy(type_name: str) -> type[Policy]:
         if not hasattr(target, part):
             raise LookupError(f"module {module_name!r} has no attribute {attr!r}")
         target = getattr(target, part)
-    if not (isinstance(target, type) and issubclass(target, Policy)):
-        raise LookupError(f"{type_name!r} is not a recsim Policy subclass")
-    return target
+    if isinstance(target, type) and issubclass(target, Policy):
+        return target
+    if callable(target) and not isinstance(target, type):
+        from .base import FunctionPolicy
+
+        return FunctionPolicy.of(target)
+    raise LookupError(f"{type_name!r} is neither a recsim Policy subclass nor a function")
 
 
 def validate_policy_spec(spec: Any, loc: tuple) -> None:
