@@ -66,18 +66,22 @@ def _fail(message: str) -> None:
     raise typer.Exit(EXIT_BAD_INPUT)
 
 
+def _report_scenario_error(exc: ScenarioError) -> None:
+    err_console.print(
+        f"[bold red]error:[/] {escape(exc.source)}: invalid scenario", highlight=False, soft_wrap=True
+    )
+    for path, message in exc.problems:
+        err_console.print(
+            f"  [bold]{escape(path or '<top level>')}[/]: {escape(message)}", highlight=False, soft_wrap=True
+        )
+    raise typer.Exit(EXIT_BAD_INPUT) from None
+
+
 def _load(file: Path, overrides: list[str] | None, seed: int | None = None):
     try:
         return load_scenario(file, overrides or [], seed=seed)
     except ScenarioError as exc:
-        err_console.print(
-            f"[bold red]error:[/] {escape(exc.source)}: invalid scenario", highlight=False, soft_wrap=True
-        )
-        for path, message in exc.problems:
-            err_console.print(
-                f"  [bold]{escape(path or '<top level>')}[/]: {escape(message)}", highlight=False, soft_wrap=True
-            )
-        raise typer.Exit(EXIT_BAD_INPUT) from None
+        _report_scenario_error(exc)
 
 
 @app.command()
@@ -135,29 +139,11 @@ def _summary_table(summary) -> Table:
     return table
 
 
-@app.command()
-def run(
-    file: Path = typer.Argument(..., help="Scenario YAML file."),
-    out: Optional[Path] = typer.Option(
-        None, "--out", "-o", help="Run folder to write (default: runs/<scenario>-<timestamp>)."
-    ),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Root seed (overrides the scenario's)."),
-    overrides: Optional[List[str]] = SetOption,
-    workers: Optional[int] = typer.Option(
-        None, "--workers", "-j", min=1, help="Worker processes (default: the scenario's, 0 = all cores)."
-    ),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run folder."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
-) -> None:
-    """Run a scenario: every policy × replication, then write the run folder."""
-    import pandas as pd
+def _progress(title: str, n_tasks: int, quiet: bool):
+    """A progress bar over tasks (fractions of simulated time within running tasks) and the
+    callback that feeds it."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from .experiment import run_experiment
-    from .storage import RunFolderExists, default_run_dir
-
-    sc = _load(file, overrides, seed)
-    n_tasks = len(sc.policies) * sc.replications
     done: dict[str, float] = {}
     progress = Progress(
         TextColumn("[bold]{task.description}"),
@@ -169,35 +155,218 @@ def run(
         console=err_console,
         disable=quiet,
     )
-    bar = progress.add_task(f"{sc.name}", total=float(n_tasks), detail="")
+    bar = progress.add_task(title, total=float(n_tasks), detail="")
 
     def on_progress(key: str, fraction: float) -> None:
         done[key] = fraction
         finished = sum(1 for f in done.values() if f >= 1.0)
-        progress.update(bar, completed=sum(done.values()), detail=f"{finished}/{n_tasks} runs")
+        progress.update(bar, completed=sum(done.values()), detail=f"{finished}/{n_tasks} tasks")
 
-    path = out if out is not None else default_run_dir(sc.name)
+    return progress, on_progress
+
+
+def _execute(kind: str, sc, file: Path, out, overwrite, resume, workers, scheduler, quiet, n_tasks) -> Path:
+    """Run a scenario or a sweep with a progress bar; clean messages for the expected failures."""
+    from .experiment import run_experiment
+    from .storage import RunFolderExists, default_run_dir
+    from .sweep import run_sweep
+
+    name = sc.name if kind == "run" else f"{sc.name}-sweep"
+    path = out if out is not None else default_run_dir(name)
     if path.exists() and not overwrite:
         _fail(f"{path} already exists; choose another --out or pass --overwrite")
+    progress, on_progress = _progress(name, n_tasks, quiet)
+    kwargs = dict(
+        overwrite=overwrite, resume=resume, workers=workers, scheduler=scheduler,
+        on_progress=on_progress, command=["recsim", *sys.argv[1:]],
+    )
     try:
         with progress:
-            run_experiment(
-                sc, path, overwrite=overwrite, workers=workers, on_progress=on_progress,
-                command=["recsim", *sys.argv[1:]],
-            )
+            if kind == "run":
+                run_experiment(sc, path, **kwargs)
+            else:
+                run_sweep(sc, path, source=str(file), **kwargs)
     except RunFolderExists as exc:
         _fail(str(exc))
+    except ScenarioError as exc:
+        _report_scenario_error(exc)
     except KeyboardInterrupt:
         partial = path.parent / f".{path.name}.partial"
         err_console.print(
-            f"[yellow]interrupted[/]: no run folder was written; the partial output in {escape(str(partial))} "
-            "is marked 'interrupted' in its manifest",
+            f"[yellow]interrupted[/]: no complete folder was written; the partial output in "
+            f"{escape(str(partial))} is marked 'interrupted' — run again with --resume to finish it",
             highlight=False,
         )
         raise typer.Exit(130) from None
+    except RuntimeError as exc:
+        if "Dask" not in str(exc):
+            raise
+        _fail(str(exc))
+    return path
+
+
+OutOption = typer.Option(None, "--out", "-o", help="Folder to write (default: runs/<scenario>-<timestamp>).")
+SeedOption = typer.Option(None, "--seed", help="Root seed (overrides the scenario's).")
+WorkersOption = typer.Option(
+    None, "--workers", "-j", min=1, help="Worker processes (default: the scenario's, 0 = all cores)."
+)
+SchedulerOption = typer.Option(
+    None, "--scheduler", metavar="ADDRESS", help="Run tasks on this Dask scheduler (needs the dask extra)."
+)
+OverwriteOption = typer.Option(False, "--overwrite", help="Replace an existing output folder.")
+ResumeOption = typer.Option(
+    False, "--resume", help="Finish an interrupted run into the same --out: only missing tasks run."
+)
+QuietOption = typer.Option(False, "--quiet", "-q", help="No progress bar.")
+
+
+@app.command()
+def run(
+    file: Path = typer.Argument(..., help="Scenario YAML file."),
+    out: Optional[Path] = OutOption,
+    seed: Optional[int] = SeedOption,
+    overrides: Optional[List[str]] = SetOption,
+    workers: Optional[int] = WorkersOption,
+    scheduler: Optional[str] = SchedulerOption,
+    overwrite: bool = OverwriteOption,
+    resume: bool = ResumeOption,
+    quiet: bool = QuietOption,
+) -> None:
+    """Run a scenario: every policy × replication, then write the run folder."""
+    import pandas as pd
+
+    sc = _load(file, overrides, seed)
+    n_tasks = len(sc.policies) * sc.replications
+    path = _execute("run", sc, file, out, overwrite, resume, workers, scheduler, quiet, n_tasks)
     summary = pd.read_csv(path / "summary.csv")
     out_console.print(_summary_table(summary))
-    out_console.print(f"run folder: [bold]{path}[/]", highlight=False)
+    if (path / "comparison.csv").exists():
+        _print_comparison(pd.read_csv(path / "comparison.csv"), gap_only=True)
+    out_console.print(f"run folder: [bold]{escape(str(path))}[/]", highlight=False)
+
+
+@app.command()
+def sweep(
+    file: Path = typer.Argument(..., help="Scenario YAML file with a `sweep:` section."),
+    out: Optional[Path] = OutOption,
+    seed: Optional[int] = SeedOption,
+    overrides: Optional[List[str]] = SetOption,
+    workers: Optional[int] = WorkersOption,
+    scheduler: Optional[str] = SchedulerOption,
+    overwrite: bool = OverwriteOption,
+    resume: bool = ResumeOption,
+    quiet: bool = QuietOption,
+) -> None:
+    """Run a sweep: every grid point × policy × replication, into one folder."""
+    import pandas as pd
+
+    from .sweep import grid_points
+
+    sc = _load(file, overrides, seed)
+    try:
+        points = grid_points(sc, str(file))
+    except ScenarioError as exc:
+        _report_scenario_error(exc)
+    n_tasks = len(points) * len(sc.policies) * sc.replications
+    path = _execute("sweep", sc, file, out, overwrite, resume, workers, scheduler, quiet, n_tasks)
+    summary = pd.read_csv(path / "summary.csv")
+    params = list(sc.sweep)
+    table = Table(title=f"Sweep over {', '.join(params)}: watch time and final wellbeing (mean ±95% CI)")
+    for column in ("point", *params, "policy", "watch min/user/day", "final wellbeing", "Δ appetite"):
+        table.add_column(column, justify="right" if column != "policy" else "left")
+    wide = summary.set_index(["point", "policy", "metric"])
+    for (point, policy), _ in summary.groupby(["point", "policy"], sort=False):
+        values = summary[(summary.point == point) & (summary.policy == policy)].iloc[0]
+        cells = [str(point), *[str(values[p]) for p in params], escape(str(policy))]
+        for metric, spec in (("watch_minutes_per_user_day", ".1f"), ("final_wellbeing", ".3f"), ("appetite_change", "+.3f")):
+            row = wide.loc[(point, policy, metric)]
+            cells.append(_fmt(spec, row["mean"], row["ci_low"], row["ci_high"]))
+        table.add_row(*cells)
+    out_console.print(table)
+    out_console.print(f"sweep folder: [bold]{escape(str(path))}[/]", highlight=False)
+
+
+def _print_comparison(comparison, gap_only: bool = False) -> None:
+    if comparison.empty:
+        return
+    reference = comparison["reference"].iloc[0]
+    metrics = (
+        ("goodhart_watch_gain", "watch-time gain", "+.1%"),
+        ("goodhart_wellbeing_change", "Δ final wellbeing", "+.3f"),
+        ("goodhart_extremeness_change", "Δ consumed\nextremeness", "+.3f"),
+    )
+    if not gap_only:
+        metrics += (
+            ("appetite_change", "Δ appetite change", "+.3f"),
+            ("churn_rate", "Δ churn", "+.1%"),
+        )
+    table = Table(
+        title=f"Goodhart gap vs {reference} (paired over replications, 95% BCa bootstrap CI)",
+        caption="differences under common random numbers: each replication's worlds are shared",
+    )
+    table.add_column("policy", no_wrap=True)
+    for _, label, _ in metrics:
+        table.add_column(label, justify="right", no_wrap=True)
+    for policy, group in comparison.groupby("policy", sort=False):
+        rows = group.set_index("metric")
+        cells = []
+        for metric, _, spec in metrics:
+            if metric not in rows.index:
+                cells.append("–")
+                continue
+            r = rows.loc[metric]
+            low, high = r["ci_low"], r["ci_high"]
+            text = format(r["difference"], spec)
+            if not (math.isnan(low) or math.isnan(high)):
+                text += f"\n[{format(low, spec)}, {format(high, spec)}]"
+            cells.append(text)
+        name = escape(str(policy)) + (" [dim](oracle)[/]" if bool(group["oracle"].iloc[0]) else "")
+        table.add_row(name, *cells)
+    out_console.print(table)
+
+
+@app.command()
+def compare(
+    run_dir: Path = typer.Argument(..., help="A run folder written by `recsim run`."),
+    reference: Optional[str] = typer.Option(
+        None, "--reference", "-r", help="Policy to compare with (default: the scenario's reference)."
+    ),
+) -> None:
+    """Compare every policy with a reference, paired over replications; writes comparison.csv.
+
+    Per-replication differences of the headline metrics with 95% BCa bootstrap intervals, and
+    the Goodhart gap (relative watch-time gain, wellbeing and extremeness change).
+    """
+    import pandas as pd
+
+    from .experiment import reference_policy
+    from .stats import compare as paired
+
+    reps_path = run_dir / "replications.csv"
+    if not reps_path.exists():
+        _fail(f"{run_dir} is not a complete run folder (no replications.csv)")
+    sc = _load(run_dir / "scenario.yaml", None)
+    replications = pd.read_csv(reps_path)
+    name = reference or reference_policy(sc)
+    try:
+        table = paired(replications, name, seed=sc.seed)
+    except ValueError as exc:
+        _fail(str(exc))
+    table.to_csv(run_dir / "comparison.csv", index=False)
+    _print_comparison(table)
+    ratio = table["crn_variance_ratio"].replace([float("inf")], float("nan")).dropna()
+    if len(ratio):
+        out_console.print(
+            f"common random numbers: the variance of paired differences is {ratio.median():.2f}× "
+            "the variance with independent seeds (median over policies and metrics)",
+            highlight=False,
+        )
+    if replications["replication"].nunique() < 10:
+        out_console.print(
+            "[dim]note: bootstrap intervals from fewer than 10 replications are rough; "
+            "raise `replications` for firm conclusions[/]"
+        )
+    out_console.print(f"wrote {escape(str(run_dir / 'comparison.csv'))}", highlight=False)
 
 
 @app.command()

@@ -11,7 +11,7 @@ import difflib
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Optional
 
 import yaml
 from pydantic import (
@@ -35,6 +35,7 @@ __all__ = [
     "load_scenario",
     "scenario_from_dict",
     "apply_overrides",
+    "set_path",
     "scenario_json_schema",
 ]
 
@@ -314,6 +315,16 @@ class Scenario(_Model):
     replications: int = Field(1, ge=1)
     engine: Literal["reference"] = "reference"
     workers: int = Field(0, ge=0, description="processes; 0 = one per core")
+    executor: Literal["local", "dask"] = Field(
+        "local", description="run tasks on a local process pool or a Dask cluster"
+    )
+    scheduler: Optional[str] = Field(None, description="address of a Dask scheduler to use")
+    reference: Optional[str] = Field(
+        None, description="policy the others are compared with (default: chronological, else the first)"
+    )
+    sweep: Optional[dict[str, list[Any]]] = Field(
+        None, description="grid over dotted parameter paths, run by `recsim sweep`"
+    )
     population: PopulationConfig = PopulationConfig()
     catalog: CatalogConfig = CatalogConfig()
     behaviour: BehaviourConfig = BehaviourConfig()
@@ -354,8 +365,29 @@ class Scenario(_Model):
             raise ValueError("the warm-up policy cannot be an oracle")
         return name
 
+    @field_validator("sweep")
+    @classmethod
+    def _check_sweep(cls, sweep: dict[str, list[Any]] | None) -> dict[str, list[Any]] | None:
+        if sweep is None:
+            return None
+        if not sweep:
+            raise ValueError("a sweep needs at least one parameter")
+        for path, values in sweep.items():
+            if not values:
+                raise PolicyParamError(("sweep", path), "give at least one value")
+            if path.split(".")[0] in ("sweep", "name", "replications", "seed"):
+                raise PolicyParamError(
+                    ("sweep", path), "cannot be swept (every grid point keeps the same seeds and name)"
+                )
+        return sweep
+
     @model_validator(mode="after")
     def _check_sizes(self) -> Scenario:
+        names = [spec.name for spec in self.policies]
+        if self.reference is not None and self.reference not in names:
+            raise PolicyParamError(
+                ("reference",), f"{self.reference!r} is not one of the policies ({', '.join(names)})"
+            )
         if self.catalog.n_items < self.recommender.n_candidates:
             raise ValueError(
                 "catalog.n_items must be at least recommender.n_candidates "
@@ -466,6 +498,34 @@ def read_scenario_data(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def set_path(data: dict[str, Any], path: str, value: Any, source: str) -> None:
+    """Set ``value`` at dotted ``path`` in plain scenario data (in place); list items by index."""
+    parts = path.strip().split(".")
+    node: Any = data
+    for depth, part in enumerate(parts):
+        last = depth == len(parts) - 1
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                where = ".".join(parts[: depth + 1])
+                raise ScenarioError(source, [(where, f"no list item {part!r} to set")])
+            index = int(part)
+            if isinstance(node[index], str) and not last:
+                # a policy given by name only: expand it so that its params can be set
+                node[index] = {"name": _default_name(node[index]), "type": node[index]}
+            if last:
+                node[index] = value
+            else:
+                node = node[index]
+        elif isinstance(node, dict):
+            if last:
+                node[part] = value
+            else:
+                node = node.setdefault(part, {})
+        else:
+            where = ".".join(parts[:depth])
+            raise ScenarioError(source, [(where, "is not a mapping; cannot set a key inside it")])
+
+
 def apply_overrides(data: dict[str, Any], overrides: list[str], source: str) -> dict[str, Any]:
     """Apply ``dotted.key=value`` overrides (values parsed as YAML) to a copy of ``data``.
 
@@ -480,27 +540,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str], source: str) -> 
             value = yaml.safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError:
             value = raw
-        parts = key.strip().split(".")
-        node: Any = data
-        for depth, part in enumerate(parts):
-            last = depth == len(parts) - 1
-            if isinstance(node, list):
-                if not part.isdigit() or int(part) >= len(node):
-                    path = ".".join(parts[: depth + 1])
-                    raise ScenarioError(source, [(path, f"no list item {part!r} to override")])
-                index = int(part)
-                if last:
-                    node[index] = value
-                else:
-                    node = node[index]
-            elif isinstance(node, dict):
-                if last:
-                    node[part] = value
-                else:
-                    node = node.setdefault(part, {})
-            else:
-                path = ".".join(parts[:depth])
-                raise ScenarioError(source, [(path, "is not a mapping; cannot override inside it")])
+        set_path(data, key, value, source)
     return data
 
 

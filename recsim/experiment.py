@@ -7,12 +7,15 @@ run folder. The parent process then assembles the tables and the summary.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import json
 import os
 import time
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -21,22 +24,45 @@ from .config import Scenario, scenario_from_dict
 from .engine import simulate
 from .eventlog import EventLog
 from .policies.registry import resolve_policy
-from .stats import summarize
+from .stats import compare, summarize
 from .world import build_world
 
-__all__ = ["Task", "TaskResult", "make_tasks", "run_task", "run_tasks", "assemble", "run_experiment"]
+__all__ = [
+    "Task",
+    "TaskResult",
+    "make_tasks",
+    "run_task",
+    "run_tasks",
+    "assemble",
+    "run_experiment",
+    "make_executor",
+    "reference_policy",
+]
 
 
 @dataclass(frozen=True)
 class Task:
-    scenario: dict[str, Any]  # the resolved scenario as plain data (picklable, small)
+    """One policy on one replication (of one grid point of a sweep): small and picklable."""
+
+    scenario: dict[str, Any]  # the resolved scenario as plain data
     policy_index: int
     replication: int
-    run_dir: str
+    run_dir: str  # where the task writes its partitions
+    point: int | None = None  # the sweep grid point, if any
+
+    @property
+    def policy(self) -> str:
+        return self.scenario["policies"][self.policy_index]["name"]
 
     @property
     def key(self) -> str:
-        return f"{self.scenario['policies'][self.policy_index]['name']}/rep{self.replication}"
+        prefix = f"point{self.point}/" if self.point is not None else ""
+        return f"{prefix}{self.policy}/rep{self.replication}"
+
+    @property
+    def marker(self) -> Path:
+        """Written last, once every partition of the task is complete (used by resume)."""
+        return Path(self.run_dir) / "_tasks" / f"{self.policy}-rep{self.replication}.json"
 
 
 @dataclass
@@ -48,15 +74,25 @@ class TaskResult:
     n_events: int
     n_decisions: int
     seconds: float
+    point: int | None = None
 
 
-def make_tasks(scenario: Scenario, run_dir: Path) -> list[Task]:
+def make_tasks(scenario: Scenario, run_dir: Path, point: int | None = None) -> list[Task]:
     data = scenario.dump()
     return [
-        Task(data, p, r, str(run_dir))
+        Task(data, p, r, str(run_dir), point)
         for r in range(scenario.replications)
         for p in range(len(scenario.policies))
     ]
+
+
+def completed(task: Task) -> TaskResult | None:
+    """The result of a task that finished in an earlier, interrupted attempt (or None)."""
+    try:
+        data = json.loads(task.marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return TaskResult(**data)
 
 
 def partition(run_dir: Path, table: str, policy: str, replication: int) -> Path:
@@ -109,7 +145,7 @@ def run_task(task: Task, progress: Callable[[float], None] | None = None) -> Tas
     path.parent.mkdir(parents=True, exist_ok=True)
     pd.concat(frames, ignore_index=True).to_parquet(path, index=False)
 
-    return TaskResult(
+    outcome = TaskResult(
         policy=spec.name,
         replication=task.replication,
         headline=result.headline,
@@ -117,7 +153,13 @@ def run_task(task: Task, progress: Callable[[float], None] | None = None) -> Tas
         n_events=result.n_events,
         n_decisions=result.n_decisions,
         seconds=time.perf_counter() - started,
+        point=task.point,
     )
+    task.marker.parent.mkdir(parents=True, exist_ok=True)
+    tmp = task.marker.with_suffix(".tmp")
+    tmp.write_text(json.dumps(dataclasses.asdict(outcome)), encoding="utf-8")
+    os.replace(tmp, task.marker)
+    return outcome
 
 
 def _run_task_reporting(task: Task, queue: Any) -> TaskResult:
@@ -138,12 +180,32 @@ def run_tasks(
     workers: int = 1,
     executor: Executor | None = None,
     on_progress: Callable[[str, float], None] | None = None,
+    resume: bool = False,
 ) -> list[TaskResult]:
     """Run tasks inline (``workers == 1``), on a local process pool, or on ``executor``.
 
-    ``on_progress(task_key, fraction)`` is called from this process as tasks advance.
-    Results come back in task order, whatever order they finish in.
+    ``on_progress(task_key, fraction)`` is called from this process as tasks advance (only
+    at task completion on an external executor). With ``resume``, tasks whose completion marker
+    exists are not run again. Results come back in task order, whatever order they finish in.
     """
+    done = [completed(t) if resume else None for t in tasks]
+    todo = [t for t, d in zip(tasks, done) if d is None]
+    if on_progress is not None:
+        for task, result in zip(tasks, done):
+            if result is not None:
+                on_progress(task.key, 1.0)
+    fresh = iter(_run_all(todo, workers, executor, on_progress))
+    return [d if d is not None else next(fresh) for d in done]
+
+
+def _run_all(
+    tasks: list[Task],
+    workers: int,
+    executor: Executor | None,
+    on_progress: Callable[[str, float], None] | None,
+) -> list[TaskResult]:
+    if not tasks:
+        return []
     if executor is None and workers <= 1:
         results = []
         for task in tasks:
@@ -159,7 +221,7 @@ def run_tasks(
 
     manager = None
     progress_queue = None
-    if on_progress is not None:
+    if on_progress is not None and executor is None:
         manager = SyncManager()
         manager.start(_ignore_sigint)
         progress_queue = manager.Queue()
@@ -177,6 +239,8 @@ def run_tasks(
             for future in done:
                 results[futures[future]] = future.result()
                 pending.discard(future)
+                if on_progress is not None and progress_queue is None:
+                    on_progress(tasks[futures[future]].key, 1.0)
             if progress_queue is not None:
                 try:
                     while True:
@@ -185,7 +249,8 @@ def run_tasks(
                 except queuemod.Empty:
                     pass
             elif pending:
-                next(as_completed(pending))
+                with contextlib.suppress(TimeoutError):
+                    next(as_completed(pending, timeout=0.5))
         return results  # type: ignore[return-value]
     except BaseException:
         interrupted = True
@@ -209,9 +274,49 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+@contextlib.contextmanager
+def make_executor(workers: int, scheduler: str | None = None, kind: str = "local") -> Iterator[Executor | None]:
+    """The executor tasks run on: ``None`` (run inline, or on the local process pool that
+    :func:`run_tasks` makes for ``workers > 1``), or a Dask distributed cluster's
+    ``Client.get_executor()`` when a ``scheduler`` address is given or ``kind == "dask"`` (a
+    ``LocalCluster`` of ``workers`` single-threaded processes). Dask is an optional extra."""
+    if scheduler is None and kind != "dask":
+        yield None
+        return
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        raise RuntimeError(
+            "the Dask executor needs the optional extra: pip install 'recsim-engagement[dask]'"
+        ) from None
+    if scheduler is not None:
+        client = Client(scheduler)
+        cluster = None
+    else:
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+        client = Client(cluster)
+    try:
+        yield client.get_executor()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def reference_policy(scenario: Scenario) -> str:
+    """The policy others are compared with: the scenario's ``reference``, else
+    ``chronological`` when present, else the first policy."""
+    names = [spec.name for spec in scenario.policies]
+    if scenario.reference is not None:
+        return scenario.reference
+    return "chronological" if "chronological" in names else names[0]
+
+
 def assemble(scenario: Scenario, run_dir: Path, results: list[TaskResult]) -> dict[str, pd.DataFrame]:
-    """Write the run-level tables: ``replications.csv`` (one row per policy × replication) and
-    ``summary.csv`` (one row per policy: mean and 95% CI over replications)."""
+    """Write the run-level tables: ``replications.csv`` (one row per policy × replication),
+    ``summary.csv`` (one row per policy: mean and 95% CI over replications) and
+    ``comparison.csv`` (paired differences with each policy vs the reference policy)."""
     oracle = {spec.name: resolve_policy(spec.type).oracle for spec in scenario.policies}
     types = {spec.name: spec.type for spec in scenario.policies}
     rows = []
@@ -226,7 +331,34 @@ def assemble(scenario: Scenario, run_dir: Path, results: list[TaskResult]) -> di
     summary.insert(1, "type", summary["policy"].map(types))
     summary.insert(2, "oracle", summary["policy"].map(oracle))
     summary.to_csv(run_dir / "summary.csv", index=False)
-    return {"replications": replications, "summary": summary}
+    tables = {"replications": replications, "summary": summary}
+    if len(scenario.policies) > 1:
+        comparison = compare(replications, reference_policy(scenario), seed=scenario.seed)
+        comparison.to_csv(run_dir / "comparison.csv", index=False)
+        tables["comparison"] = comparison
+    return tables
+
+
+def task_manifest(results: list[TaskResult]) -> list[dict[str, Any]]:
+    return [
+        {
+            **({"point": r.point} if r.point is not None else {}),
+            "policy": r.policy,
+            "replication": r.replication,
+            "seconds": round(r.seconds, 3),
+            "decisions": r.n_decisions,
+            "events": r.n_events,
+            "retrain_times": r.retrain_times,
+        }
+        for r in results
+    ]
+
+
+def policy_manifest(scenario: Scenario) -> list[dict[str, Any]]:
+    return [
+        {"name": s.name, "type": s.type, "params": s.params, "oracle": resolve_policy(s.type).oracle}
+        for s in scenario.policies
+    ]
 
 
 def run_experiment(
@@ -234,39 +366,36 @@ def run_experiment(
     out: Path | None = None,
     *,
     overwrite: bool = False,
+    resume: bool = False,
     workers: int | None = None,
     executor: Executor | None = None,
+    scheduler: str | None = None,
     on_progress: Callable[[str, float], None] | None = None,
     command: list[str] | None = None,
 ) -> Path:
     """Run every policy × replication of ``scenario`` and write a complete run folder.
 
     ``out`` defaults to ``runs/<scenario>-<timestamp>``; an existing folder is an error unless
-    ``overwrite``. ``workers`` defaults to the scenario's setting (0 = one per core).
+    ``overwrite``. With ``resume``, an interrupted attempt's partial folder is reused and only
+    its unfinished tasks run. ``workers`` defaults to the scenario's setting (0 = one per
+    core); ``scheduler`` (or ``executor: dask`` in the scenario) runs the tasks on Dask.
     Returns the run folder's path.
     """
     from .storage import RunFolder, default_run_dir
 
     path = Path(out) if out is not None else default_run_dir(scenario.name)
-    with RunFolder(path, scenario.dump(), overwrite=overwrite, command=command) as folder:
+    with RunFolder(path, scenario.dump(), overwrite=overwrite, resume=resume, command=command) as folder:
         tasks = make_tasks(scenario, folder.work)
         n_workers = workers if workers else default_workers(scenario, len(tasks))
         folder.manifest["workers"] = n_workers
-        results = run_tasks(tasks, n_workers, executor=executor, on_progress=on_progress)
+        with contextlib.ExitStack() as stack:
+            if executor is None:
+                executor = stack.enter_context(
+                    make_executor(n_workers, scheduler or scenario.scheduler, scenario.executor)
+                )
+            folder.manifest["executor"] = "inline/local" if executor is None else type(executor).__name__
+            results = run_tasks(tasks, n_workers, executor=executor, on_progress=on_progress, resume=resume)
         assemble(scenario, folder.work, results)
-        folder.manifest["policies"] = [
-            {"name": s.name, "type": s.type, "params": s.params, "oracle": resolve_policy(s.type).oracle}
-            for s in scenario.policies
-        ]
-        folder.manifest["tasks"] = [
-            {
-                "policy": r.policy,
-                "replication": r.replication,
-                "seconds": round(r.seconds, 3),
-                "decisions": r.n_decisions,
-                "events": r.n_events,
-                "retrain_times": r.retrain_times,
-            }
-            for r in results
-        ]
+        folder.manifest["policies"] = policy_manifest(scenario)
+        folder.manifest["tasks"] = task_manifest(results)
     return path

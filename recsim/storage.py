@@ -66,14 +66,23 @@ class RunFolder:
     """
 
     def __init__(self, path: Path, scenario: dict[str, Any], overwrite: bool = False,
-                 command: list[str] | None = None):
+                 command: list[str] | None = None, resume: bool = False):
         self.path = Path(path)
         self.overwrite = overwrite
+        self.resume = resume
         if self.path.exists() and not overwrite:
             raise RunFolderExists(
                 f"{self.path} already exists; choose another --out or pass --overwrite"
             )
         self.work = self.path.parent / f".{self.path.name}.partial"
+        if resume:
+            if not self.work.exists():
+                raise RunFolderExists(f"nothing to resume: {self.work} does not exist")
+            previous = yaml.safe_load((self.work / "scenario.yaml").read_text(encoding="utf-8"))
+            if previous != json.loads(json.dumps(scenario)):
+                raise RunFolderExists(
+                    f"cannot resume {self.work}: it was started with a different scenario"
+                )
         self.scenario = scenario
         self.manifest: dict[str, Any] = {
             "status": "running",
@@ -87,9 +96,12 @@ class RunFolder:
         self._t0 = 0.0
 
     def __enter__(self) -> "RunFolder":
-        if self.work.exists():
-            shutil.rmtree(self.work)
-        self.work.mkdir(parents=True)
+        if self.resume:
+            self.manifest["resumed"] = True
+        else:
+            if self.work.exists():
+                shutil.rmtree(self.work)
+            self.work.mkdir(parents=True)
         (self.work / "scenario.yaml").write_text(
             yaml.safe_dump(self.scenario, sort_keys=False, allow_unicode=True), encoding="utf-8"
         )

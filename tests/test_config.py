@@ -507,10 +507,10 @@ def test_override_replaces_a_whole_list_item():
         ("policies.5.name=x", "policies.5", "no list item"),
         ("policies.first.name=x", "policies.first", "no list item"),
         ("name.x=1", "name", "not a mapping"),
-        ("policies.0.params.half_life=2d", "policies.0", "not a mapping"),  # shorthand string item
     ],
 )
 def test_bad_overrides_raise_scenario_errors(override, path, fragment):
+    """(A bare-name policy item is expanded instead: see the test below.)"""
     data = {"name": "t", "policies": ["random"]}
     with pytest.raises(ScenarioError) as info:
         apply_overrides(data, [override], "s.yaml")
@@ -810,3 +810,9 @@ def test_readme_explains_syntax_and_tools():
     needles = ("--set", "recsim schema", "scenario.schema.json", "1.5/d", "14d", "module:Class")
     for needle in needles:
         assert needle in text
+
+
+def test_override_inside_a_bare_name_policy_expands_it():
+    out = apply_overrides({"name": "t", "policies": ["popularity"]}, ["policies.0.params.half_life=2d"], "s.yaml")
+    assert out["policies"] == [{"name": "popularity", "type": "popularity", "params": {"half_life": "2d"}}]
+    assert scenario_from_dict(out).policies[0].params == {"half_life": "2d"}
