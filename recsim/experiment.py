@@ -361,6 +361,29 @@ def policy_manifest(scenario: Scenario) -> list[dict[str, Any]]:
     ]
 
 
+def execute(
+    tasks: list[Task],
+    scenario: Scenario,
+    manifest: dict[str, Any],
+    workers: int | None,
+    executor: Executor | None,
+    scheduler: str | None,
+    on_progress: Callable[[str, float], None] | None,
+    resume: bool,
+) -> list[TaskResult]:
+    """Run ``tasks`` where the caller, then the scenario, says (inline, a local pool, Dask),
+    recording the choice in ``manifest``."""
+    n_workers = workers if workers else default_workers(scenario, len(tasks))
+    manifest["workers"] = n_workers
+    with contextlib.ExitStack() as stack:
+        if executor is None:
+            executor = stack.enter_context(
+                make_executor(n_workers, scheduler or scenario.scheduler, scenario.executor)
+            )
+        manifest["executor"] = "inline/local" if executor is None else type(executor).__name__
+        return run_tasks(tasks, n_workers, executor=executor, on_progress=on_progress, resume=resume)
+
+
 def run_experiment(
     scenario: Scenario,
     out: Path | None = None,
@@ -386,15 +409,7 @@ def run_experiment(
     path = Path(out) if out is not None else default_run_dir(scenario.name)
     with RunFolder(path, scenario.dump(), overwrite=overwrite, resume=resume, command=command) as folder:
         tasks = make_tasks(scenario, folder.work)
-        n_workers = workers if workers else default_workers(scenario, len(tasks))
-        folder.manifest["workers"] = n_workers
-        with contextlib.ExitStack() as stack:
-            if executor is None:
-                executor = stack.enter_context(
-                    make_executor(n_workers, scheduler or scenario.scheduler, scenario.executor)
-                )
-            folder.manifest["executor"] = "inline/local" if executor is None else type(executor).__name__
-            results = run_tasks(tasks, n_workers, executor=executor, on_progress=on_progress, resume=resume)
+        results = execute(tasks, scenario, folder.manifest, workers, executor, scheduler, on_progress, resume)
         assemble(scenario, folder.work, results)
         folder.manifest["policies"] = policy_manifest(scenario)
         folder.manifest["tasks"] = task_manifest(results)

@@ -6,7 +6,6 @@ numbers are reused across the grid wherever the swept parameters leave them unch
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 from concurrent.futures import Executor
@@ -16,15 +15,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from .config import Scenario, ScenarioError, scenario_from_dict, set_path
-from .experiment import (
-    assemble,
-    default_workers,
-    make_executor,
-    make_tasks,
-    policy_manifest,
-    run_tasks,
-    task_manifest,
-)
+from .experiment import assemble, execute, make_tasks, policy_manifest, task_manifest
 from .metrics import HEADLINE
 from .stats import mean_ci
 
@@ -94,14 +85,8 @@ def run_sweep(
         grid = pd.DataFrame([{"point": p.index, **p.values} for p in points])
         grid.to_csv(folder.work / "grid.csv", index=False)
         tasks = [t for p in points for t in make_tasks(p.scenario, point_dir(folder.work, p.index), p.index)]
-        n_workers = workers if workers else default_workers(scenario, len(tasks))
-        folder.manifest.update(workers=n_workers, grid_points=len(points), sweep=scenario.sweep)
-        with contextlib.ExitStack() as stack:
-            if executor is None:
-                executor = stack.enter_context(
-                    make_executor(n_workers, scheduler or scenario.scheduler, scenario.executor)
-                )
-            results = run_tasks(tasks, n_workers, executor=executor, on_progress=on_progress, resume=resume)
+        folder.manifest.update(grid_points=len(points), sweep=scenario.sweep)
+        results = execute(tasks, scenario, folder.manifest, workers, executor, scheduler, on_progress, resume)
         frames = []
         for p in points:
             mine = [r for r in results if r.point == p.index]
