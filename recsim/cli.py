@@ -100,6 +100,18 @@ def validate(
         highlight=False,
     )
     out_console.print(f"  policies: {policies}", highlight=False)
+    if sc.sweep:
+        from .sweep import grid_points
+
+        try:
+            points = grid_points(sc, str(file))
+        except ScenarioError as exc:
+            _report_scenario_error(exc)
+        axes = ", ".join(f"{path} ({len(values)} values)" for path, values in sc.sweep.items())
+        out_console.print(
+            f"  sweep: {len(points)} grid points over {axes}; all valid (run it with `recsim sweep`)",
+            highlight=False,
+        )
 
 
 def _fmt(spec: str, mean: float, low: float, high: float) -> str:
@@ -236,6 +248,11 @@ def run(
     import pandas as pd
 
     sc = _load(file, overrides, seed)
+    if sc.sweep:
+        err_console.print(
+            "[dim]note: this scenario has a sweep section; `recsim run` runs the base scenario, "
+            "`recsim sweep` runs the grid[/]"
+        )
     n_tasks = len(sc.policies) * sc.replications
     path = _execute("run", sc, file, out, overwrite, resume, workers, scheduler, quiet, n_tasks)
     summary = pd.read_csv(path / "summary.csv")
