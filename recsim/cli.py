@@ -177,7 +177,8 @@ def _progress(title: str, n_tasks: int, quiet: bool):
     return progress, on_progress
 
 
-def _execute(kind: str, sc, file: Path, out, overwrite, resume, workers, scheduler, quiet, n_tasks) -> Path:
+def _execute(kind: str, sc, file: Path, out, overwrite, resume, workers, scheduler, quiet, n_tasks,
+             report: bool = False) -> Path:
     """Run a scenario or a sweep with a progress bar; clean messages for the expected failures."""
     from .experiment import run_experiment
     from .storage import RunFolderExists, default_run_dir
@@ -195,7 +196,7 @@ def _execute(kind: str, sc, file: Path, out, overwrite, resume, workers, schedul
     try:
         with progress:
             if kind == "run":
-                run_experiment(sc, path, **kwargs)
+                run_experiment(sc, path, report=report, **kwargs)
             else:
                 run_sweep(sc, path, source=str(file), **kwargs)
     except RunFolderExists as exc:
@@ -243,6 +244,9 @@ def run(
     overwrite: bool = OverwriteOption,
     resume: bool = ResumeOption,
     quiet: bool = QuietOption,
+    report: bool = typer.Option(
+        True, "--report/--no-report", help="Write report/ (plots and report.html) into the run folder."
+    ),
 ) -> None:
     """Run a scenario: every policy × replication, then write the run folder."""
     import pandas as pd
@@ -254,12 +258,28 @@ def run(
             "`recsim sweep` runs the grid[/]"
         )
     n_tasks = len(sc.policies) * sc.replications
-    path = _execute("run", sc, file, out, overwrite, resume, workers, scheduler, quiet, n_tasks)
+    path = _execute("run", sc, file, out, overwrite, resume, workers, scheduler, quiet, n_tasks, report)
     summary = pd.read_csv(path / "summary.csv")
     out_console.print(_summary_table(summary))
     if (path / "comparison.csv").exists():
         _print_comparison(pd.read_csv(path / "comparison.csv"), gap_only=True)
+    if (path / "report" / "report.html").exists():
+        out_console.print(f"report: [bold]{escape(str(path / 'report' / 'report.html'))}[/]", highlight=False)
     out_console.print(f"run folder: [bold]{escape(str(path))}[/]", highlight=False)
+
+
+@app.command()
+def report(
+    run_dir: Path = typer.Argument(..., help="A run folder written by `recsim run`."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder for the report (default: RUN_DIR/report)."),
+) -> None:
+    """Write the plots (PNG) and a self-contained report.html for a run folder."""
+    from .report import write_report
+
+    if not (run_dir / "manifest.json").exists() or not (run_dir / "summary.csv").exists():
+        _fail(f"{run_dir} is not a complete run folder (no manifest.json and summary.csv)")
+    html = write_report(run_dir, out=out)
+    out_console.print(f"report: [bold]{escape(str(html))}[/]", highlight=False)
 
 
 @app.command()

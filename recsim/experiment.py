@@ -395,6 +395,7 @@ def run_experiment(
     scheduler: str | None = None,
     on_progress: Callable[[str, float], None] | None = None,
     command: list[str] | None = None,
+    report: bool = False,
 ) -> Path:
     """Run every policy × replication of ``scenario`` and write a complete run folder.
 
@@ -402,6 +403,8 @@ def run_experiment(
     ``overwrite``. With ``resume``, an interrupted attempt's partial folder is reused and only
     its unfinished tasks run. ``workers`` defaults to the scenario's setting (0 = one per
     core); ``scheduler`` (or ``executor: dask`` in the scenario) runs the tasks on Dask.
+    With ``report``, ``report/`` (PNG plots and ``report.html``) is written into the folder
+    before it is completed; a plot that fails becomes a warning, not a failed run.
     Returns the run folder's path.
     """
     from .storage import RunFolder, default_run_dir
@@ -413,4 +416,11 @@ def run_experiment(
         assemble(scenario, folder.work, results)
         folder.manifest["policies"] = policy_manifest(scenario)
         folder.manifest["tasks"] = task_manifest(results)
+        if report:
+            from .report import write_report
+
+            folder.save_manifest()
+            started = time.perf_counter()
+            write_report(folder.work)
+            folder.manifest["report_seconds"] = round(time.perf_counter() - started, 3)
     return path

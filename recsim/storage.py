@@ -109,6 +109,10 @@ class RunFolder:
         _write_json(self.work / "manifest.json", self.manifest)
         return self
 
+    def save_manifest(self) -> None:
+        """Write the manifest as it stands (still ``running``) into the work folder."""
+        _write_json(self.work / "manifest.json", self.manifest)
+
     def __exit__(self, exc_type, exc, tb) -> bool:
         self.manifest["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self.manifest["wall_seconds"] = round(time.perf_counter() - self._t0, 3)

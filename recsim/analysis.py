@@ -1,0 +1,912 @@
+"""Analysis of run folders: plain functions over a loaded run, returning tidy DataFrames.
+
+Load a run with :func:`load_run`; every other function takes the :class:`Run` it returns
+(the small tables are read on first use, the event log only when a function needs it, and
+then only the rows and columns it needs, through ``pyarrow.dataset``).
+
+Views of a run (each has a ``recsim.plots.plot_*`` counterpart):
+
+- :func:`drift_curves` — consumed extremeness, appetite and topic drift over time;
+- :func:`tradeoff` and :func:`goodhart_gap` — engagement against wellbeing per policy, and
+  the paired gap against a reference policy (:func:`paired_differences` in general);
+- :func:`proxy_validity` — rank correlation between watch time and value over time;
+- :func:`transition_matrix` and :func:`reach_top_probability` — rabbit-hole transitions
+  between extremeness bins of successive watched items;
+- :func:`survival_curves` — share of users not churned, and share active, over time;
+- :func:`user_trajectory` — what one user watched, item by item, under each policy;
+- :func:`user_outcomes` — one row per user: the distribution of final wellbeing change and
+  who drifted (initial appetite, susceptibility, vulnerability).
+
+Sweeps (the folder ``recsim sweep`` writes, see :func:`load_sweep`) have :func:`sweep_table`.
+
+Conventions: times are in **seconds** since the end of the warm-up (column ``time``, or
+``start``/``end`` for buckets) with ``day = time / 86400`` added for plotting; ``policy`` is a
+string and rows come in the scenario's policy order; ``replication`` is an int; every table
+that has a policy has its ``oracle`` flag.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+import yaml
+from scipy import stats as sps
+
+from .metrics import HEADLINE, spearman
+from .stats import mean_ci
+
+__all__ = [
+    "Run",
+    "load_run",
+    "latest_run",
+    "read_events",
+    "default_reference",
+    "metric_curves",
+    "drift_curves",
+    "DRIFT_METRICS",
+    "tradeoff",
+    "paired_differences",
+    "goodhart_gap",
+    "proxy_validity",
+    "extremeness_edges",
+    "transition_matrix",
+    "transition_array",
+    "reach_top_probability",
+    "survival_curves",
+    "user_trajectory",
+    "user_outcomes",
+    "load_sweep",
+    "sweep_table",
+]
+
+DAY = 86400.0
+
+#: The drift views of :func:`drift_curves`: watch-time-weighted mean true extremeness of what
+#: was watched (flow), mean appetite a (state), mean ‖θ − θ₀‖ (state).
+DRIFT_METRICS = ("consumed_extremeness", "mean_appetite", "topic_drift")
+
+_PARTITIONING = ds.partitioning(
+    pa.schema([("policy", pa.string()), ("replication", pa.int32())]), flavor="hive"
+)
+
+
+# ----------------------------------------------------------------------------- loading
+class Run:
+    """A run folder, loaded lazily.
+
+    Attributes read at construction: ``path``, ``scenario`` (the resolved scenario as plain
+    data), ``manifest``, ``policies`` (names in scenario order) and ``oracle`` (name → flag).
+    Tables read on first access: ``metrics``, ``users``, ``summary``, ``replications`` and
+    ``comparison`` (``None`` without ``comparison.csv``). The event log is never held: read the
+    part you need with :meth:`events`, or scan :attr:`events_dataset` yourself.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not (self.path / "manifest.json").exists():
+            raise FileNotFoundError(f"{self.path} is not a run folder (no manifest.json)")
+        self.manifest: dict[str, Any] = json.loads((self.path / "manifest.json").read_text("utf-8"))
+        self.scenario: dict[str, Any] = yaml.safe_load(
+            (self.path / "scenario.yaml").read_text("utf-8")
+        )
+        self.policies: list[str] = [p["name"] for p in self.scenario["policies"]]
+        flags = {p["name"]: bool(p.get("oracle", False)) for p in self.manifest.get("policies", [])}
+        self.oracle: dict[str, bool] = {name: flags.get(name, False) for name in self.policies}
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r}: {self.name}, policies={self.policies})"
+
+    # ---- scenario facts used by the analyses
+    @property
+    def name(self) -> str:
+        return str(self.scenario.get("name", self.path.name))
+
+    @property
+    def n_users(self) -> int:
+        return int(self.scenario["population"]["n_users"])
+
+    @property
+    def n_replications(self) -> int:
+        return int(self.scenario.get("replications", 1))
+
+    @property
+    def horizon(self) -> float:
+        """Measured period, seconds."""
+        return _seconds(self.scenario["horizon"])
+
+    @property
+    def metrics_interval(self) -> float:
+        """Width of a metrics bucket, seconds."""
+        return _seconds(self.scenario.get("outputs", {}).get("metrics_interval", DAY))
+
+    @property
+    def extreme_threshold(self) -> float:
+        """Extremeness above which content counts as extreme (``outputs.extreme_threshold``)."""
+        return float(self.scenario.get("outputs", {}).get("extreme_threshold", 0.4))
+
+    # ---- tables
+    @cached_property
+    def metrics(self) -> pd.DataFrame:
+        """Tidy metrics: ``policy, replication, metric, kind, start, end, value, oracle``."""
+        return _read_partitioned(self, "metrics")
+
+    @cached_property
+    def users(self) -> pd.DataFrame:
+        """Two rows per user and task (``stage`` = initial | final), see README "Outputs"."""
+        return _read_partitioned(self, "users")
+
+    @cached_property
+    def summary(self) -> pd.DataFrame:
+        """One row per policy: mean and 95% CI over replications of each headline metric."""
+        return pd.read_csv(self.path / "summary.csv")
+
+    @cached_property
+    def replications(self) -> pd.DataFrame:
+        """One row per policy × replication: the headline metrics."""
+        return pd.read_csv(self.path / "replications.csv")
+
+    @cached_property
+    def comparison(self) -> pd.DataFrame | None:
+        """``comparison.csv`` (paired differences against a reference policy) if the run has it."""
+        path = self.path / "comparison.csv"
+        return pd.read_csv(path) if path.exists() else None
+
+    @cached_property
+    def events_dataset(self) -> ds.Dataset:
+        """The event log as a ``pyarrow.dataset`` (nothing read yet), with ``policy`` (string)
+        and ``replication`` (int32) partition fields."""
+        return ds.dataset(self.path / "events", format="parquet", partitioning=_PARTITIONING)
+
+    def events(self, columns: Sequence[str] | None = None, **filters: Any) -> pd.DataFrame:
+        """Read part of the event log; see :func:`read_events` for the arguments."""
+        return read_events(self, columns, **filters)
+
+
+def load_run(path: str | Path) -> Run:
+    """Open a run folder written by ``recsim run`` (or :func:`recsim.run_experiment`).
+
+    Reads ``manifest.json`` and ``scenario.yaml`` now, every table on first use and the
+    event log only through :meth:`Run.events`.
+    """
+    return Run(path)
+
+
+def latest_run(root: str | Path = "runs") -> Path:
+    """The most recently modified complete run folder directly under ``root``."""
+    root = Path(root)
+    runs = [p for p in root.glob("*/manifest.json") if not p.parent.name.startswith(".")]
+    runs = [p.parent for p in runs if json.loads(p.read_text("utf-8")).get("status") == "complete"]
+    if not runs:
+        raise FileNotFoundError(f"no complete run folder under {root.resolve()}")
+    return max(runs, key=lambda p: p.stat().st_mtime)
+
+
+def _seconds(value: Any) -> float:
+    from .units import parse_duration
+
+    return float(parse_duration(value))
+
+
+def _read_partitioned(run: Run, table: str) -> pd.DataFrame:
+    dataset = ds.dataset(run.path / table, format="parquet", partitioning=_PARTITIONING)
+    return _ordered(run, dataset.to_table().to_pandas())
+
+
+def _ordered(run: Run, frame: pd.DataFrame, *keys: str) -> pd.DataFrame:
+    """Rows in scenario policy order, then by ``keys``; ``replication`` as int; fresh index."""
+    if "replication" in frame:
+        frame["replication"] = frame["replication"].astype(int)
+    if "policy" not in frame:
+        return frame.reset_index(drop=True)
+    frame["policy"] = frame["policy"].astype(str)
+    rank = {name: i for i, name in enumerate(run.policies)}
+    order = frame["policy"].map(rank).fillna(len(rank))
+    by = ["__order", *[k for k in ("replication", *keys) if k in frame]]
+    frame = frame.assign(__order=order).sort_values(by, kind="stable").drop(columns="__order")
+    return frame.reset_index(drop=True)
+
+
+def read_events(
+    run: Run | str | Path,
+    columns: Sequence[str] | None = None,
+    *,
+    event: str | Iterable[str] | None = None,
+    policy: str | Iterable[str] | None = None,
+    replication: int | Iterable[int] | None = None,
+    user_id: int | Iterable[int] | None = None,
+    time: tuple[float, float] | None = None,
+    filter: ds.Expression | None = None,
+) -> pd.DataFrame:
+    """Read the rows and columns of the event log that are asked for, and nothing else.
+
+    ``columns`` are event-log columns (``policy`` and ``replication`` are always added);
+    ``event``, ``policy``, ``replication`` and ``user_id`` keep rows whose value is (one of)
+    the given; ``time = (start, end)`` keeps ``start <= time < end`` (seconds); ``filter`` is
+    any extra ``pyarrow.dataset`` expression. Filters are pushed down to the Parquet scan,
+    so e.g. ``event="watch"`` never materializes the impression rows.
+    """
+    run = run if isinstance(run, Run) else load_run(run)
+    dataset = run.events_dataset
+    expr = filter
+    for name, wanted in (
+        ("event", event),
+        ("policy", policy),
+        ("replication", replication),
+        ("user_id", user_id),
+    ):
+        if wanted is None:
+            continue
+        values = [wanted] if isinstance(wanted, (str, int, np.integer)) else list(wanted)
+        term = ds.field(name).isin(values)
+        expr = term if expr is None else expr & term
+    if time is not None:
+        term = (ds.field("time") >= time[0]) & (ds.field("time") < time[1])
+        expr = term if expr is None else expr & term
+    names = None
+    if columns is not None:
+        names = list(dict.fromkeys([*columns, "policy", "replication"]))
+    # one fragment and batch at a time, no pre-buffering: memory stays at about one row group
+    # whatever the size of the log (the defaults read several row groups of every column ahead)
+    table = dataset.to_table(
+        columns=names,
+        filter=expr,
+        fragment_readahead=1,
+        batch_readahead=1,
+        fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=False),
+    )
+    return _ordered(run, table.to_pandas())
+
+
+def default_reference(run: Run) -> str:
+    """The policy differences are taken against — the same rule as ``comparison.csv``: the
+    scenario's ``reference``, else ``chronological`` if the run has it, else its first policy."""
+    reference = run.scenario.get("reference")
+    if reference:
+        return str(reference)
+    return "chronological" if "chronological" in run.policies else run.policies[0]
+
+
+# ----------------------------------------------------------------------------- curves
+def metric_curves(run: Run, metrics: Iterable[str]) -> pd.DataFrame:
+    """Time series of metrics from the ``metrics`` table, tidy.
+
+    Columns: ``policy, replication, oracle, metric, kind, start, end, time, day, value``.
+    ``time`` (seconds) is the bucket midpoint for ``flow`` metrics and the snapshot time for
+    ``state`` metrics; ``day = time / 86400``. One row per (policy, replication, metric, bucket).
+    """
+    metrics = list(metrics)
+    frame = run.metrics
+    frame = frame[frame["metric"].isin(metrics)].copy()
+    frame["time"] = np.where(
+        frame["kind"] == "flow", (frame["start"] + frame["end"]) / 2, frame["end"]
+    )
+    frame["day"] = frame["time"] / DAY
+    cols = [
+        "policy",
+        "replication",
+        "oracle",
+        "metric",
+        "kind",
+        "start",
+        "end",
+        "time",
+        "day",
+        "value",
+    ]
+    rank = {m: i for i, m in enumerate(metrics)}
+    frame = _ordered(
+        run, frame[cols].assign(metric_rank=frame["metric"].map(rank)), "metric_rank", "time"
+    )
+    return frame.drop(columns="metric_rank")
+
+
+def drift_curves(run: Run, metrics: Iterable[str] = DRIFT_METRICS) -> pd.DataFrame:
+    """Drift over time per policy and replication: by default consumed extremeness (flow,
+    watch-time-weighted mean true e of what was watched, 0–1), mean appetite a (state, 0–1)
+    and topic drift (state, mean ‖θ − θ₀‖). Same columns as :func:`metric_curves`."""
+    return metric_curves(run, metrics)
+
+
+# ----------------------------------------------------------------------------- trade-off
+def tradeoff(
+    run: Run,
+    engagement: str = "watch_minutes_per_user_day",
+    wellbeing: str = "wellbeing_change",
+) -> pd.DataFrame:
+    """Engagement against wellbeing, one row per policy (scenario order).
+
+    Columns: ``policy, oracle, n_replications, engagement_metric, engagement,
+    engagement_ci_low, engagement_ci_high, wellbeing_metric, wellbeing, wellbeing_ci_low,
+    wellbeing_ci_high``: the mean over replications of the two headline metrics (names in
+    ``*_metric``; by default watch minutes per user-day and final − initial mean W) with
+    Student-t 95% intervals (NaN with one replication), as in ``summary.csv``.
+    """
+    reps = run.replications
+    rows = []
+    for policy in run.policies:
+        group = reps[reps["policy"] == policy]
+        row: dict[str, Any] = {
+            "policy": policy,
+            "oracle": run.oracle[policy],
+            "n_replications": len(group),
+        }
+        for role, metric in (("engagement", engagement), ("wellbeing", wellbeing)):
+            mean, low, high = mean_ci(group[metric].to_numpy())
+            row.update(
+                {
+                    f"{role}_metric": metric,
+                    role: mean,
+                    f"{role}_ci_low": low,
+                    f"{role}_ci_high": high,
+                }
+            )
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def paired_differences(
+    run: Run,
+    reference: str | None = None,
+    metrics: Iterable[str] = HEADLINE,
+    *,
+    relative: bool = False,
+    level: float = 0.95,
+) -> pd.DataFrame:
+    """Per-replication differences of each policy against ``reference`` (paired: under
+    common random numbers every policy of a replication meets the same users and draws).
+
+    For each policy ≠ reference and metric, ``d_r = x_policy,r − x_reference,r`` (divided by
+    ``x_reference,r`` if ``relative``), then the mean of ``d`` with a Student-t interval and
+    the two-sided paired t-test p-value (``scipy.stats``; NaN with fewer than 2 replications).
+    Columns: ``policy, reference, oracle, metric, relative, n_replications, mean_difference,
+    ci_low, ci_high, p_value``; one row per (policy, metric).
+    """
+    reference = reference or default_reference(run)
+    if reference not in run.policies:
+        raise ValueError(f"unknown reference policy {reference!r}; the run has {run.policies}")
+    reps = run.replications
+    base = reps[reps["policy"] == reference].set_index("replication")
+    rows = []
+    for policy in run.policies:
+        if policy == reference:
+            continue
+        other = reps[reps["policy"] == policy].set_index("replication")
+        shared = base.index.intersection(other.index)
+        for metric in metrics:
+            if metric not in reps:
+                continue
+            ref = base.loc[shared, metric].to_numpy(dtype=float)
+            d = other.loc[shared, metric].to_numpy(dtype=float) - ref
+            if relative:
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    d = d / ref
+            d = d[np.isfinite(d)]
+            mean, low, high = mean_ci(d, level)
+            p = math.nan
+            if d.size >= 2 and np.std(d) > 0:
+                p = float(sps.ttest_1samp(d, 0.0).pvalue)
+            rows.append(
+                {
+                    "policy": policy,
+                    "reference": reference,
+                    "oracle": run.oracle[policy],
+                    "metric": metric,
+                    "relative": relative,
+                    "n_replications": int(d.size),
+                    "mean_difference": mean,
+                    "ci_low": low,
+                    "ci_high": high,
+                    "p_value": p,
+                }
+            )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "policy",
+            "reference",
+            "oracle",
+            "metric",
+            "relative",
+            "n_replications",
+            "mean_difference",
+            "ci_low",
+            "ci_high",
+            "p_value",
+        ],
+    )
+
+
+def goodhart_gap(run: Run, reference: str | None = None) -> pd.DataFrame:
+    """The Goodhart gap of each policy against ``reference`` (DESIGN §2.8), as in
+    ``comparison.csv`` (:func:`recsim.stats.compare`): ``goodhart_watch_gain`` — relative
+    watch-time gain, mean(policy)/mean(reference) − 1 (0.5 = +50%); ``goodhart_wellbeing_change``
+    — difference of final mean wellbeing W; ``goodhart_extremeness_change`` — difference of
+    mean consumed extremeness. Intervals are paired 95% BCa bootstrap intervals over
+    replications (NaN with fewer than 3 replications).
+
+    Read from the run's ``comparison.csv`` when it was made against ``reference``, computed
+    from ``replications.csv`` otherwise (same function, same seed: same numbers). A policy
+    with a large watch-time gain and a negative wellbeing change has optimized the proxy at
+    the expense of what it stands for.
+
+    Columns: ``policy, reference, oracle, quantity, mean, ci_low, ci_high``, three rows per
+    policy other than the reference.
+    """
+    from .stats import GOODHART, compare
+
+    reference = reference or default_reference(run)
+    if reference not in run.policies:
+        raise ValueError(f"unknown reference policy {reference!r}; the run has {run.policies}")
+    table = run.comparison
+    if (
+        table is None
+        or not (table["reference"] == reference).all()
+        or not table["metric"].isin(GOODHART).any()
+    ):
+        reps = run.replications.copy()
+        if "oracle" not in reps:
+            reps["oracle"] = reps["policy"].map(run.oracle)
+        table = compare(reps, reference, metrics=(), seed=int(run.scenario.get("seed", 0)))
+    columns = ["policy", "reference", "oracle", "quantity", "mean", "ci_low", "ci_high"]
+    if table.empty:  # a run with one policy has nothing to compare
+        return pd.DataFrame(columns=columns)
+    frame = table[table["metric"].isin(GOODHART)].rename(
+        columns={"metric": "quantity", "difference": "mean"}
+    )
+    frame = frame.assign(oracle=frame["policy"].map(run.oracle))
+    frame = frame[columns]
+    rank = {q: i for i, q in enumerate(GOODHART)}
+    frame = frame.assign(quantity_rank=frame["quantity"].map(rank))
+    return _ordered(run, frame, "quantity_rank").drop(columns="quantity_rank")
+
+
+# ----------------------------------------------------------------------------- proxy validity
+def proxy_validity(run: Run, interval: float | None = None) -> pd.DataFrame:
+    """Proxy validity over time: Spearman rank correlation between watch time (the proxy)
+    and true value V over the items watched in each time bucket, per policy and replication.
+
+    ``interval`` is the bucket width in seconds (default: the run's metrics interval, which
+    reproduces its ``proxy_validity`` metric). Goodhart's law predicts the correlation decays
+    under optimization of the proxy. Reads only the ``watch`` rows' ``time, watch_time,
+    true_value``. Columns: ``policy, replication, oracle, start, end, time`` (bucket midpoint,
+    s), ``day, n_watches, value`` (ρ, NaN with fewer than 3 watches).
+    """
+    interval = float(interval or run.metrics_interval)
+    watches = run.events(["time", "watch_time", "true_value"], event="watch")
+    n_buckets = max(1, math.ceil(run.horizon / interval - 1e-9))
+    rows = []
+    for (policy, rep), group in watches.groupby(["policy", "replication"], sort=False):
+        bucket = np.minimum((group["time"].to_numpy() // interval).astype(int), n_buckets - 1)
+        tau = group["watch_time"].to_numpy()
+        value = group["true_value"].to_numpy()
+        for b in range(n_buckets):
+            mask = bucket == b
+            start, end = b * interval, min((b + 1) * interval, run.horizon)
+            rows.append(
+                {
+                    "policy": policy,
+                    "replication": int(rep),
+                    "oracle": run.oracle.get(policy, False),
+                    "start": start,
+                    "end": end,
+                    "time": (start + end) / 2,
+                    "day": (start + end) / 2 / DAY,
+                    "n_watches": int(mask.sum()),
+                    "value": spearman(tau[mask], value[mask]),
+                }
+            )
+    frame = pd.DataFrame(
+        rows,
+        columns=[
+            "policy",
+            "replication",
+            "oracle",
+            "start",
+            "end",
+            "time",
+            "day",
+            "n_watches",
+            "value",
+        ],
+    )
+    return _ordered(run, frame, "time")
+
+
+# ----------------------------------------------------------------------------- rabbit holes
+def extremeness_edges(
+    run: Run | None = None, n_bins: int = 5, threshold: float | None = None
+) -> np.ndarray:
+    """Bin edges on true extremeness e ∈ [0, 1], shape ``(n_bins + 1,)``: ``n_bins − 1``
+    equal bins below the run's extreme threshold (0.4 by default) and one top bin
+    ``[threshold, 1]`` — the "extreme" content of the ``extreme_share`` metric."""
+    if n_bins < 2:
+        raise ValueError("n_bins must be at least 2")
+    if threshold is None:
+        threshold = run.extreme_threshold if run is not None else 0.4
+    return np.append(np.linspace(0.0, threshold, n_bins), 1.0)
+
+
+def _bin_labels(edges: np.ndarray) -> list[str]:
+    return [f"{lo:.2f}–{hi:.2f}" for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
+
+
+def _bin_of(e: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    return np.searchsorted(edges[1:-1], e, side="right")
+
+
+def transition_matrix(
+    run: Run,
+    n_bins: int = 5,
+    *,
+    edges: Sequence[float] | None = None,
+    by_replication: bool = False,
+    within_session: bool = False,
+    max_users: int | None = None,
+) -> pd.DataFrame:
+    """The Markov transition matrix between extremeness bins of successive items a user
+    watches, per policy (pooled over users and replications unless ``by_replication``).
+
+    From the ``watch`` rows (``time, user_id, session, true_extremeness``), each pair of
+    consecutive watches of one user — within the horizon, across sessions unless
+    ``within_session`` — counts one transition ``from_bin → to_bin``. Bins come from
+    :func:`extremeness_edges` (or ``edges``). ``max_users`` keeps users with ids below it (a
+    random sample, since ids carry no meaning) to bound the work on very large runs.
+
+    Tidy, one row per (policy, [replication,] from_bin, to_bin), every pair present:
+    ``policy, [replication,] oracle, from_bin, to_bin, from_label, to_label, count,
+    probability`` where ``probability = count / Σ_to count`` (rows sum to 1; NaN for a bin
+    never left). ``from_bin``/``to_bin`` are 0-based; the top bin is the last.
+    """
+    edges = np.asarray(edges if edges is not None else extremeness_edges(run, n_bins), dtype=float)
+    n = len(edges) - 1
+    labels = _bin_labels(edges)
+    watches = run.events(
+        ["time", "user_id", "session", "true_extremeness"],
+        event="watch",
+        filter=(ds.field("user_id") < max_users) if max_users is not None else None,
+    )
+    keys = ["policy", "replication", "user_id"] + (["session"] if within_session else [])
+    watches = watches.sort_values([*keys, "time"], kind="stable")
+    bins = _bin_of(watches["true_extremeness"].to_numpy(), edges)
+    same = np.ones(len(watches) - 1 if len(watches) else 0, dtype=bool)
+    for key in keys:
+        col = watches[key].to_numpy()
+        same &= col[1:] == col[:-1]
+    group_keys = ["policy", "replication"] if by_replication else ["policy"]
+    pairs = pd.DataFrame({k: watches[k].to_numpy()[:-1][same] for k in group_keys})
+    pairs["from_bin"] = bins[:-1][same]
+    pairs["to_bin"] = bins[1:][same]
+    counts = pairs.groupby([*group_keys, "from_bin", "to_bin"]).size()
+
+    groups = (
+        [(p, r) for p in run.policies for r in range(run.n_replications)]
+        if by_replication
+        else [(p,) for p in run.policies]
+    )
+    index = pd.MultiIndex.from_tuples(
+        [(*g, i, j) for g in groups for i in range(n) for j in range(n)],
+        names=[*group_keys, "from_bin", "to_bin"],
+    )
+    frame = counts.reindex(index, fill_value=0).rename("count").reset_index()
+    totals = frame.groupby([*group_keys, "from_bin"])["count"].transform("sum")
+    frame["probability"] = np.where(
+        totals > 0, frame["count"] / totals.where(totals > 0, 1), np.nan
+    )
+    frame["from_label"] = [labels[i] for i in frame["from_bin"]]
+    frame["to_label"] = [labels[j] for j in frame["to_bin"]]
+    frame["oracle"] = frame["policy"].map(run.oracle)
+    frame["count"] = frame["count"].astype(int)
+    cols = [
+        *group_keys,
+        "oracle",
+        "from_bin",
+        "to_bin",
+        "from_label",
+        "to_label",
+        "count",
+        "probability",
+    ]
+    return frame[cols]
+
+
+def transition_array(
+    transitions: pd.DataFrame, policy: str, value: str = "probability"
+) -> pd.DataFrame:
+    """One policy's transitions as a square table, rows ``from_label``, columns ``to_label``
+    (``value`` = ``probability`` or ``count``; summed over replications for counts)."""
+    sub = transitions[transitions["policy"] == policy]
+    if sub.empty:
+        raise ValueError(f"no transitions for policy {policy!r}")
+    if "replication" in sub and value == "count":
+        sub = sub.groupby(["from_bin", "to_bin", "from_label", "to_label"], as_index=False)[
+            "count"
+        ].sum()
+    elif "replication" in sub:
+        raise ValueError("pass transitions pooled over replications (by_replication=False)")
+    table = sub.pivot(
+        index=["from_bin", "from_label"], columns=["to_bin", "to_label"], values=value
+    )
+    table.index = table.index.get_level_values("from_label")
+    table.columns = table.columns.get_level_values("to_label")
+    table.index.name, table.columns.name = "from", "to"
+    return table
+
+
+def reach_top_probability(transitions: pd.DataFrame, n_items: int = 20) -> pd.DataFrame:
+    """Probability of watching an item of the top (extreme) bin within the next ``k`` items,
+    ``k = 1..n_items``, from each starting bin, under the fitted Markov chain.
+
+    ``h_k(s) = P[s, top] + Σ_{j ≠ top} P[s, j]·h_{k−1}(j)`` with ``h_0 = 0`` (so from the top
+    bin itself it is the chance of being back there within k items). A bin never left in the
+    data has NaN as its own start and counts as never reaching the top from elsewhere.
+    ``transitions`` is the output of :func:`transition_matrix` (pooled or by replication).
+
+    Columns: ``policy, [replication,] oracle, start_bin, start_label, n_items, probability``.
+    """
+    group_keys = ["policy", "replication"] if "replication" in transitions else ["policy"]
+    rows = []
+    for key, sub in transitions.groupby(group_keys, sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        n = int(sub["from_bin"].max()) + 1
+        p = np.zeros((n, n))
+        p[sub["from_bin"].to_numpy(), sub["to_bin"].to_numpy()] = sub["probability"].to_numpy()
+        known = ~np.isnan(p).any(axis=1)
+        p = np.nan_to_num(p)
+        top = n - 1
+        labels = sub.drop_duplicates("from_bin").sort_values("from_bin")["from_label"].tolist()
+        oracle = bool(sub["oracle"].iloc[0])
+        h = np.zeros(n)
+        for k in range(1, n_items + 1):
+            rest = h.copy()
+            rest[top] = 0.0
+            h = p[:, top] + p @ rest
+            for s in range(n):
+                rows.append(
+                    {
+                        **dict(zip(group_keys, key, strict=True)),
+                        "oracle": oracle,
+                        "start_bin": s,
+                        "start_label": labels[s],
+                        "n_items": k,
+                        "probability": h[s] if known[s] else math.nan,
+                    }
+                )
+    frame = pd.DataFrame(
+        rows, columns=[*group_keys, "oracle", "start_bin", "start_label", "n_items", "probability"]
+    )
+    rank = {
+        p: i for i, p in enumerate(dict.fromkeys(transitions["policy"]))
+    }  # keep the input's order
+    frame = frame.assign(policy_rank=frame["policy"].map(rank))
+    by = ["policy_rank", *group_keys[1:], "start_bin", "n_items"]
+    return frame.sort_values(by, kind="stable").drop(columns="policy_rank").reset_index(drop=True)
+
+
+# ----------------------------------------------------------------------------- retention
+def survival_curves(run: Run, step: float = 3600.0) -> pd.DataFrame:
+    """Retention over time per policy and replication, tidy.
+
+    Two metrics: ``survival`` — share of the users alive at t = 0 who have not churned by
+    ``time``, on a grid every ``step`` seconds from the exact ``churn`` event times (1 at
+    t = 0); ``active_share`` — share of all users with at least one session in each metrics
+    bucket (``time`` = bucket midpoint). Columns: ``policy, replication, oracle, metric,
+    time, day, value``.
+    """
+    churns = run.events(["time"], event="churn")
+    alive0 = run.metrics[(run.metrics["metric"] == "retained_users") & (run.metrics["end"] == 0)]
+    alive0 = alive0.set_index(["policy", "replication"])["value"]
+    grid = np.append(np.arange(0.0, run.horizon, step), run.horizon)
+    frames = []
+    for policy in run.policies:
+        for rep in range(run.n_replications):
+            times = np.sort(
+                churns.loc[(churns["policy"] == policy) & (churns["replication"] == rep), "time"]
+            )
+            n0 = float(alive0.get((policy, rep), run.n_users))
+            churned = np.searchsorted(times, grid, side="right")
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "policy": policy,
+                        "replication": rep,
+                        "oracle": run.oracle[policy],
+                        "metric": "survival",
+                        "time": grid,
+                        "value": 1.0 - churned / max(n0, 1.0),
+                    }
+                )
+            )
+    active = metric_curves(run, ["active_users"])
+    active = active.assign(metric="active_share", value=active["value"] / run.n_users)
+    frames.append(active[["policy", "replication", "oracle", "metric", "time", "value"]])
+    frame = pd.concat(frames, ignore_index=True)
+    frame["day"] = frame["time"] / DAY
+    frame = frame[["policy", "replication", "oracle", "metric", "time", "day", "value"]]
+    return _ordered(run, frame, "metric", "time")
+
+
+# ----------------------------------------------------------------------------- users
+def user_trajectory(
+    run: Run,
+    user_id: int,
+    replication: int = 0,
+    policies: Iterable[str] | None = None,
+    window: int = 10,
+) -> pd.DataFrame:
+    """What one user watched, item by item, under each policy (same user, same world and
+    same random draws in every policy of a replication: common random numbers).
+
+    One row per watched item: ``policy, replication, oracle, user_id, time, day, session,
+    item_index`` (1-based), ``item_id, watch_time`` (s), ``watch_fraction, true_extremeness,
+    true_value, true_allure``, ``rolling_extremeness`` (mean e of the last ``window`` items),
+    ``cumulative_watch_minutes, cumulative_value``, and the user's hidden appetite at the
+    start and end of the horizon (``initial_appetite, final_appetite``) and natural
+    appetite ``appetite0``.
+    """
+    frame = run.events(
+        [
+            "time",
+            "user_id",
+            "session",
+            "item_id",
+            "watch_time",
+            "watch_fraction",
+            "true_extremeness",
+            "true_value",
+            "true_allure",
+        ],
+        event="watch",
+        user_id=int(user_id),
+        replication=int(replication),
+        policy=list(policies) if policies is not None else None,
+    )
+    frame = frame.sort_values(["policy", "time"], kind="stable")
+    g = frame.groupby("policy", sort=False)
+    frame["item_index"] = g.cumcount() + 1
+    frame["rolling_extremeness"] = g["true_extremeness"].transform(
+        lambda s: s.rolling(window, min_periods=1).mean()
+    )
+    frame["cumulative_watch_minutes"] = g["watch_time"].cumsum() / 60.0
+    frame["cumulative_value"] = g["true_value"].cumsum()
+    frame["day"] = frame["time"] / DAY
+    frame["oracle"] = frame["policy"].map(run.oracle)
+    users = run.users
+    users = users[(users["user_id"] == user_id) & (users["replication"] == replication)]
+    state = users.pivot_table(index="policy", columns="stage", values="appetite", observed=True)
+    frame["initial_appetite"] = frame["policy"].map(state.get("initial", pd.Series(dtype=float)))
+    frame["final_appetite"] = frame["policy"].map(state.get("final", pd.Series(dtype=float)))
+    frame["appetite0"] = float(users["appetite0"].iloc[0]) if len(users) else math.nan
+    cols = [
+        "policy",
+        "replication",
+        "oracle",
+        "user_id",
+        "time",
+        "day",
+        "session",
+        "item_index",
+        "item_id",
+        "watch_time",
+        "watch_fraction",
+        "true_extremeness",
+        "true_value",
+        "true_allure",
+        "rolling_extremeness",
+        "cumulative_watch_minutes",
+        "cumulative_value",
+        "initial_appetite",
+        "final_appetite",
+        "appetite0",
+    ]
+    return _ordered(run, frame[cols], "item_index")
+
+
+def user_outcomes(run: Run) -> pd.DataFrame:
+    """One row per (policy, replication, user): where each user started and ended.
+
+    Columns: ``policy, replication, oracle, user_id, home_cluster, vulnerable,
+    susceptibility, appetite0`` (static traits), ``initial_appetite, final_appetite,
+    appetite_change, initial_wellbeing, final_wellbeing, wellbeing_change`` (W, 0–1),
+    ``initial_satisfaction, final_satisfaction, topic_drift`` (final ‖θ − θ₀‖),
+    ``churned`` (by the end of the horizon), and the horizon totals ``watch_minutes, sessions,
+    value, consumed_extremeness`` (watch-time-weighted mean e; NaN if nothing watched).
+    The ``wellbeing_change`` column is the distribution of final wellbeing change.
+    """
+    users = run.users
+    keys = ["policy", "replication", "user_id"]
+    initial = users[users["stage"] == "initial"].set_index(keys)
+    final = users[users["stage"] == "final"].set_index(keys)
+    out = final[["oracle", "home_cluster", "vulnerable", "susceptibility", "appetite0"]].copy()
+    for name in ("appetite", "wellbeing", "satisfaction"):
+        out[f"initial_{name}"] = initial[name]
+        out[f"final_{name}"] = final[name]
+    out["appetite_change"] = out["final_appetite"] - out["initial_appetite"]
+    out["wellbeing_change"] = out["final_wellbeing"] - out["initial_wellbeing"]
+    for name in (
+        "topic_drift",
+        "churned",
+        "watch_minutes",
+        "sessions",
+        "value",
+        "consumed_extremeness",
+    ):
+        out[name] = final[name]
+    cols = [
+        "oracle",
+        "home_cluster",
+        "vulnerable",
+        "susceptibility",
+        "appetite0",
+        "initial_appetite",
+        "final_appetite",
+        "appetite_change",
+        "initial_wellbeing",
+        "final_wellbeing",
+        "wellbeing_change",
+        "initial_satisfaction",
+        "final_satisfaction",
+        "topic_drift",
+        "churned",
+        "watch_minutes",
+        "sessions",
+        "value",
+        "consumed_extremeness",
+    ]
+    return _ordered(run, out[cols].reset_index(), "user_id")
+
+
+# ----------------------------------------------------------------------------- sweeps
+def load_sweep(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read a sweep folder (written by ``recsim sweep`` / :func:`recsim.sweep.run_sweep`):
+    ``(grid, results)``.
+
+    ``grid.csv`` has one row per grid point: a ``point`` id and one column per swept
+    parameter, named by its dotted scenario path (e.g. ``behaviour.appetite.eta_up``).
+    ``results.csv`` is tidy: at least ``point, policy, replication, metric, value`` (the
+    headline metrics of each point's ``replications.csv``; ``recsim sweep`` adds ``type``,
+    ``oracle`` and the swept values).
+    """
+    path = Path(path)
+    grid = pd.read_csv(path / "grid.csv")
+    results = pd.read_csv(path / "results.csv")
+    return grid, results
+
+
+def sweep_table(
+    grid: pd.DataFrame,
+    results: pd.DataFrame,
+    metric: str,
+    x: str,
+    y: str | None,
+    policy: str,
+    reference: str | None = None,
+) -> pd.DataFrame:
+    """A heat-map table over two swept parameters: rows ``y`` values (descending), columns
+    ``x`` values, cells the mean over replications (and over any other swept parameter) of
+    ``metric`` under ``policy`` — or, with ``reference``, the mean paired difference
+    ``policy − reference`` (same point, same replication). ``y=None`` gives one row (a
+    one-parameter sweep)."""
+    res = results[results["metric"] == metric]
+    cur = res[res["policy"] == policy].set_index(["point", "replication"])["value"]
+    if reference is not None:
+        ref = res[res["policy"] == reference].set_index(["point", "replication"])["value"]
+        cur = (cur - ref).dropna()
+    if cur.empty:
+        raise ValueError(f"no results for metric {metric!r} and policy {policy!r}")
+    per_point = cur.groupby(level="point").mean().rename("value").reset_index()
+    merged = per_point.merge(grid, on="point")
+    if y is None:
+        merged = merged.assign(**{metric: "all points"})
+        y = metric
+    return merged.pivot_table(index=y, columns=x, values="value", aggfunc="mean").sort_index(
+        ascending=False
+    )
