@@ -29,4 +29,4 @@ clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
 
 bench: setup
-	$(BIN)/python benchmarks/run.py --out benchmarks/last-result.json
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS) --out benchmarks/last-result.json

@@ -1,11 +1,18 @@
-"""Benchmark the simulator: decisions/s, events/s, wall time and peak memory.
+"""Benchmark the simulator: decisions/s, events/s, wall time and peak memory, against two ceilings.
 
-    python benchmarks/run.py                     # reference.yaml at 1k users (a few minutes)
-    python benchmarks/run.py --users 10000       # the full reference workload
-    python benchmarks/run.py --users 1000 --users 10000 --out result.json
+    python benchmarks/run.py                  # the default set (about 8 minutes on 2 cores)
+    python benchmarks/run.py --quick          # small sizes only (about 1 minute)
+    python benchmarks/run.py --full           # also 1k and 100k users over the full 7 days
+    python benchmarks/run.py --only scale-10k --repeat 3 --out result.json
+    python benchmarks/run.py --workload engagement:2000:3    # any policy:users:days
 
-A decision is one slate served and answered. Each workload runs in its own process (so peak
-RSS is its own) on one core. The same run also measures a ceiling: bare SimPy timeouts/s.
+A decision is one slate served and answered. Every workload runs `benchmarks/reference.yaml`
+(10k users, 5k items, 20 topics, slate 10 from 200 candidates, 7 days, daily retrain) with the
+policy, population size and horizon of the workload, in its own process (so its peak RSS is its
+own) on one core, `--repeat` times; the table shows medians. The same run measures two ceilings
+on this machine (see benchmarks/ceilings.py): bare SimPy timeouts/s, and a vectorized NumPy
+loop doing the per-decision arithmetic for all users at once; every rate is also given as a
+ratio to them. See benchmarks/README.md for the workloads, the metrics and how to read them.
 """
 
 from __future__ import annotations
@@ -13,98 +20,270 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import platform
 import resource
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
+import typing
 from datetime import datetime, timezone
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+SCENARIO = HERE / "reference.yaml"
+
+#: name: (policy, users, days). `engagement` is the learned ranker of the issue ("retrained
+#: daily"); `engagement_oracle` ranks by the true expected watch time (no training cost).
+WORKLOADS: dict[str, tuple[str, int, float]] = {
+    "reference-oracle": ("engagement_oracle", 10_000, 7),
+    "reference-engagement": ("engagement", 10_000, 7),
+    "scale-1k": ("engagement_oracle", 1_000, 1),
+    "scale-10k": ("engagement_oracle", 10_000, 1),
+    "scale-100k": ("engagement_oracle", 100_000, 1),
+    "scale-1k-7d": ("engagement_oracle", 1_000, 7),
+    "scale-100k-7d": ("engagement_oracle", 100_000, 7),
+    "quick-engagement": ("engagement", 1_000, 2),
+}
+SETS = {
+    "quick": ["scale-1k", "scale-10k", "quick-engagement"],
+    "default": ["reference-oracle", "reference-engagement", "scale-1k", "scale-10k", "scale-100k"],
+    "full": ["reference-oracle", "reference-engagement", "scale-1k", "scale-10k", "scale-100k",
+             "scale-1k-7d", "scale-100k-7d"],
+}
+TARGET_DECISIONS_PER_SECOND = 20_000  # reference engine, reference workload (the issue's target)
+TARGET_SCALING = 1.5  # per-decision cost at 100k users within 1.5x of 1k users
 
 
-def _workload(scenario_path: str, users: int, queue) -> None:
+def _engines() -> list[str]:
+    """Engines the installed recsim offers (the scenario's `engine` field)."""
+    from recsim.config import Scenario
+
+    return list(typing.get_args(Scenario.model_fields["engine"].annotation)) or ["reference"]
+
+
+# ----------------------------------------------------------------------------- child processes
+def _workload(spec: dict, queue) -> None:
     from recsim.config import load_scenario
     from recsim.experiment import make_tasks, run_task
 
-    sc = load_scenario(scenario_path, [f"population.n_users={users}"])
+    overrides = [
+        f"population.n_users={spec['users']}",
+        f"horizon={spec['days']}d",
+        f"policies=[{spec['policy']}]",
+        f"engine={spec['engine']}",
+    ]
+    sc = load_scenario(spec["scenario"], overrides)
     with tempfile.TemporaryDirectory() as tmp:
         task = make_tasks(sc, Path(tmp))[0]
         start = time.perf_counter()
         result = run_task(task)
         wall = time.perf_counter() - start
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    queue.put(
-        {
-            "workload": Path(scenario_path).stem,
-            "engine": sc.engine,
-            "policy": sc.policies[0].type,
-            "users": users,
-            "days": sc.horizon / 86400,
-            "wall_seconds": round(wall, 2),
-            "decisions": result.n_decisions,
-            "events": result.n_events,
-            "decisions_per_second": round(result.n_decisions / wall),
-            "events_per_second": round(result.n_events / wall),
-            "peak_rss_mib": round(peak_kib / 1024, 1),
-        }
-    )
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    queue.put({
+        "wall_seconds": wall,
+        "decisions": result.n_decisions,
+        "events": result.n_events,
+        "peak_rss_mib": peak_kib / 1024,
+    })
 
 
-def _simpy_ceiling(n_processes: int = 1000, n_timeouts: int = 300_000) -> float:
+def _ceiling(kind: str, queue) -> None:
+    sys.path.insert(0, str(HERE))
+    import ceilings
+
+    if kind == "simpy":
+        queue.put(ceilings.simpy_timeouts_per_second())
+    else:
+        queue.put(ceilings.numpy_decisions_per_second(str(SCENARIO), score=(kind == "numpy")))
+
+
+def _in_process(target, *args):
+    """Run ``target(*args, queue)`` in a fresh interpreter and return what it put."""
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=target, args=(*args, queue))
+    proc.start()
+    try:
+        value = queue.get()
+    finally:
+        proc.join()
+    if proc.exitcode:
+        raise RuntimeError(f"benchmark process failed with exit code {proc.exitcode}")
+    return value
+
+
+# ----------------------------------------------------------------------------- main
+def _machine() -> dict:
+    import numpy
     import simpy
 
-    env = simpy.Environment()
-    per = n_timeouts // n_processes
+    import recsim
 
-    def proc(env):
-        for _ in range(per):
-            yield env.timeout(1.0)
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True,
+                                text=True, check=True).stdout.strip()
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--", "recsim"], cwd=HERE,
+                                    capture_output=True, text=True).stdout.strip())
+        commit += "+changes" if dirty else ""
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    return {
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "simpy": simpy.__version__,
+        "recsim": getattr(recsim, "__version__", "unknown"),
+        "commit": commit,
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+    }
 
-    for _ in range(n_processes):
-        env.process(proc(env))
-    start = time.perf_counter()
-    env.run()
-    return n_processes * per / (time.perf_counter() - start)
+
+def _parse_workload(text: str) -> tuple[str, tuple[str, int, float]]:
+    policy, users, days = text.split(":")
+    return f"{policy}-{users}u-{days}d", (policy, int(users), float(days))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scenario", default=str(HERE / "reference.yaml"))
-    parser.add_argument("--users", type=int, action="append", help="population sizes (repeatable)")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--quick", action="store_true", help=f"run {SETS['quick']}")
+    group.add_argument("--full", action="store_true", help="also 1k and 100k users over 7 days")
+    parser.add_argument("--only", action="append", choices=sorted(WORKLOADS), help="run these workloads (repeatable)")
+    parser.add_argument("--workload", action="append", default=[], metavar="POLICY:USERS:DAYS",
+                        help="an extra workload on reference.yaml (repeatable)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per workload; the table shows medians")
+    parser.add_argument("--scenario", default=str(SCENARIO), help="the scenario every workload runs")
+    parser.add_argument("--no-ceilings", action="store_true", help="skip measuring the two ceilings")
     parser.add_argument("--out", type=Path, help="write the JSON result here")
-    args = parser.parse_args()
-    sizes = args.users or [1000]
+    args = parser.parse_args(argv)
 
-    ctx = multiprocessing.get_context("spawn")
+    names = args.only or SETS["quick" if args.quick else "full" if args.full else "default"]
+    if args.workload and not args.only:
+        names = []
+    workloads = {name: WORKLOADS[name] for name in names}
+    workloads.update(_parse_workload(text) for text in args.workload)
+    engines = _engines()
+    load_before = os.getloadavg()
+
     rows = []
-    for users in sizes:
-        queue = ctx.Queue()
-        proc = ctx.Process(target=_workload, args=(args.scenario, users, queue))
-        proc.start()
-        rows.append(queue.get())
-        proc.join()
-        print(json.dumps(rows[-1]), flush=True)
-    ceiling = _simpy_ceiling()
+    for name, (policy, users, days) in workloads.items():
+        for engine in engines:
+            spec = {"scenario": args.scenario, "policy": policy, "users": users, "days": days, "engine": engine}
+            runs = [_in_process(_workload, spec) for _ in range(args.repeat)]
+            rates = [r["decisions"] / r["wall_seconds"] for r in runs]
+            median = statistics.median(rates)
+            best = runs[rates.index(min(rates, key=lambda x: abs(x - median)))]
+            row = {
+                "workload": name, "engine": engine, "policy": policy, "users": users, "days": days,
+                "decisions": best["decisions"], "events": best["events"],
+                "wall_seconds": round(statistics.median(r["wall_seconds"] for r in runs), 2),
+                "decisions_per_second": round(median),
+                "events_per_second": round(statistics.median(r["events"] / r["wall_seconds"] for r in runs)),
+                "us_per_decision": round(1e6 / median, 2),
+                "peak_rss_mib": round(max(r["peak_rss_mib"] for r in runs), 1),
+                "runs": [{k: round(v, 3) if isinstance(v, float) else v for k, v in r.items()} for r in runs],
+            }
+            rows.append(row)
+            print(json.dumps({k: v for k, v in row.items() if k != "runs"}), flush=True)
+
+    ceilings = {}
+    if not args.no_ceilings:
+        simpy_rates = [_in_process(_ceiling, "simpy") for _ in range(3)]
+        ceilings["simpy_timeouts_per_second"] = round(statistics.median(simpy_rates))
+        ceilings["numpy_decisions_per_second"] = round(_in_process(_ceiling, "numpy"))
+        ceilings["numpy_model_decisions_per_second"] = round(_in_process(_ceiling, "numpy-model"))
+        for row in rows:
+            for rate in ("decisions_per_second", "events_per_second"):
+                row[f"{rate}_vs_simpy"] = round(row[rate] / ceilings["simpy_timeouts_per_second"], 4)
+            row["decisions_per_second_vs_numpy"] = round(row["decisions_per_second"] / ceilings["numpy_decisions_per_second"], 4)
+            row["decisions_per_second_vs_numpy_model"] = round(
+                row["decisions_per_second"] / ceilings["numpy_model_decisions_per_second"], 4)
+
+    # cost growth: per-decision cost relative to the smallest population of the same policy,
+    # engine and horizon
     for row in rows:
-        row["ratio_to_simpy_timeouts"] = round(row["decisions_per_second"] / ceiling, 4)
+        peers = [r for r in rows if (r["policy"], r["engine"], r["days"]) == (row["policy"], row["engine"], row["days"])]
+        smallest = min(peers, key=lambda r: r["users"])
+        row["cost_vs_smallest"] = round(row["us_per_decision"] / smallest["us_per_decision"], 3)
+        row["smallest_users"] = smallest["users"]
+
     result = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"python": platform.python_version(), "cpus": multiprocessing.cpu_count(), "platform": platform.platform()},
-        "ceilings": {"simpy_timeouts_per_second": round(ceiling)},
+        "machine": _machine(),
+        "load_average": {"before": [round(x, 2) for x in load_before],
+                         "after": [round(x, 2) for x in os.getloadavg()]},
+        "scenario": str(Path(args.scenario).resolve().relative_to(HERE.parent))
+        if Path(args.scenario).resolve().is_relative_to(HERE.parent) else args.scenario,
+        "repeat": args.repeat,
+        "engines": engines,
+        "not_available": [e for e in ("reference", "batched") if e not in engines],
+        "ceilings": ceilings,
         "workloads": rows,
+        "targets": _targets(rows),
     }
-    text = json.dumps(result, indent=2)
     if args.out:
-        args.out.write_text(text + "\n")
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
     print()
-    print(f"{'workload':16} {'users':>7} {'wall s':>8} {'decisions/s':>12} {'events/s':>10} {'peak MiB':>9}")
-    for r in rows:
-        print(f"{r['workload']:16} {r['users']:>7} {r['wall_seconds']:>8} {r['decisions_per_second']:>12} "
-              f"{r['events_per_second']:>10} {r['peak_rss_mib']:>9}")
-    print(f"ceiling: bare SimPy {ceiling:,.0f} timeouts/s")
-    sys.stdout.flush()
+    print(table(result))
+    return result
+
+
+def _targets(rows: list[dict]) -> dict:
+    out = {}
+    reference = [r for r in rows if r["workload"].startswith("reference-") and r["engine"] == "reference"]
+    if reference:
+        out["reference_engine_decisions_per_second"] = {
+            "target": TARGET_DECISIONS_PER_SECOND,
+            "measured": {r["policy"]: r["decisions_per_second"] for r in reference},
+            "reached": all(r["decisions_per_second"] >= TARGET_DECISIONS_PER_SECOND for r in reference),
+        }
+    scaling = [r for r in rows if r["users"] >= 100_000 and r["smallest_users"] <= 1_000]
+    if scaling:
+        out["per_decision_cost_100k_vs_1k"] = {
+            "target": TARGET_SCALING,
+            "measured": {f"{r['workload']} ({r['engine']})": r["cost_vs_smallest"] for r in scaling},
+            "reached": all(r["cost_vs_smallest"] <= TARGET_SCALING for r in scaling),
+        }
+    return out
+
+
+def table(result: dict) -> str:
+    """The result as a Markdown table (what benchmarks/README.md shows)."""
+    c = result["ceilings"]
+    lines = [
+        "| workload | engine | policy | users | days | decisions | wall s | decisions/s | µs/decision "
+        "| events/s | peak RSS MiB | ÷ SimPy | ÷ NumPy | cost vs smallest |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in result["workloads"]:
+        vs_simpy = f"{r['decisions_per_second_vs_simpy']:.3f}" if c else "–"
+        vs_numpy = f"{r['decisions_per_second_vs_numpy']:.3f}" if c else "–"
+        lines.append(
+            f"| {r['workload']} | {r['engine']} | {r['policy']} | {r['users']:,} | {r['days']:g} "
+            f"| {r['decisions']:,} | {r['wall_seconds']:,.1f} | {r['decisions_per_second']:,} "
+            f"| {r['us_per_decision']:.1f} | {r['events_per_second']:,} | {r['peak_rss_mib']:,.0f} "
+            f"| {vs_simpy} | {vs_numpy} | {r['cost_vs_smallest']:.2f} ({r['smallest_users']:,}) |"
+        )
+    if c:
+        lines.append("")
+        lines.append(
+            f"Ceilings on this machine: bare SimPy {c['simpy_timeouts_per_second']:,} timeouts/s; "
+            f"vectorized NumPy {c['numpy_decisions_per_second']:,} decisions/s with oracle scoring of "
+            f"the candidates ({c['numpy_model_decisions_per_second']:,} decisions/s without)."
+        )
+    for name in result.get("not_available", []):
+        lines.append(f"The {name} engine is not available in this version; its rows are missing.")
+    for name, t in result["targets"].items():
+        lines.append(f"Target {name}: {t['target']} — measured {t['measured']} — "
+                     f"{'reached' if t['reached'] else 'not reached'}.")
+    load = result["load_average"]["before"][0]
+    if load > 0.5:
+        lines.append(f"(load average {load:.2f} when the run started: other processes shared the CPU.)")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ no policy ever reads; and ``oracle``, constant per file, true when the policy re
 
 from __future__ import annotations
 
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -51,13 +52,22 @@ EVENT_SCHEMA = pa.schema(
 )
 
 _COLUMNS = [f.name for f in EVENT_SCHEMA][:-1]  # `oracle` is constant per file
+#: the buffered columns (integers widened; the schema's types are applied when writing)
+_ROW_DTYPE = np.dtype(
+    [(name, {"time": "f8", "event": "i1"}.get(name, "i8" if i < 6 else "f8")) for i, name in enumerate(_COLUMNS)]
+)
+_DICTIONARY_COLUMNS = ["user_id", "session", "event", "item_id", "position", "oracle"]
 
 
 class EventLog:
-    """Buffers events in column lists and writes a row group every ``chunk_rows`` rows.
+    """Buffers events and writes a row group every ``chunk_rows`` rows.
 
     ``path=None`` keeps nothing (used when events are not wanted, e.g. in some tests);
     :meth:`close` must be called to finish the file.
+
+    Buffering is the engine's hot path, so a call stores one tuple (a whole slate for
+    :meth:`add_impressions`) and the columns are built with NumPy when a row group is written;
+    rows keep the order of the calls.
     """
 
     def __init__(
@@ -76,7 +86,11 @@ class EventLog:
         self._reset_buffers()
 
     def _reset_buffers(self) -> None:
-        self._buf: dict[str, list] = {name: [] for name in _COLUMNS}
+        self._rows: list[tuple] = []  # one event each: the 12 columns of _COLUMNS (codes for event)
+        self._rows_at: list[int] = []  # their row numbers in the buffer
+        self._slates: list[tuple[float, int, int, list[int]]] = []  # (time, user, session, items)
+        self._slates_at: list[int] = []  # row number of each slate's first impression
+        self._n = 0  # rows buffered
 
     def add(
         self,
@@ -95,69 +109,83 @@ class EventLog:
     ) -> None:
         if self.path is None:
             return
-        b = self._buf
-        b["time"].append(time)
-        b["user_id"].append(user)
-        b["session"].append(session)
-        b["event"].append(_CODE[event])
-        b["item_id"].append(item)
-        b["position"].append(position)
-        b["watch_time"].append(watch_time)
-        b["watch_fraction"].append(watch_fraction)
-        b["survey_score"].append(survey_score)
-        b["true_value"].append(true_value)
-        b["true_extremeness"].append(true_extremeness)
-        b["true_allure"].append(true_allure)
-        if len(b["time"]) >= self.chunk_rows:
+        self._rows.append((time, user, session, _CODE[event], item, position, watch_time,
+                           watch_fraction, survey_score, true_value, true_extremeness, true_allure))
+        n = self._n
+        self._rows_at.append(n)
+        self._n = n + 1
+        if n + 1 >= self.chunk_rows:
             self.flush()
 
     def add_impressions(self, time: float, user: int, session: int, slate: list[int]) -> None:
         """One ``impression`` row per slate position (1-based), if impressions are logged."""
         if self.path is None or not self.log_impressions:
             return
-        n = len(slate)
-        b = self._buf
-        b["time"].extend([time] * n)
-        b["user_id"].extend([user] * n)
-        b["session"].extend([session] * n)
-        b["event"].extend([_CODE["impression"]] * n)
-        b["item_id"].extend(slate)
-        b["position"].extend(range(1, n + 1))
-        for name in ("watch_time", "watch_fraction", "survey_score", "true_value",
-                     "true_extremeness", "true_allure"):
-            b[name].extend([NAN] * n)
-        if len(b["time"]) >= self.chunk_rows:
+        self._slates.append((time, user, session, slate))
+        n = self._n
+        self._slates_at.append(n)
+        self._n = n = n + len(slate)
+        if n >= self.chunk_rows:
             self.flush()
 
+    def _columns(self) -> dict[str, np.ndarray]:
+        """The buffered rows as one array per column of ``_COLUMNS``."""
+        n = self._n
+        cols = {name: np.empty(n, dtype=_ROW_DTYPE[name]) for name in _COLUMNS}
+        single = np.zeros(n, dtype=bool)
+        if self._rows:
+            at = np.array(self._rows_at, dtype=np.int64)
+            single[at] = True
+            rows = np.array(self._rows, dtype=_ROW_DTYPE)  # one C pass over the tuples
+            for name in _COLUMNS:
+                cols[name][at] = rows[name]
+        if self._slates:
+            impression = ~single  # every other row belongs to a slate, in call order
+            times, users, sessions, slates = zip(*self._slates)
+            sizes = np.fromiter(map(len, slates), np.int64, len(slates))
+            total = int(sizes.sum())
+            cols["time"][impression] = np.repeat(np.array(times, dtype=float), sizes)
+            cols["user_id"][impression] = np.repeat(np.array(users, dtype=np.int64), sizes)
+            cols["session"][impression] = np.repeat(np.array(sessions, dtype=np.int64), sizes)
+            cols["event"][impression] = _CODE["impression"]
+            cols["item_id"][impression] = np.fromiter(chain.from_iterable(slates), np.int64, total)
+            cols["position"][impression] = np.arange(1, total + 1) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+            for name in _COLUMNS[6:]:
+                cols[name][impression] = NAN
+        return cols
+
     def flush(self) -> None:
-        if self.path is None or not self._buf["time"]:
+        if self.path is None or not self._n:
             return
+        cols = self._columns()
         arrays = []
-        n = len(self._buf["time"])
         for field in EVENT_SCHEMA:
             if field.name == "oracle":
-                arrays.append(pa.array(np.full(n, self.oracle)))
-                continue
-            values = self._buf[field.name]
-            if field.name == "event":
-                codes = pa.array(np.asarray(values, dtype=np.int8))
+                arrays.append(pa.array(np.full(self._n, self.oracle)))
+            elif field.name == "event":
+                codes = pa.array(cols["event"])
                 arrays.append(pa.DictionaryArray.from_arrays(codes, pa.array(EVENT_TYPES)))
             else:
-                arrays.append(pa.array(values, type=field.type))
+                arrays.append(pa.array(cols[field.name], type=field.type))
         table = pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA)
-        if self._writer is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._writer = pq.ParquetWriter(self.path, EVENT_SCHEMA, compression="zstd")
+        self._open()
         self._writer.write_table(table)
         self.n_rows += table.num_rows
         self._reset_buffers()
+
+    def _open(self) -> None:
+        if self._writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # dictionary-encode only the columns with few distinct values: trying it on the
+            # float columns costs more time than the whole write, for no gain in size
+            self._writer = pq.ParquetWriter(
+                self.path, EVENT_SCHEMA, compression="zstd", use_dictionary=_DICTIONARY_COLUMNS
+            )
 
     def close(self) -> None:
         """Flush what is buffered and finish the file (an empty file if nothing was logged)."""
         if self.path is None:
             return
         self.flush()
-        if self._writer is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._writer = pq.ParquetWriter(self.path, EVENT_SCHEMA, compression="zstd")
+        self._open()
         self._writer.close()

@@ -8,6 +8,7 @@ tidy: ``metric, kind ('flow' | 'state'), start, end, value`` with times in secon
 from __future__ import annotations
 
 import math
+from array import array
 
 import numpy as np
 from scipy.stats import spearmanr
@@ -43,6 +44,14 @@ STATE_METRICS = (
 )
 
 
+def _running_sum(x: np.ndarray) -> float:
+    """((0.0 + x[0]) + x[1]) + ...: the sum a loop of ``+=`` from 0.0 gives (not NumPy's
+    pairwise sum, which rounds differently)."""
+    if x.shape[0] == 0:
+        return 0.0
+    return float(np.add.accumulate(np.concatenate([[0.0], x]))[-1])
+
+
 def spearman(x: np.ndarray, y: np.ndarray) -> float:
     """Spearman rank correlation, NaN when undefined (fewer than 3 points or a constant)."""
     if len(x) < 3 or np.all(x == x[0]) or np.all(y == y[0]):
@@ -73,97 +82,169 @@ def effective_state(pop: Population, now: float, scenario) -> dict[str, np.ndarr
 
 
 class MetricsCollector:
-    """Accumulates flow metrics from engine callbacks and emits rows at bucket ends."""
+    """Accumulates flow metrics from engine callbacks and emits rows at bucket ends.
 
-    def __init__(self, n_users: int, n_topics: int, extreme_threshold: float):
+    Watches are only recorded as they happen (a few array appends: this is called for every
+    watch); their sums are formed when the bucket closes, in the order the watches happened,
+    so they equal the running sums they replace.
+    """
+
+    def __init__(
+        self, n_users: int, n_topics: int, extreme_threshold: float, item_topics: np.ndarray | None = None
+    ):
         self.n_users = n_users
         self.threshold = extreme_threshold
+        #: ``max(topics, 0)`` per item, shape ``(n_items, K)``, for :meth:`on_watch_item`
+        self.item_topics = item_topics
         self.rows: list[tuple[str, str, float, float, float]] = []
         self.cumulative_value = 0.0
         # whole-horizon totals (for the run's headline figures)
         self.total = dict(watch=0.0, sessions=0, clicks=0, value=0.0, regret=0.0, ext=0.0, extreme=0.0)
-        self.all_tau: list[float] = []
-        self.all_value: list[float] = []
+        self._all_tau: list[np.ndarray] = []  # per bucket
+        self._all_value: list[np.ndarray] = []
         self.all_surveys: list[float] = []
-        self.user_watch = np.zeros(n_users)
-        self.user_sessions = np.zeros(n_users, dtype=np.int64)
-        self.user_value = np.zeros(n_users)
-        self.user_ext = np.zeros(n_users)
+        self._user_watch = np.zeros(n_users)
+        self._user_sessions = [0] * n_users
+        self._user_value = np.zeros(n_users)
+        self._user_ext = np.zeros(n_users)
         self._n_topics = n_topics
         self._new_bucket()
 
+    @property
+    def all_tau(self) -> np.ndarray:
+        """Watch times (s) of every closed bucket, in the order of the watches."""
+        return np.concatenate([np.empty(0), *self._all_tau])
+
+    @property
+    def all_value(self) -> np.ndarray:
+        return np.concatenate([np.empty(0), *self._all_value])
+
+    @property
+    def user_watch(self) -> np.ndarray:
+        """Seconds watched per user over the horizon, shape ``(n_users,)``."""
+        self._add_user_totals()
+        return self._user_watch.copy()
+
+    @property
+    def user_sessions(self) -> np.ndarray:
+        return np.array(self._user_sessions, dtype=np.int64)
+
+    @property
+    def user_value(self) -> np.ndarray:
+        self._add_user_totals()
+        return self._user_value.copy()
+
+    @property
+    def user_ext(self) -> np.ndarray:
+        """Σ τ·e over the user's watches (seconds × extremeness)."""
+        self._add_user_totals()
+        return self._user_ext.copy()
+
     def _new_bucket(self) -> None:
-        self.b_watch = 0.0
         self.b_sessions = 0
         self.b_clicks = 0
-        self.b_value = 0.0
-        self.b_regret = 0.0
-        self.b_ext = 0.0
-        self.b_extreme = 0.0
-        self.b_tau: list[float] = []
-        self.b_values: list[float] = []
         self.b_surveys: list[float] = []
         self.b_active: set[int] = set()
-        self.b_topics: dict[int, np.ndarray] = {}
+        # the bucket's watches, one entry each
+        self._w_user = array("q")
+        self._w_item = array("q")  # item id, or -1 - (index into _w_topics)
+        self._w_tau = array("d")
+        self._w_value = array("d")
+        self._w_ext = array("d")
+        self._w_topics: list[np.ndarray] = []  # max(topics, 0) given to on_watch
+        self._n_added = 0  # watches of the bucket already in the per-user totals
 
     # ---- engine callbacks (only called for events at t >= 0)
     def on_session(self, user: int) -> None:
         self.b_sessions += 1
         self.b_active.add(user)
-        self.user_sessions[user] += 1
+        self._user_sessions[user] += 1
 
     def on_click(self) -> None:
         self.b_clicks += 1
 
     def on_watch(self, user: int, tau: float, value: float, extremeness: float, topics: np.ndarray) -> None:
-        self.b_watch += tau
-        self.b_value += value
-        if value < 0:
-            self.b_regret += tau
-        self.b_ext += tau * extremeness
-        if extremeness > self.threshold:
-            self.b_extreme += tau
-        self.b_tau.append(tau)
-        self.b_values.append(value)
-        mix = self.b_topics.get(user)
-        if mix is None:
-            self.b_topics[user] = tau * np.maximum(topics, 0.0)
-        else:
-            mix += tau * np.maximum(topics, 0.0)
-        self.user_watch[user] += tau
-        self.user_value[user] += value
-        self.user_ext[user] += tau * extremeness
+        """A watch of ``tau`` seconds with true value and extremeness, of an item whose true
+        topic vector is ``topics`` (K,)."""
+        self._w_topics.append(np.maximum(topics, 0.0))
+        self.on_watch_item(user, tau, value, extremeness, -len(self._w_topics))
+
+    def on_watch_item(self, user: int, tau: float, value: float, extremeness: float, item: int) -> None:
+        """:meth:`on_watch` of item ``item``, whose topics are ``item_topics[item]``."""
+        self._w_user.append(user)
+        self._w_item.append(item)
+        self._w_tau.append(tau)
+        self._w_value.append(value)
+        self._w_ext.append(extremeness)
 
     def on_survey(self, score: float) -> None:
         self.b_surveys.append(score)
 
     # ---- bucket boundaries
-    def _entropy(self) -> float:
-        if not self.b_topics:
-            return math.nan
-        mix = np.array(list(self.b_topics.values()))
-        p = mix / mix.sum(axis=1, keepdims=True)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            h = -np.where(p > 0, p * np.log(p), 0.0).sum(axis=1)
-        return float(h.mean())
+    def _add_user_totals(self) -> None:
+        """Add the bucket's watches not yet added to the per-user totals (in watch order:
+        np.add.at adds one index after the other, as the running sums did)."""
+        done, n = self._n_added, len(self._w_user)
+        if done == n:
+            return
+        users = np.frombuffer(self._w_user, dtype=np.int64)[done:n]
+        tau = np.frombuffer(self._w_tau, dtype=float)[done:n]
+        np.add.at(self._user_watch, users, tau)
+        np.add.at(self._user_value, users, np.frombuffer(self._w_value, dtype=float)[done:n])
+        np.add.at(self._user_ext, users, tau * np.frombuffer(self._w_ext, dtype=float)[done:n])
+        self._n_added = n
+
+    def _topic_mixes(self, users: np.ndarray, tau: np.ndarray) -> np.ndarray:
+        """Σ τ·max(x, 0) per user of the bucket, shape ``(n_active, K)``: rows in the order of
+        the users' first watch, each summed in the order of the watches."""
+        _, first, inverse = np.unique(users, return_index=True, return_inverse=True)
+        rank = np.empty(first.shape[0], dtype=np.int64)
+        rank[np.argsort(first)] = np.arange(first.shape[0])
+        items = np.frombuffer(self._w_item, dtype=np.int64)
+        if self._w_topics:
+            table = np.vstack([np.zeros((0, self._n_topics)) if self.item_topics is None else self.item_topics,
+                               *self._w_topics[::-1]])
+            items = np.where(items >= 0, items, items + table.shape[0])  # -1 is the last row
+        else:
+            table = self.item_topics
+        mix = np.zeros((first.shape[0], self._n_topics))
+        np.add.at(mix, rank[inverse.ravel()], tau[:, None] * table[items])
+        return mix
 
     def close_bucket(self, start: float, end: float) -> None:
         """Emit the flow rows of the bucket ``[start, end)`` and start a new one."""
+        self._add_user_totals()
+        users = np.frombuffer(self._w_user, dtype=np.int64)
+        tau = np.frombuffer(self._w_tau, dtype=float).copy()
+        values = np.frombuffer(self._w_value, dtype=float).copy()
+        ext = np.frombuffer(self._w_ext, dtype=float)
+        # running sums from 0.0 in watch order, as a sequence of += would give
+        w = _running_sum(tau)
+        b_value = _running_sum(values)
+        b_regret = _running_sum(tau[values < 0])
+        b_ext = _running_sum(tau * ext)
+        b_extreme = _running_sum(tau[ext > self.threshold])
         user_days = self.n_users * (end - start) / DAY
-        w = self.b_watch
-        self.cumulative_value += self.b_value
+        self.cumulative_value += b_value
+        if tau.shape[0]:
+            mix = self._topic_mixes(users, tau)
+            p = mix / mix.sum(axis=1, keepdims=True)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                entropy = float((-np.where(p > 0, p * np.log(p), 0.0).sum(axis=1)).mean())
+        else:
+            entropy = math.nan
         flows = {
             "watch_minutes_per_user_day": w / 60.0 / user_days,
             "sessions_per_user_day": self.b_sessions / user_days,
             "clicks_per_user_day": self.b_clicks / user_days,
             "active_users": float(len(self.b_active)),
-            "value_per_user_day": self.b_value / user_days,
+            "value_per_user_day": b_value / user_days,
             "cumulative_value_per_user": self.cumulative_value / self.n_users,
-            "regret_minutes_per_user_day": self.b_regret / 60.0 / user_days,
-            "consumed_extremeness": self.b_ext / w if w > 0 else math.nan,
-            "extreme_share": self.b_extreme / w if w > 0 else math.nan,
-            "topic_entropy": self._entropy(),
-            "proxy_validity": spearman(np.array(self.b_tau), np.array(self.b_values)),
+            "regret_minutes_per_user_day": b_regret / 60.0 / user_days,
+            "consumed_extremeness": b_ext / w if w > 0 else math.nan,
+            "extreme_share": b_extreme / w if w > 0 else math.nan,
+            "topic_entropy": entropy,
+            "proxy_validity": spearman(tau, values),
             "survey_mean": float(np.mean(self.b_surveys)) if self.b_surveys else math.nan,
         }
         for name, value in flows.items():
@@ -172,12 +253,12 @@ class MetricsCollector:
         t["watch"] += w
         t["sessions"] += self.b_sessions
         t["clicks"] += self.b_clicks
-        t["value"] += self.b_value
-        t["regret"] += self.b_regret
-        t["ext"] += self.b_ext
-        t["extreme"] += self.b_extreme
-        self.all_tau += self.b_tau
-        self.all_value += self.b_values
+        t["value"] += b_value
+        t["regret"] += b_regret
+        t["ext"] += b_ext
+        t["extreme"] += b_extreme
+        self._all_tau.append(tau)
+        self._all_value.append(values)
         self.all_surveys += self.b_surveys
         self._new_bucket()
 
@@ -208,7 +289,7 @@ class MetricsCollector:
             "regret_minutes_per_user_day": t["regret"] / 60.0 / user_days,
             "consumed_extremeness": t["ext"] / t["watch"] if t["watch"] > 0 else math.nan,
             "extreme_share": t["extreme"] / t["watch"] if t["watch"] > 0 else math.nan,
-            "proxy_validity": spearman(np.array(self.all_tau), np.array(self.all_value)),
+            "proxy_validity": spearman(self.all_tau, self.all_value),
             "survey_mean": float(np.mean(self.all_surveys)) if self.all_surveys else math.nan,
         }
 

@@ -49,6 +49,10 @@ USER_STREAMS = (
 )
 
 _inv_cdf = NormalDist().inv_cdf
+try:  # what NormalDist().inv_cdf(p) returns for 0 < p < 1, without its argument checks
+    from statistics import _normal_dist_inv_cdf as _std_normal_inv_cdf
+except ImportError:  # pragma: no cover - other Python implementations
+    _std_normal_inv_cdf = None
 
 
 def stream_id(name: str) -> int:
@@ -109,22 +113,37 @@ class UserDraws:
     a longer session under another policy) never shifts the draws of another.
     """
 
-    __slots__ = ("keys", "counters")
+    __slots__ = ("keys", "counters", "ahead")
 
     def __init__(self, stream_keys: dict[str, int], user: int):
         self.keys = {name: user_key(key, user) for name, key in stream_keys.items()}
         self.counters = dict.fromkeys(stream_keys, 0)
+        #: per stream, [first counter, float64 2b+1 values, size, their indices] kept by
+        #: :meth:`indices` for the next calls
+        self.ahead: dict[str, list] | None = None
 
     def uniform(self, stream: str) -> float:
         """The next uniform in (0, 1) of ``stream``."""
-        k = self.counters[stream]
-        self.counters[stream] = k + 1
-        z = splitmix64(self.keys[stream] + (k + 1) * GOLDEN)
-        return ((z >> 12) + 0.5) * _TO_UNIT
+        # splitmix64 inlined: this is called several times per simulated decision
+        counters = self.counters
+        k = counters[stream] + 1
+        counters[stream] = k
+        z = (self.keys[stream] + k * GOLDEN) & MASK
+        z = ((z ^ (z >> 30)) * _M1) & MASK
+        z = ((z ^ (z >> 27)) * _M2) & MASK
+        return (((z ^ (z >> 31)) >> 12) + 0.5) * _TO_UNIT
 
     def normal(self, stream: str) -> float:
         """The next standard normal of ``stream`` (inverse CDF of one uniform)."""
-        return _inv_cdf(self.uniform(stream))
+        if _std_normal_inv_cdf is None:
+            return _inv_cdf(self.uniform(stream))
+        counters = self.counters
+        k = counters[stream] + 1
+        counters[stream] = k
+        z = (self.keys[stream] + k * GOLDEN) & MASK
+        z = ((z ^ (z >> 30)) * _M1) & MASK
+        z = ((z ^ (z >> 27)) * _M2) & MASK
+        return _std_normal_inv_cdf((((z ^ (z >> 31)) >> 12) + 0.5) * _TO_UNIT, 0.0, 1.0)
 
     def exponential(self, stream: str) -> float:
         """The next Exp(1) draw of ``stream``."""
@@ -135,3 +154,67 @@ class UserDraws:
         k = self.counters[stream]
         self.counters[stream] = k + n
         return uniforms(self.keys[stream], np.arange(k, k + n, dtype=np.uint64))
+
+    def indices(self, stream: str, n: int, size: int, ahead: int = 0) -> np.ndarray:
+        """The next ``n`` uniforms ``u`` of ``stream`` mapped to integers ``floor(u·size)``:
+        exactly ``(self.block(stream, n) * size).astype(np.int64)``, with fewer array
+        operations (this is the candidate draw of every decision).
+
+        ``ahead > 0`` also hashes that many of the stream's following counters now and keeps
+        them for the next calls (one hashing pass serves several calls; draws are a function
+        of the counter, so they are the same numbers); :meth:`release` frees them. The result
+        is a read-only array.
+        """
+        k = self.counters[stream]
+        self.counters[stream] = k + n
+        kept = self.ahead.get(stream) if self.ahead else None
+        if kept is None or k < kept[0] or k + n > kept[0] + kept[1].shape[0]:
+            z = _hash_block((self.keys[stream] + k * GOLDEN) & MASK, n + ahead)
+            # u·size = (b + ½)·2⁻⁵²·size with b = z >> 12, i.e. (2b + 1)·(size·2⁻⁵³): the same
+            # real number, rounded once either way, so bit-identical to block() * size
+            np.right_shift(z, _U11, out=z)
+            np.bitwise_or(z, _U1, out=z)
+            kept = [k, z.astype(np.float64), None, None]  # 2b + 1 < 2⁵³: exact
+            if ahead:
+                if self.ahead is None:
+                    self.ahead = {}
+                self.ahead[stream] = kept
+        if kept[2] != size:  # map the whole kept block for this size at once
+            x = kept[1] * (size * _TO_HALF_UNIT)
+            kept[2], kept[3] = size, x.astype(np.int64)
+            kept[3].flags.writeable = False  # callers get views of it
+        start = k - kept[0]
+        return kept[3][start : start + n]
+
+    def release(self) -> None:
+        """Forget the draws hashed ahead by :meth:`indices` (to free their memory)."""
+        self.ahead = None
+
+
+_U1 = np.uint64(1)
+_U11 = np.uint64(11)
+_U27 = np.uint64(27)
+_U30 = np.uint64(30)
+_U31 = np.uint64(31)
+_UM1 = np.uint64(_M1)
+_UM2 = np.uint64(_M2)
+_TO_HALF_UNIT = 2.0**-53
+_steps = np.arange(1, 1025, dtype=np.uint64) * np.uint64(GOLDEN)  # (j + 1)·γ mod 2⁶⁴
+
+
+def _hash_block(base: int, n: int) -> np.ndarray:
+    """``splitmix64(base + (j + 1)·γ)`` for ``j = 0..n-1`` (uint64, a fresh array): the hashes
+    of ``n`` consecutive counters, ``base`` being ``key + k·γ`` of the first one."""
+    global _steps
+    if n > _steps.shape[0]:
+        _steps = np.arange(1, 2 * n + 1, dtype=np.uint64) * np.uint64(GOLDEN)
+    z = _steps[:n] + np.uint64(base)  # array arithmetic wraps modulo 2⁶⁴ silently
+    t = z >> _U30
+    z ^= t
+    z *= _UM1
+    np.right_shift(z, _U27, out=t)
+    z ^= t
+    z *= _UM2
+    np.right_shift(z, _U31, out=t)
+    z ^= t
+    return z

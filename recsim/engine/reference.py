@@ -10,8 +10,10 @@ the horizon on ``[0, horizon]``. Events and metrics cover the horizon only.
 
 from __future__ import annotations
 
+import gc
 import math
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Callable
 
 import numpy as np
@@ -29,6 +31,9 @@ from ..users.returns import ReturnState, churn_probability, next_return
 from ..world import World
 
 __all__ = ["RunResult", "simulate"]
+
+#: candidate draws hashed ahead, in decisions (one array pass serves this many more decisions)
+_DECISIONS_AHEAD = 7
 
 
 @dataclass
@@ -52,29 +57,36 @@ class _FeedbackBuffer:
     whole and expanded on :meth:`take`, because appending row by row is the hot path."""
 
     def __init__(self) -> None:
-        self.clear()
-
-    def clear(self) -> None:
         # (served_at, user, session, slate, chosen index or -1)
         self.slates: list[tuple[float, int, int, list[int], int]] = []
         # (time, served_at, user, session, item, position, watch time)
         self.watches: list[tuple[float, float, int, int, int, int, float]] = []
         self.surveys: list[tuple[float, int, int, float]] = []  # (time, user, session, score)
 
+    def clear(self) -> None:
+        # emptied in place: user processes hold the lists' bound ``append`` methods
+        self.slates.clear()
+        self.watches.clear()
+        self.surveys.clear()
+
     def take(self) -> Feedback:
         """All rows since the last call, sorted by the time their outcome became known
         (non-clicked impressions when served, clicked ones when the watch ended)."""
         n_slates = len(self.slates)
-        sizes = np.fromiter((len(s[3]) for s in self.slates), np.int64, n_slates)
+        if n_slates:
+            served_at, users, sessions, slates, chosen_index = zip(*self.slates)
+        else:
+            served_at = users = sessions = slates = chosen_index = ()
+        sizes = np.fromiter(map(len, slates), np.int64, n_slates)
 
-        def column(index: int, dtype) -> np.ndarray:
-            return np.repeat(np.fromiter((s[index] for s in self.slates), dtype, n_slates), sizes)
+        def column(values: tuple, dtype) -> np.ndarray:
+            return np.repeat(np.array(values, dtype=dtype).reshape(n_slates), sizes)
 
-        served = column(0, float)
-        user = column(1, np.int64)
-        session = column(2, np.int64)
-        chosen = column(4, np.int64)
-        item = np.fromiter((i for s in self.slates for i in s[3]), np.int64, int(sizes.sum()))
+        served = column(served_at, float)
+        user = column(users, np.int64)
+        session = column(sessions, np.int64)
+        chosen = column(chosen_index, np.int64)
+        item = np.fromiter(chain.from_iterable(slates), np.int64, int(sizes.sum()))
         starts = np.repeat(np.cumsum(sizes) - sizes, sizes)
         position = np.arange(item.shape[0]) - starts + 1
         keep = position != chosen + 1
@@ -136,8 +148,13 @@ class _Simulation:
         # identical under every policy: the warm-up is common to all of them
         self.warmup_rng = rngmod.generator(sc.seed, world.replication, "policy:warmup")
         self.trusted = _built_in(self.policy)
-        self.metrics = MetricsCollector(self.pop.n_users, self.catalog.n_topics, sc.outputs.extreme_threshold)
+        self.metrics = MetricsCollector(
+            self.pop.n_users, self.catalog.n_topics, sc.outputs.extreme_threshold, np.maximum(self.catalog.topics, 0.0)
+        )
         self.feedback = _FeedbackBuffer()
+        # a policy that keeps the base class's no-op fit never reads the feedback: skip
+        # recording it (it would hold a whole retrain interval of slates in memory)
+        self.learns = not (type(self.policy).fit is Policy.fit and "fit" not in vars(self.policy))
         self.histories = [History(self.catalog.n_topics) for _ in range(self.pop.n_users)]
         self.ubar = np.full(self.pop.n_users, self.b.churn.initial)
         self.n_available = self.catalog.n_available(world.start)
@@ -149,6 +166,16 @@ class _Simulation:
         self._positions = np.arange(n_spare, dtype=np.int64)
         self._reverse_positions = self._positions[::-1].copy()
         self._first_seen = np.zeros(self.catalog.n_items, dtype=np.int64)
+        # Per-item constants of the hot path, computed once with the very operations the
+        # per-event code used to apply (elementwise, so the values are bit-identical), and
+        # item attributes as Python floats (scalar arithmetic on them avoids NumPy scalars).
+        cat = self.catalog
+        self._length = cat.length.tolist()
+        self._log_length = [math.log(x) for x in self._length]
+        self._extremeness = cat.extremeness.tolist()
+        self._quality = cat.quality.tolist()
+        self._classifier = cat.classifier.tolist()
+        self._position_terms: dict[int, np.ndarray] = {}
 
     # ------------------------------------------------------------------ processes
     def uploads(self):
@@ -171,7 +198,8 @@ class _Simulation:
         while True:
             yield env.timeout(interval)
             self.retrain_times.append(env.now)
-            self.policy.fit(self.feedback.take(), env.now)
+            if self.learns:
+                self.policy.fit(self.feedback.take(), env.now)
             if env.now >= 0:
                 self.events.add(env.now, -1, 0, "retrain")
 
@@ -209,7 +237,9 @@ class _Simulation:
             return np.arange(n_avail)
         # a few spare draws so that, after removing repeats, n distinct items remain
         m = n + 8 + 2 * (n * n) // n_avail
-        idx = (draws.block("candidates", m) * n_avail).astype(np.int64)
+        # == (draws.block("candidates", m) * n_avail).astype(np.int64); the draws of the next
+        # few decisions are hashed in the same pass (freed when the session ends)
+        idx = draws.indices("candidates", m, n_avail, ahead=_DECISIONS_AHEAD * m)
         # first occurrences without sorting: writing positions in reverse leaves the first
         first = self._first_seen
         first[idx[::-1]] = self._reverse_positions[-m:]
@@ -237,38 +267,73 @@ class _Simulation:
 
     # ------------------------------------------------------------------ a user
     def user(self, u: int):
+        # The hot path. Every quantity is computed with the same floating-point operations, in
+        # the same order, as the model functions it mirrors (tests/test_engine_golden.py holds
+        # the outputs bit for bit); names are bound locally to save attribute lookups.
         env = self.env
+        timeout = env.timeout
         sc, b, cat, pop = self.sc, self.b, self.catalog, self.pop
         events, metrics, feedback = self.events, self.metrics, self.feedback
+        add_event = events.add
+        add_impressions = events.add_impressions
+        feedback_slates = feedback.slates
+        feedback_watches = feedback.watches
+        learns = self.learns
         draws = rngmod.UserDraws(self.world.user_stream_keys, u)
+        uniform = draws.uniform
+        normal = draws.normal
+        candidates_of = self._candidates
         hist = self.histories[u]
+        items = self.items
+        topics, topics_obs = cat.topics, cat.topics_obs
+        extremeness, clickbait = cat.extremeness, cat.clickbait
+        on_watch = metrics.on_watch_item
+        length, log_length = self._length, self._log_length
+        extremeness_of, quality_of, classifier_of = self._extremeness, self._quality, self._classifier
         kappa = b.satisfaction.kappa
         tau_s = b.satisfaction.relax
         end = self.world.end
         slate_size = sc.recommender.slate_size
         scan = b.choice.scan_time
+        allure_cfg, choice_cfg, topic_cfg, appetite_cfg = b.allure, b.choice, b.topic, b.appetite
+        continuation_cfg = b.continuation
+        p_leave_no_click = b.continuation.p_leave_no_click
+        watch_cfg = b.watch
+        mu, alpha_a, alpha_w, sigma = watch_cfg.mu, watch_cfg.alpha_a, watch_cfg.alpha_w, watch_cfg.sigma
+        value_cfg = b.value
+        v_r, v_q, v_h, c_tau = value_cfg.v_r, value_cfg.v_q, value_cfg.v_h, value_cfg.c_tau
+        gamma, noise = b.satisfaction.gamma, b.satisfaction.noise
+        habit_relax = b.habit.relax
+        position_terms = self._position_terms
+        allure = model.allure
+        choice_probabilities = model.choice_probabilities
+        sample_choice = model.sample_choice
+        update_topic = model.update_topic
+        update_appetite = model.update_appetite
+        continue_probability = model.continue_probability
+        exp = math.exp
         ret = ReturnState(t_end=env.now, satisfaction=float(pop.satisfaction[u]), impulse=0.0, slow=0.0)
-        uniform_returns = lambda: draws.uniform("returns")  # noqa: E731
+        uniform_returns = lambda: uniform("returns")  # noqa: E731
         session = 0
 
         while True:
             t_next = next_return(env.now, end, ret, b.returns, kappa, tau_s, uniform_returns)
             if t_next == math.inf:
                 return
-            yield env.timeout(t_next - env.now)
+            yield timeout(t_next - env.now)
             if session > 0:
                 p_churn = churn_probability(self.ubar[u], b.churn.zeta0, b.churn.zeta1, b.churn.u_out)
-                if draws.uniform("churn") < p_churn:
+                if uniform("churn") < p_churn:
                     pop.churned[u] = True
                     if env.now >= 0:
-                        events.add(env.now, u, session, "churn")
+                        add_event(env.now, u, session, "churn")
                     return
             session += 1
             logging = env.now >= 0
 
             # ---- session start: hidden state relaxes over the time away
             now = env.now
-            dt = now - pop.state_time[u]
+            dt = now - float(pop.state_time[u])
             theta = model.relax_topic(pop.theta[u], pop.theta0[u], dt, b.topic.relax)
             a = float(model.relax_toward(pop.appetite[u], pop.appetite0[u], dt, b.appetite.relax))
             S = float(model.relax_toward(pop.satisfaction[u], 0.0, dt, tau_s))
@@ -285,7 +350,7 @@ class _Simulation:
             hist.session_items = 0
             hist.session_watch_seconds = 0.0
             if logging:
-                events.add(now, u, session, "session_start")
+                add_event(now, u, session, "session_start")
                 metrics.on_session(u)
             n_watched = 0
             sum_allure = 0.0
@@ -297,40 +362,45 @@ class _Simulation:
                 warm = now < 0
                 policy = self.warmup_policy if warm else self.policy
                 prng = self.warmup_rng if warm else self.policy_rng
-                candidates = self._candidates(draws)
+                candidates = candidates_of(draws)
                 request = Request(
                     user_id=u,
                     now=now,
                     history=hist,
                     candidates=candidates,
-                    features=CandidateFeatures(self.items, candidates, now),
+                    features=CandidateFeatures(items, candidates, now),
                     slate_size=slate_size,
                 )
                 if policy.oracle:
-                    W = 1.0 / (1.0 + math.exp(-kappa * S))
+                    W = 1.0 / (1.0 + exp(-kappa * S))
                     request.oracle = OracleView(cat, candidates, theta, a, F, W, b)
                 slate = policy.recommend(request, prng)
                 if not (warm or self.trusted):
                     slate = self._check_slate(slate, candidates, slate_size)
-                if len(slate) == 0:
+                n_shown = len(slate)
+                if n_shown == 0:
                     # an empty slate ends the session: the policy suggests a break
                     if logging:
-                        events.add(now, u, session, "break")
+                        add_event(now, u, session, "break")
                     break
                 self.n_decisions += 1
-                r = cat.topics[slate] @ theta
-                A = model.allure(r, cat.extremeness[slate], cat.clickbait[slate], a, b.allure)
-                probs = model.choice_probabilities(A, F, b.choice)
-                yield env.timeout(scan)
-                choice = model.sample_choice(probs, draws.uniform("choice"))
+                r = topics.take(slate, axis=0) @ theta
+                A = allure(r, extremeness.take(slate), clickbait.take(slate), a, allure_cfg)
+                position = position_terms.get(n_shown)
+                if position is None:
+                    position = position_terms[n_shown] = model.position_term(n_shown, choice_cfg)
+                probs = choice_probabilities(A, F, choice_cfg, position)
+                yield timeout(scan)
+                choice = sample_choice(probs, uniform("choice"))
                 shown = slate.tolist()
-                hist.n_impressions += len(shown)
+                hist.n_impressions += n_shown
                 if logging:
-                    events.add_impressions(now, u, session, shown)
-                feedback.slates.append((now, u, session, shown, choice))
+                    add_impressions(now, u, session, shown)
+                if learns:
+                    feedback_slates.append((now, u, session, shown, choice))
 
                 if choice < 0:
-                    if draws.uniform("no_click") < b.continuation.p_leave_no_click:
+                    if uniform("no_click") < p_leave_no_click:
                         break
                     continue
 
@@ -338,26 +408,27 @@ class _Simulation:
                 item = shown[choice]
                 A_i = float(A[choice])
                 r_i = float(r[choice])
-                L = float(cat.length[item])
-                e_i = float(cat.extremeness[item])
-                W = 1.0 / (1.0 + math.exp(-kappa * S))
+                L = length[item]
+                e_i = extremeness_of[item]
+                W = 1.0 / (1.0 + exp(-kappa * S))
                 click_time = env.now
                 if logging:
-                    events.add(click_time, u, session, "click", item, choice + 1)
+                    add_event(click_time, u, session, "click", item, choice + 1)
                     metrics.on_click()
                 hist.n_clicks += 1
-                tau = model.watch_time(L, A_i, W, draws.normal("watch"), b.watch)
-                yield env.timeout(tau)
+                # model.watch_time, with log L kept per item
+                m = log_length[item] + mu + alpha_a * A_i + alpha_w * (W - 0.5)
+                tau = min(L, exp(m + sigma * normal("watch")))
+                yield timeout(tau)
                 now = env.now
                 frac = tau / L
-                V = float(model.value(r_i, float(cat.quality[item]), e_i, tau, b.value))
-                x = cat.topics[item]
+                V = v_r * r_i + v_q * quality_of[item] - v_h * e_i * e_i - c_tau * (tau / 60.0)  # model.value
 
                 # ---- hidden-state updates (DESIGN §2.5)
-                theta = model.update_topic(theta, x, r_i, frac, s, b.topic)
-                a = float(model.update_appetite(a, e_i, frac, s, b.appetite))
-                S = model.update_satisfaction(S, V, b.satisfaction.noise * draws.normal("satisfaction"), b.satisfaction.gamma)
-                psi = model.update_habit(psi, A_i, now - psi_time, b.habit.relax)
+                theta = update_topic(theta, topics[item], r_i, frac, s, topic_cfg)
+                a = update_appetite(a, e_i, frac, s, appetite_cfg)
+                S = gamma * S + V + noise * normal("satisfaction")  # model.update_satisfaction
+                psi = psi * exp(-(now - psi_time) / habit_relax) + A_i  # model.update_habit
                 psi_time = now
                 F += tau / 3600.0
                 pop.theta[u] = theta
@@ -368,33 +439,38 @@ class _Simulation:
                 pop.fatigue[u] = F
 
                 # ---- what the platform observes
-                feedback.watches.append((now, served_at, u, session, item, choice + 1, tau))
+                position_1 = choice + 1
+                if learns:
+                    feedback_watches.append((now, served_at, u, session, item, position_1, tau))
                 hist.watch_seconds += tau
                 hist.watch_fraction_sum += frac
-                hist.classifier_seconds += tau * float(cat.classifier[item])
-                hist.topic_mix += tau * cat.topics_obs[item]
+                hist.classifier_seconds += tau * classifier_of[item]
+                hist.topic_mix += tau * topics_obs[item]
                 hist.session_items += 1
                 hist.session_watch_seconds += tau
                 n_watched += 1
                 sum_allure += A_i
                 sum_value += V
                 if logging:
-                    events.add(now, u, session, "watch", item, choice + 1, tau, frac,
-                               true_value=V, true_extremeness=e_i, true_allure=A_i)
-                    metrics.on_watch(u, tau, V, e_i, x)
+                    add_event(now, u, session, "watch", item, position_1, tau, frac,
+                              true_value=V, true_extremeness=e_i, true_allure=A_i)
+                    on_watch(u, tau, V, e_i, item)
 
-                p_continue = model.continue_probability(A_i, psi, F, b.continuation)
-                if draws.uniform("continue") >= p_continue:
+                if uniform("continue") >= continue_probability(A_i, psi, F, continuation_cfg):
                     break
 
             # ---- session end
+            # free what the last decision held (the request caches candidate features) while
+            # the user is away: with many users, idle processes would otherwise hold it all
+            draws.release()
+            request = candidates = slate = shown = r = A = probs = None
             now = env.now
             pop.in_session[u] = False
             pop.fatigue[u] = 0.0
             pop.state_time[u] = now
             hist.last_session_end = now
             if logging:
-                events.add(now, u, session, "session_end")
+                add_event(now, u, session, "session_end")
             mean_value = sum_value / n_watched if n_watched else 0.0
             mean_allure = sum_allure / n_watched if n_watched else 0.0
             w = b.churn.ema_weight
@@ -408,14 +484,15 @@ class _Simulation:
                 slow=ret.slow * math.exp(-dt / rc.tau_value) + rc.alpha_value * max(mean_value, 0.0),
             )
             sv = b.survey
-            if draws.uniform("survey") < sv.probability:
-                raw = sv.intercept + sv.slope * mean_value + sv.noise * draws.normal("survey")
+            if uniform("survey") < sv.probability:
+                raw = sv.intercept + sv.slope * mean_value + sv.noise * normal("survey")
                 score = float(min(5, max(1, round(raw))))
                 hist.survey_sum += score
                 hist.n_surveys += 1
-                feedback.surveys.append((now, u, session, score))
+                if learns:
+                    feedback.surveys.append((now, u, session, score))
                 if logging:
-                    events.add(now, u, session, "survey", survey_score=score)
+                    add_event(now, u, session, "survey", survey_score=score)
                     metrics.on_survey(score)
 
     # ------------------------------------------------------------------ run
@@ -428,7 +505,15 @@ class _Simulation:
         env.process(self.sampler())
         if self.progress is not None:
             env.process(self.ticker())
-        env.run(until=self.world.end + 1e-9)
+        # The run allocates many small containers (buffered events, feedback rows) that live
+        # until the next flush or retrain; with the default thresholds the cyclic garbage
+        # collector would walk them again and again. Collect less often during the run.
+        thresholds = gc.get_threshold()
+        gc.set_threshold(max(thresholds[0], 50_000), *thresholds[1:])
+        try:
+            env.run(until=self.world.end + 1e-9)
+        finally:
+            gc.set_threshold(*thresholds)
         self.events.close()
         m = self.metrics
         headline = m.headline(self.sc.horizon)

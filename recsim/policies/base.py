@@ -9,7 +9,6 @@ marked as oracles in every output.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any, Callable, ClassVar
 
 import numpy as np
@@ -89,6 +88,26 @@ class History:
         return self.topic_mix / norm if norm > 0 else np.zeros_like(self.topic_mix)
 
 
+class _lazy:
+    """functools.cached_property without its per-instance lock (Python < 3.12 takes one on
+    every first access, a noticeable cost once per request): computed on first access and
+    stored in the instance's ``__dict__``, which later lookups find first."""
+
+    def __init__(self, func: Callable[[Any], Any]):
+        self.func = func
+        self.attrname = func.__name__
+        self.__doc__ = func.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.attrname = name
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        value = instance.__dict__[self.attrname] = self.func(instance)
+        return value
+
+
 class CandidateFeatures:
     """Observable features of the candidates, computed on first access. Shapes ``(c,)`` or
     ``(c, K)``; ``age`` in seconds since upload."""
@@ -98,27 +117,27 @@ class CandidateFeatures:
         self._candidates = candidates
         self._now = now
 
-    @cached_property
+    @_lazy
     def topics(self) -> np.ndarray:
-        return self._items.topics[self._candidates]
+        return self._items.topics.take(self._candidates, axis=0)
 
-    @cached_property
+    @_lazy
     def classifier(self) -> np.ndarray:
         return self._items.classifier[self._candidates]
 
-    @cached_property
+    @_lazy
     def length(self) -> np.ndarray:
         return self._items.length[self._candidates]
 
-    @cached_property
+    @_lazy
     def upload_time(self) -> np.ndarray:
         return self._items.upload_time[self._candidates]
 
-    @cached_property
+    @_lazy
     def age(self) -> np.ndarray:
         return self._now - self.upload_time
 
-    @cached_property
+    @_lazy
     def creator(self) -> np.ndarray:
         return self._items.creator[self._candidates]
 
@@ -245,9 +264,10 @@ class ScoringPolicy(Policy):
 
 def top_k(candidates: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
     """Candidates with the ``k`` highest scores, best first (ties: lower index first)."""
+    negative = -scores
     if k >= scores.shape[0]:
-        order = np.argsort(-scores, kind="stable")
+        order = negative.argsort(kind="stable")
     else:
-        part = np.argpartition(-scores, k - 1)[:k]
-        order = part[np.lexsort((part, -scores[part]))]
+        part = negative.argpartition(k - 1)[:k]
+        order = part[np.lexsort((part, negative[part]))]
     return candidates[order[:k]]

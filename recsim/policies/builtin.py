@@ -6,6 +6,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..config import Duration
+from ..users import model
 from .base import Feedback, Policy, PolicyContext, Request, top_k
 
 __all__ = [
@@ -74,10 +75,32 @@ class EngagementOracle(Policy):
 
     oracle = True
 
+    def reset(self, context: PolicyContext) -> None:
+        # log L per item, for the hot path below (np.log is elementwise: the same values)
+        items = context.items
+        self.length_ = None if items is None else items.length
+        self.log_length_ = None if items is None else np.log(items.length)
+
     def recommend(self, request: Request, rng: np.random.Generator) -> np.ndarray:
         view = request.oracle
-        scores = view.click_probability * view.expected_watch_time
+        scores = self._scores(view) if hasattr(view, "catalog") else (
+            view.click_probability * view.expected_watch_time
+        )
         return top_k(request.candidates, scores, request.slate_size)
+
+    def _scores(self, view) -> np.ndarray:
+        """``view.click_probability * view.expected_watch_time`` computed with the same
+        operations (so bit-identical), minus the view's caching and repeated item lookups."""
+        cat, idx, b = view.catalog, view.candidates, view.behaviour
+        relevance = cat.topics.take(idx, axis=0) @ view.theta
+        allure = model.allure(relevance, cat.extremeness.take(idx), cat.clickbait.take(idx), view.appetite, b.allure)
+        click = model.click_probability_alone(allure, view.fatigue, b.choice)
+        length = cat.length.take(idx)
+        log_length = None
+        if getattr(self, "length_", None) is cat.length:
+            log_length = self.log_length_.take(idx)
+        click *= model.expected_watch_time(length, allure, view.wellbeing, b.watch, log_length)
+        return click
 
 
 class WellbeingOracle(Policy):

@@ -19,7 +19,7 @@ from scipy.special import expit, log_expit
 
 from ..catalog import ObservableItems
 from ..config import Duration
-from .base import Feedback, PolicyContext, Request, ScoringPolicy
+from .base import CandidateFeatures, Feedback, PolicyContext, Request, ScoringPolicy
 
 __all__ = [
     "UserProfiles",
@@ -62,6 +62,7 @@ class UserProfiles:
         self.classifier = np.zeros(n_users)
         self.watch = np.zeros(n_users)
         self.time = 0.0
+        self._one: dict[int, tuple[np.ndarray, float, float]] = {}  # of(user) since the last update
 
     def _grow(self, n: int) -> None:
         if n <= self.watch.shape[0]:
@@ -71,8 +72,18 @@ class UserProfiles:
         self.classifier = np.concatenate([self.classifier, np.zeros(extra)])
         self.watch = np.concatenate([self.watch, np.zeros(extra)])
 
+    def _of_one(self, user: int) -> tuple[np.ndarray, float, float]:
+        if user >= self.watch.shape[0] or self.watch[user] <= 0:
+            return np.zeros(self.n_topics), 0.0, 0.0
+        topic = self.topic[user]
+        norm = float(np.linalg.norm(topic))
+        watch = float(self.watch[user])
+        unit = topic / norm if norm > 0 else np.zeros(self.n_topics)
+        return unit, float(self.classifier[user]) / watch, math.log1p(watch / 60.0)
+
     def update(self, feedback: Feedback, items: ObservableItems, now: float) -> None:
         """Decay to ``now`` and add the watches in ``feedback``."""
+        self._one = {}
         decay = 0.5 ** ((now - self.time) / self.half_life) if self.time else 1.0
         self.topic *= decay
         self.classifier *= decay
@@ -90,15 +101,16 @@ class UserProfiles:
         np.add.at(self.watch, users, tau)
 
     def of(self, users: np.ndarray | int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(unit topic profile ``(…, K)``, mean classifier score, activity) of ``users``."""
+        """(unit topic profile ``(…, K)``, mean classifier score, activity) of ``users``.
+
+        For one user (the per-request path) the result is kept until the next :meth:`update`;
+        do not modify the returned array.
+        """
         if isinstance(users, (int, np.integer)):  # one user: the per-request path
-            if users >= self.watch.shape[0] or self.watch[users] <= 0:
-                return np.zeros(self.n_topics), 0.0, 0.0
-            topic = self.topic[users]
-            norm = float(np.linalg.norm(topic))
-            watch = float(self.watch[users])
-            unit = topic / norm if norm > 0 else np.zeros(self.n_topics)
-            return unit, float(self.classifier[users]) / watch, math.log1p(watch / 60.0)
+            known = self._one.get(users)
+            if known is None:
+                known = self._one[int(users)] = self._of_one(users)
+            return known
         users = np.asarray(users)
         inside = users < self.watch.shape[0]
         safe = np.where(inside, users, 0)
@@ -144,6 +156,19 @@ def pair_features(
     out[:, 8] = activity
     out[:, 9] = np.log(position)
     return out
+
+
+def _item_features(items: ObservableItems) -> np.ndarray:
+    """Rows of :func:`pair_features` for every item, shape ``(n_items, len(FEATURE_NAMES))``,
+    with the columns that depend on the item alone filled (position 1) and zeros elsewhere;
+    the values are those pair_features computes, since its operations are elementwise."""
+    X = np.zeros((items.n_items, len(FEATURE_NAMES)))
+    e = items.classifier
+    X[:, 2] = e
+    X[:, 3] = e * e
+    X[:, 6] = np.log(items.length / 240.0)
+    X[:, 9] = np.log(1.0)
+    return X
 
 
 class WeightedLogistic:
@@ -206,7 +231,9 @@ class WeightedLogistic:
         return self.coef is not None
 
     def log_odds(self, X: np.ndarray) -> np.ndarray:
-        return self.coef[0] + ((X - self.mean) / self.scale) @ self.coef[1:]
+        Z = X - self.mean
+        Z /= self.scale
+        return self.coef[0] + Z @ self.coef[1:]
 
 
 class _TrainingWindow:
@@ -256,6 +283,8 @@ class EngagementPolicy(ScoringPolicy):
         self.model_ = WeightedLogistic(p.l2)
         self.sample_rng_ = np.random.default_rng(p.seed)
         self.n_fits_ = 0
+        # the columns of pair_features that depend on the item alone, for serving
+        self.static_features_ = None if context.items is None else (context.items, _item_features(context.items))
 
     # ---- training
     def _training_rows(self, feedback: Feedback) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -289,13 +318,37 @@ class EngagementPolicy(ScoringPolicy):
     def features(self, request: Request) -> np.ndarray:
         topic, mean_cls, activity = self.profiles_.of(request.user_id)
         f = request.features
+        items = self.context_.items
+        if type(f) is CandidateFeatures and f._items is items and items is not None:
+            return self._serving_features(request, topic, mean_cls, activity)
         return pair_features(topic, mean_cls, activity, f.topics, f.classifier, f.length, f.age, 1.0)
+
+    def _serving_features(self, request: Request, topic: np.ndarray, mean_cls: float, activity: float) -> np.ndarray:
+        """``pair_features(..., position=1)`` for the request's candidates, bit for bit: the
+        columns that depend on the item alone are computed once per catalog and gathered."""
+        items = self.context_.items
+        static = getattr(self, "static_features_", None)
+        if static is None or static[0] is not items:
+            static = self.static_features_ = (items, _item_features(items))
+        f = request.features
+        X = static[1].take(request.candidates, axis=0)
+        rel = f.topics @ topic
+        X[:, 0] = rel
+        np.multiply(rel, rel, out=X[:, 1])
+        np.multiply(X[:, 2], mean_cls, out=X[:, 4])
+        X[:, 5] = mean_cls
+        age = np.maximum(f.age, 0.0)
+        age /= DAY
+        X[:, 7] = np.log1p(age)
+        X[:, 8] = activity
+        return X
 
     def predicted_watch_minutes(self, request: Request) -> np.ndarray:
         """Predicted watch minutes per impression of each candidate (odds of the model)."""
         if not self.model_.fitted:
             return np.zeros(request.candidates.shape[0])
-        return np.exp(np.minimum(self.model_.log_odds(self.features(request)), 30.0))
+        lo = self.model_.log_odds(self.features(request))
+        return np.exp(np.minimum(lo, 30.0, out=lo), out=lo)
 
     def score(self, request: Request, rng: np.random.Generator) -> np.ndarray:
         scores = self.predicted_watch_minutes(request)

@@ -46,15 +46,36 @@ __all__ = [
     "update_habit",
 ]
 
+_max = np.maximum.reduce  # ndarray.max() and .sum() minus their Python-level wrappers
+_sum = np.add.reduce
+
 
 def grip(e, a, cfg: AllureConfig):
     """g(e; a) = exp(-(e - a - δ)² / (2ω²)): content just past the appetite grips most."""
     d = e - a - cfg.delta
+    if type(d) is np.ndarray:
+        # in place, on the fresh array ``d``; x / (-c) is bit-identical to (-x) / c
+        np.multiply(d, d, out=d)
+        d /= -(2.0 * cfg.omega * cfg.omega)
+        return np.exp(d, out=d)
     return np.exp(-(d * d) / (2.0 * cfg.omega * cfg.omega))
 
 
 def allure(r, e, b, a, cfg: AllureConfig):
     """A = w_r·r + w_e·g(e; a) + w_c·b — what pulls: clicks, watch time, continuation."""
+    g = e - a
+    if type(g) is np.ndarray and type(r) is np.ndarray and type(b) is np.ndarray and g.shape == r.shape == b.shape:
+        # grip inlined, in place on fresh temporaries: the same operations
+        g -= cfg.delta
+        np.multiply(g, g, out=g)
+        g /= -(2.0 * cfg.omega * cfg.omega)
+        np.exp(g, out=g)
+        g *= cfg.w_e
+        A = cfg.w_r * r
+        A += g
+        g = np.multiply(b, cfg.w_c, out=g)
+        A += g
+        return A
     return cfg.w_r * r + cfg.w_e * grip(e, a, cfg) + cfg.w_c * b
 
 
@@ -78,24 +99,37 @@ def outside_utility(F, cfg: ChoiceConfig):
     return cfg.u0 + cfg.phi_f * F
 
 
-def choice_probabilities(slate_allure: np.ndarray, F: float, cfg: ChoiceConfig) -> np.ndarray:
+def choice_probabilities(
+    slate_allure: np.ndarray, F: float, cfg: ChoiceConfig, position: np.ndarray | None = None
+) -> np.ndarray:
     """Multinomial-logit probabilities over ``[outside, item 1, ..., item n]``, shape ``(n+1,)``.
 
     P(i) = exp(β(A_i + ℓ_k)) / (exp(β·U₀) + Σ_j exp(β(A_j + ℓ_kj))).
+    ``position``, if given, is ``position_term(n, cfg)`` (callers cache it).
     """
-    utilities = np.empty(slate_allure.shape[0] + 1)
-    utilities[0] = outside_utility(F, cfg)
-    utilities[1:] = slate_allure + position_term(slate_allure.shape[0], cfg)
-    z = cfg.beta * utilities
-    z -= z.max()
-    p = np.exp(z)
-    return p / p.sum()
+    n = slate_allure.shape[0]
+    z = np.empty(n + 1)
+    z[0] = outside_utility(F, cfg)
+    np.add(slate_allure, position_term(n, cfg) if position is None else position, out=z[1:])
+    z *= cfg.beta
+    z -= _max(z)
+    np.exp(z, out=z)
+    z /= _sum(z)
+    return z
 
 
 def sample_choice(probabilities: np.ndarray, u: float) -> int:
     """Index into the slate chosen by uniform ``u``, or -1 for the outside option (no click)."""
-    index = int(np.searchsorted(np.cumsum(probabilities), u, side="right"))
-    return min(index, probabilities.shape[0] - 1) - 1
+    # the first index whose cumulative probability exceeds u (np.searchsorted(np.cumsum(p), u,
+    # side="right")), summed sequentially as np.cumsum does, without two NumPy calls
+    c = 0.0
+    index = 0
+    for p in probabilities.tolist():
+        c += p
+        if c > u:
+            return index - 1
+        index += 1
+    return index - 2  # u beyond the last cumulative value (rounding): the last item
 
 
 def click_probability_alone(A, F, cfg: ChoiceConfig):
@@ -114,26 +148,56 @@ def watch_time(L: float, A: float, W: float, z: float, cfg: WatchConfig) -> floa
     return min(L, math.exp(m + cfg.sigma * z))
 
 
-def expected_watch_time(L, A, W, cfg: WatchConfig):
-    """E[min(L, T)] for log-normal T (closed form), in seconds; arrays broadcast."""
-    m = watch_log_mean(L, A, W, cfg)
+def expected_watch_time(L, A, W, cfg: WatchConfig, log_length=None):
+    """E[min(L, T)] for log-normal T (closed form), in seconds; arrays broadcast.
+    ``log_length``, if given, is ``np.log(L)`` (callers may keep it per item)."""
+    log_l = np.log(L) if log_length is None else log_length
+    m = log_l + cfg.mu + cfg.alpha_a * A + cfg.alpha_w * (W - 0.5)  # watch_log_mean
     s = cfg.sigma
     if s == 0:
         return np.minimum(L, np.exp(m))
-    log_l = np.log(L)
-    below = np.exp(m + 0.5 * s * s) * ndtr((log_l - m - s * s) / s)
-    above = L * ndtr((m - log_l) / s)
-    return below + above
+    if type(m) is not np.ndarray:
+        below = np.exp(m + 0.5 * s * s) * ndtr((log_l - m - s * s) / s)
+        above = L * ndtr((m - log_l) / s)
+        return below + above
+    # the same operations as above, in place on fresh temporaries
+    below = m + 0.5 * s * s
+    np.exp(below, out=below)
+    t = log_l - m
+    t -= s * s
+    t /= s
+    below *= ndtr(t, out=t)
+    np.subtract(m, log_l, out=m)
+    m /= s
+    above = ndtr(m, out=m)
+    above *= L  # L·ndtr(·) == ndtr(·)·L
+    above += below  # below + above, commuted
+    return above
 
 
 def continue_probability(A, psi, F, cfg: ContinuationConfig):
     """P(continue the session after an item) = sigmoid(c₀ + c_A·A + c_ψ·ψ - c_F·F)."""
-    return expit(cfg.c0 + cfg.c_a * A + cfg.c_psi * psi - cfg.c_f * F)
+    x = cfg.c0 + cfg.c_a * A + cfg.c_psi * psi - cfg.c_f * F
+    if type(x) is float:
+        # the per-event path; scipy's expit is 1 / (1 + exp(-x)) with the C library's exp,
+        # so this is bit-identical to it, without the cost of a ufunc call
+        return 1.0 / (1.0 + math.exp(-x))
+    return expit(x)
 
 
 def update_topic(theta, x, r, frac, s, cfg: TopicDynamicsConfig):
     """θ ← normalize(θ + η_θ·s·r·(τ/L)·x). Returns a new vector; ``theta`` is not mutated."""
-    step = np.asarray(cfg.eta * s * r * frac)[..., None] if np.ndim(theta) > 1 else cfg.eta * s * r * frac
+    if theta.ndim == 1:
+        # the per-event path: the same operations as below with fewer NumPy calls
+        # (np.linalg.norm(v, axis=-1) is sqrt(add.reduce(v * v)))
+        new = x * (cfg.eta * s * r * frac)
+        new += theta
+        norm = math.sqrt(np.add.reduce(new * new))
+        if norm > 0:
+            new /= norm
+            return new
+        return theta
+    step = np.asarray(cfg.eta * s * r * frac)[..., None]
     new = theta + step * x
     norm = np.linalg.norm(new, axis=-1, keepdims=True)
     return np.where(norm > 0, new / np.where(norm > 0, norm, 1.0), theta)
@@ -142,6 +206,17 @@ def update_topic(theta, x, r, frac, s, cfg: TopicDynamicsConfig):
 def relax_topic(theta, theta0, dt, tau):
     """Between sessions θ relaxes toward θ₀: normalize(θ₀ + (θ - θ₀)·e^{-dt/τ}).
     ``theta`` may be ``(K,)`` or ``(n, K)`` with ``dt`` scalar or ``(n,)``."""
+    if np.ndim(theta) == 1 and type(dt) is float:
+        # the per-session path: the same operations as below with fewer NumPy calls
+        keep = float(np.exp(-dt / tau)) if tau > 0 else 0.0
+        new = theta - theta0
+        new *= keep
+        new += theta0
+        norm = math.sqrt(np.add.reduce(new * new))
+        if norm > 0:
+            new /= norm
+            return new
+        return theta0
     keep = np.exp(-np.asarray(dt, dtype=float) / tau) if tau > 0 else np.zeros_like(np.asarray(dt, dtype=float))
     if np.ndim(theta) > 1:
         keep = np.asarray(keep)[..., None]
@@ -152,6 +227,12 @@ def relax_topic(theta, theta0, dt, tau):
 
 def update_appetite(a, e, frac, s, cfg: AppetiteDynamicsConfig):
     """Appetite ratchet a ← a + η_up·s·(τ/L)·[e - a]₊ - η_down·[a - e]₊, kept in [0, 1]."""
+    if type(a) is float and type(e) is float and type(frac) is float:
+        # the per-event path, without NumPy scalars (max/min of floats are exact; e - a and
+        # a - e are never -0.0, so max(·, 0.0) agrees with np.maximum)
+        up = cfg.eta_up * s * frac * max(e - a, 0.0)
+        down = cfg.eta_down * max(a - e, 0.0)
+        return min(max(a + up - down, 0.0), 1.0)
     up = cfg.eta_up * s * frac * np.maximum(e - a, 0.0)
     down = cfg.eta_down * np.maximum(a - e, 0.0)
     return np.clip(a + up - down, 0.0, 1.0)

@@ -82,15 +82,39 @@ def next_return(
     ``uniform()`` returns the next uniform of the user's ``returns`` stream; each candidate
     point consumes two (the gap and the acceptance).
     """
+    # _bound and return_intensity inlined (this runs once per session of every user): the
+    # same expressions, evaluated in the same order, so the same numbers
+    exp = math.exp
+    t_end, s_end, impulse, slow = state.t_end, state.satisfaction, state.impulse, state.slow
+    base_rate, amplitude, peak, b_w = cfg.base_rate, cfg.cycle_amplitude, cfg.cycle_peak, cfg.b_w
+    tau_impulse, tau_value = cfg.tau_impulse, cfg.tau_value
+    base_bound = base_rate * (1.0 + amplitude)
+    two_pi = 2.0 * math.pi
     t = now
     while True:
-        bound = _bound(t, state, cfg, kappa, tau_s)
+        dt = t - t_end
+        s = s_end * (exp(-(t - t_end) / tau_s) if tau_s > 0 else 0.0)
+        w = 1.0 / (1.0 + exp(-kappa * s))
+        bound = (
+            base_bound * exp(max(b_w * (w - 0.5), 0.0))
+            + impulse * exp(-dt / tau_impulse)
+            + slow * exp(-dt / tau_value)
+        )
         if bound <= 0.0:
             return math.inf
         t += -math.log(uniform()) / bound
         if t > until:
             return math.inf
-        if uniform() * bound <= return_intensity(t, state, cfg, kappa, tau_s):
+        dt = t - t_end
+        s = s_end * (exp(-(t - t_end) / tau_s) if tau_s > 0 else 0.0)
+        w = 1.0 / (1.0 + exp(-kappa * s))
+        cycle = 1.0 + amplitude * math.cos(two_pi * (t - peak) / DAY)
+        intensity = (
+            base_rate * cycle * exp(b_w * (w - 0.5))
+            + impulse * exp(-dt / tau_impulse)
+            + slow * exp(-dt / tau_value)
+        )
+        if uniform() * bound <= intensity:
             return t
 
 

@@ -1,0 +1,131 @@
+"""The two ceilings the engine benchmarks are compared with (see benchmarks/README.md).
+
+* :func:`simpy_timeouts_per_second` — bare SimPy: processes that do nothing but wait. No engine
+  built on SimPy can schedule its events faster.
+* :func:`numpy_decisions_per_second` — the per-decision arithmetic of the model, vectorized over
+  all users at once with NumPy (what a batched engine does between synchronization points):
+  each step, every user draws candidates from the counter-based stream, the candidates are
+  scored as ``engagement_oracle`` scores them (P(click) × E[watch time]), the top ``k`` form
+  the slate, the slate's allure gives the multinomial-logit choice, the clicked item's watch
+  time is drawn and the user's hidden state is updated. It skips what only an event-driven
+  engine needs (clocks, sessions, returns, logging) and removes no repeated candidates, so
+  it is an upper bound on the speed of this arithmetic in NumPy on this machine.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+__all__ = ["simpy_timeouts_per_second", "numpy_decisions_per_second"]
+
+
+def simpy_timeouts_per_second(n_processes: int = 1000, n_timeouts: int = 300_000) -> float:
+    """Timeouts per second processed by SimPy for ``n_processes`` processes that only wait."""
+    import simpy
+
+    env = simpy.Environment()
+    per = n_timeouts // n_processes
+
+    def proc(env):
+        for _ in range(per):
+            yield env.timeout(1.0)
+
+    for _ in range(n_processes):
+        env.process(proc(env))
+    start = time.perf_counter()
+    env.run()
+    return n_processes * per / (time.perf_counter() - start)
+
+
+def numpy_decisions_per_second(
+    scenario_path: str, n_users: int = 10_000, steps: int = 10, chunk: int = 0, score: bool = True
+) -> float:
+    """Decisions per second of the vectorized loop described in the module docstring.
+
+    ``score=False`` serves the first ``k`` candidates instead of the oracle's top ``k`` (the
+    model's arithmetic alone). Users are processed in chunks of ``chunk`` to bound memory
+    (the candidate topic vectors of a chunk are ``chunk × n_candidates × K`` floats); the
+    default (0) picks the fastest size measured on a 2-core machine (256, or 1000 unscored).
+    """
+    from scipy.special import ndtri
+
+    from recsim import rng as rngmod
+    from recsim.config import load_scenario
+    from recsim.users import model
+    from recsim.world import build_world
+
+    chunk = chunk or (256 if score else 1000)
+    sc = load_scenario(scenario_path, [f"population.n_users={n_users}"])
+    world = build_world(sc, 0)
+    cat, pop, b = world.catalog, world.population, sc.behaviour
+    n_cand, k = sc.recommender.n_candidates, sc.recommender.slate_size
+    n_avail = cat.n_available(0.0)
+    m = n_cand + 8 + 2 * (n_cand * n_cand) // n_avail
+    keys = {
+        name: np.array([rngmod.user_key(key, u) for u in range(n_users)], dtype=np.uint64)
+        for name, key in world.user_stream_keys.items()
+    }
+    theta, a = pop.theta.copy(), pop.appetite.copy()
+    S, psi, F = pop.satisfaction.copy(), pop.habit.copy(), np.zeros(n_users)
+    s = pop.susceptibility
+    position = model.position_term(k, b.choice)
+    log_length = np.log(cat.length)
+
+    def step(i: int, users: slice) -> None:
+        n = users.stop - users.start
+        th, ap = theta[users], a[users]
+        W = model.wellbeing(S[users], b.satisfaction.kappa)
+        # candidate draw: m counter-based uniforms per user
+        u = rngmod.uniforms(keys["candidates"][users, None], np.arange(i * m, (i + 1) * m, dtype=np.uint64))
+        cand = (u[:, :n_cand] * n_avail).astype(np.int64)
+        if score:  # engagement_oracle: P(click) × E[τ | click] of every candidate, top k
+            rel = np.matmul(cat.topics[cand], th[:, :, None])[..., 0]
+            A = model.allure(rel, cat.extremeness[cand], cat.clickbait[cand], ap[:, None], b.allure)
+            p_click = model.click_probability_alone(A, F[users, None], b.choice)
+            ewt = model.expected_watch_time(cat.length[cand], A, W[:, None], b.watch, log_length[cand])
+            scores = p_click * ewt
+            top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+            order = np.argsort(-np.take_along_axis(scores, top, 1), axis=1)
+            slate = np.take_along_axis(cand, np.take_along_axis(top, order, 1), 1)
+        else:
+            slate = cand[:, :k]
+        # the slate's allure and the choice (outside option first)
+        r = np.matmul(cat.topics[slate], th[:, :, None])[..., 0]
+        A = model.allure(r, cat.extremeness[slate], cat.clickbait[slate], ap[:, None], b.allure)
+        z = np.empty((n, k + 1))
+        z[:, 0] = model.outside_utility(F[users], b.choice)
+        z[:, 1:] = A + position
+        z *= b.choice.beta
+        z -= z.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        cdf = np.cumsum(p / p.sum(axis=1, keepdims=True), axis=1)
+        u_choice = rngmod.uniforms(keys["choice"][users], np.full(n, i, dtype=np.uint64))
+        choice = np.minimum((cdf <= u_choice[:, None]).sum(axis=1), k) - 1
+        rows = np.flatnonzero(choice >= 0)
+        if rows.size == 0:
+            return
+        # watch time of the clicked items and the hidden-state updates
+        at = choice[rows]
+        item = slate[rows, at]
+        A_i, r_i = A[rows, at], r[rows, at]
+        L = cat.length[item]
+        z_watch = ndtri(rngmod.uniforms(keys["watch"][users][rows], np.full(rows.size, i, dtype=np.uint64)))
+        mean = log_length[item] + b.watch.mu + b.watch.alpha_a * A_i + b.watch.alpha_w * (W[rows] - 0.5)
+        tau = np.minimum(L, np.exp(mean + b.watch.sigma * z_watch))
+        frac = tau / L
+        e_i = cat.extremeness[item]
+        V = model.value(r_i, cat.quality[item], e_i, tau, b.value)
+        idx = np.arange(users.start, users.stop)[rows]
+        theta[idx] = model.update_topic(th[rows], cat.topics[item], r_i, frac, s[idx], b.topic)
+        a[idx] = model.update_appetite(ap[rows], e_i, frac, s[idx], b.appetite)
+        S[idx] = model.update_satisfaction(S[idx], V, 0.0, b.satisfaction.gamma)
+        psi[idx] = model.update_habit(psi[idx], A_i, tau, b.habit.relax)
+        F[idx] += tau / 3600.0
+
+    start = time.perf_counter()
+    for i in range(steps):
+        for lo in range(0, n_users, chunk):
+            step(i, slice(lo, min(lo + chunk, n_users)))
+    return steps * n_users / (time.perf_counter() - start)
