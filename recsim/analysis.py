@@ -817,7 +817,8 @@ def user_outcomes(run: Run) -> pd.DataFrame:
     susceptibility, appetite0`` (static traits), ``initial_appetite, final_appetite,
     appetite_change, initial_wellbeing, final_wellbeing, wellbeing_change`` (W, 0–1),
     ``initial_satisfaction, final_satisfaction, topic_drift`` (final ‖θ − θ₀‖),
-    ``churned`` (by the end of the horizon), and the horizon totals ``watch_minutes, sessions,
+    ``churned`` (by the end of the horizon, warm-up included), ``churned_in_horizon`` (left
+    during the horizon: what the run's ``churn_rate`` counts), and the horizon totals ``watch_minutes, sessions,
     value, consumed_extremeness`` (watch-time-weighted mean e; NaN if nothing watched).
     The ``wellbeing_change`` column is the distribution of final wellbeing change.
     """
@@ -840,6 +841,7 @@ def user_outcomes(run: Run) -> pd.DataFrame:
         "consumed_extremeness",
     ):
         out[name] = final[name]
+    out["churned_in_horizon"] = final["churned"].astype(bool) & ~initial["churned"].astype(bool)
     cols = [
         "oracle",
         "home_cluster",
@@ -856,6 +858,7 @@ def user_outcomes(run: Run) -> pd.DataFrame:
         "final_satisfaction",
         "topic_drift",
         "churned",
+        "churned_in_horizon",
         "watch_minutes",
         "sessions",
         "value",

@@ -137,7 +137,7 @@ def run_task(task: Task, progress: Callable[[float], None] | None = None) -> Tas
         frame["stage"] = stage
         for name in ("appetite", "wellbeing", "satisfaction", "habit", "topic_drift"):
             frame[name] = state[name]
-        frame["churned"] = False if stage == "initial" else pop.churned
+        frame["churned"] = state["churned"]
         for name, values in result.user_totals.items():
             frame[name] = 0 if stage == "initial" else values
         frames.append(frame)

@@ -601,7 +601,7 @@ def test_user_outcomes(run):
     reps = run.replications.set_index(["policy", "replication"])
     assert np.allclose(means["final_wellbeing"], reps.loc[means.index, "final_wellbeing"])
     assert np.allclose(means["appetite_change"], reps.loc[means.index, "appetite_change"])
-    churn = out.groupby(["policy", "replication"])["churned"].mean()
+    churn = out.groupby(["policy", "replication"])["churned_in_horizon"].mean()
     assert np.allclose(churn, reps.loc[churn.index, "churn_rate"])
 
 

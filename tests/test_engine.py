@@ -162,3 +162,20 @@ def test_no_impressions_logged_when_disabled(tiny, tmp_path):
     _, ev, _, _ = _run(tiny, tmp_path)
     assert "impression" not in set(ev["event"])
     assert (ev["event"] == "watch").any()
+
+
+def test_churn_during_the_warmup_is_not_counted_in_the_horizon(tiny, tmp_path):
+    """Users lost in the warm-up are `churned` at the `initial` stage already, and the
+    headline churn rate counts only the horizon's churn events."""
+    tiny["behaviour"] = {"churn": {"zeta0": -2.5}}  # churn often enough to see some in 1 day
+    tiny["population"]["n_users"] = 30
+    result, ev, metrics, users = _run(tiny, tmp_path)
+    initial = users[users.stage == "initial"].set_index("user_id")["churned"]
+    final = users[users.stage == "final"].set_index("user_id")["churned"]
+    assert initial.any(), "the test needs some churn during the warm-up"
+    assert (final | ~initial).all()  # once churned, always churned
+    churn_events = (ev.event == "churn").sum()
+    assert (final & ~initial).sum() == churn_events
+    assert result.headline["churn_rate"] == pytest.approx(churn_events / 30)
+    retained0 = metrics[(metrics.metric == "retained_users") & (metrics.end == 0)]["value"].item()
+    assert retained0 == 30 - initial.sum()

@@ -209,6 +209,7 @@ class _Simulation:
         if env.now < 0:
             yield env.timeout(-env.now)
         self.initial_state = self.metrics.snapshot(self.pop, env.now, self.sc)
+        self.initial_state["churned"] = self.pop.churned.copy()  # users lost in the warm-up
         interval = self.sc.outputs.metrics_interval
         start = 0.0
         horizon = self.sc.horizon
@@ -219,6 +220,7 @@ class _Simulation:
             state = self.metrics.snapshot(self.pop, end, self.sc)
             start = end
         self.final_state = state
+        self.final_state["churned"] = self.pop.churned.copy()
 
     def ticker(self, steps: int = 200):
         env = self.env
@@ -524,7 +526,8 @@ class _Simulation:
             final_appetite=float(final["appetite"].mean()),
             appetite_change=float(final["appetite"].mean() - initial["appetite"].mean()),
             topic_drift=float(final["topic_drift"].mean()),
-            churn_rate=float(self.pop.churned.mean()),
+            # users who churned during the horizon, as a share of the population
+            churn_rate=float((final["churned"] & ~initial["churned"]).mean()),
         )
         flows = [row for row in m.rows if row[0] == "consumed_extremeness" and not math.isnan(row[4])]
         headline["consumed_extremeness_change"] = (
