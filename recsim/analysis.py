@@ -41,6 +41,7 @@ import pyarrow.dataset as ds
 import yaml
 from scipy import stats as sps
 
+from .config import sampled_users
 from .metrics import HEADLINE, spearman
 from .stats import mean_ci
 
@@ -132,6 +133,19 @@ class Run:
     def extreme_threshold(self) -> float:
         """Extremeness above which content counts as extreme (``outputs.extreme_threshold``)."""
         return float(self.scenario.get("outputs", {}).get("extreme_threshold", 0.4))
+
+    @property
+    def event_sample(self) -> float:
+        """Share of users whose events are in the event log (``outputs.event_sample``, 1.0 =
+        everyone). Below 1, analyses that read the event log cover only the sampled users
+        (ids below :attr:`event_users`); the metrics and users tables cover every user."""
+        default = self.scenario.get("outputs", {}).get("event_sample", 1.0)
+        return float(self.manifest.get("event_sample", default))
+
+    @property
+    def event_users(self) -> int:
+        """How many users have their events logged: ids ``0 .. event_users - 1``."""
+        return sampled_users(self.event_sample, self.n_users)
 
     # ---- tables
     @cached_property
@@ -699,11 +713,17 @@ def survival_curves(run: Run, step: float = 3600.0) -> pd.DataFrame:
     ``time``, on a grid every ``step`` seconds from the exact ``churn`` event times (1 at
     t = 0); ``active_share`` — share of all users with at least one session in each metrics
     bucket (``time`` = bucket midpoint). Columns: ``policy, replication, oracle, metric,
-    time, day, value``.
+    time, day, value``. With a sampled event log (``outputs.event_sample`` < 1), survival is
+    that of the sampled users (the churn events known).
     """
     churns = run.events(["time"], event="churn")
-    alive0 = run.metrics[(run.metrics["metric"] == "retained_users") & (run.metrics["end"] == 0)]
-    alive0 = alive0.set_index(["policy", "replication"])["value"]
+    if run.event_users < run.n_users:  # churns of the sampled users only: count those alive
+        users = run.users
+        initial = users[(users["stage"] == "initial") & (users["user_id"] < run.event_users)]
+        alive0 = (~initial["churned"].astype(bool)).groupby([initial["policy"], initial["replication"]]).sum()
+    else:
+        alive0 = run.metrics[(run.metrics["metric"] == "retained_users") & (run.metrics["end"] == 0)]
+        alive0 = alive0.set_index(["policy", "replication"])["value"]
     grid = np.append(np.arange(0.0, run.horizon, step), run.horizon)
     frames = []
     for policy in run.policies:
@@ -711,7 +731,7 @@ def survival_curves(run: Run, step: float = 3600.0) -> pd.DataFrame:
             times = np.sort(
                 churns.loc[(churns["policy"] == policy) & (churns["replication"] == rep), "time"]
             )
-            n0 = float(alive0.get((policy, rep), run.n_users))
+            n0 = float(alive0.get((policy, rep), run.event_users))
             churned = np.searchsorted(times, grid, side="right")
             frames.append(
                 pd.DataFrame(

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import sys
+from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional
 
@@ -37,6 +39,7 @@ __all__ = [
     "apply_overrides",
     "set_path",
     "scenario_json_schema",
+    "sampled_users",
 ]
 
 _DURATION_PATTERN = _DURATION.pattern
@@ -296,11 +299,32 @@ class PolicySpec(_Model):
         return value
 
 
+def sampled_users(event_sample: float, n_users: int) -> int:
+    """``ceil(event_sample × n_users)``, with the share read as the decimal it was written as
+    (0.1 × 30 is 3 users, not the 4 that float rounding would give)."""
+    return min(n_users, math.ceil(Fraction(repr(float(event_sample))) * n_users))
+
+
 class OutputConfig(_Model):
     metrics_interval: TimeConstant = Field(86400.0, description="width of a metrics time bucket")
     log_impressions: bool = Field(True, description="log one row per slate position shown")
     extreme_threshold: Probability = Field(0.4, description="e above this counts as extreme")
     events_chunk_rows: int = Field(200_000, ge=1000, description="rows per Parquet row group")
+    event_sample: float = Field(
+        1.0,
+        gt=0.0,
+        le=1.0,
+        description=(
+            "share of users, in (0, 1], whose full event rows are written to the event log: the "
+            "first ceil(event_sample * n_users) user ids, a random sample since users are drawn "
+            "i.i.d.; the others count only in the aggregates (metrics and the users table always "
+            "cover every user); retrain rows are always logged"
+        ),
+    )
+
+    def sampled_users(self, n_users: int) -> int:
+        """How many users have their events logged: ids ``0 .. sampled_users(n) - 1``."""
+        return sampled_users(self.event_sample, n_users)
 
 
 class Scenario(_Model):
@@ -313,7 +337,11 @@ class Scenario(_Model):
     )
     warmup_policy: str = Field("random", description="built-in policy serving the warm-up")
     replications: int = Field(1, ge=1)
-    engine: Literal["reference"] = "reference"
+    engine: Literal["batched", "reference"] = Field(
+        "batched",
+        description="batched: users advanced together with NumPy (fast; same outputs as the reference "
+        "engine, bit for bit); reference: one SimPy process per user (any policy, including online ones)",
+    )
     workers: int = Field(0, ge=0, description="processes; 0 = one per core")
     executor: Literal["local", "dask"] = Field(
         "local", description="run tasks on a local process pool or a Dask cluster"

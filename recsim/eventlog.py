@@ -6,10 +6,16 @@ session_end, survey, churn, break, retrain), ``item_id`` (-1 if none), ``positio
 none), ``watch_time`` (s), ``watch_fraction``, ``survey_score`` (1–5), and the hidden truth of
 watched items for analysis only — ``true_value``, ``true_extremeness``, ``true_allure`` — which
 no policy ever reads; and ``oracle``, constant per file, true when the policy read hidden state.
+
+Rows come from one event at a time (:meth:`EventLog.add`, :meth:`EventLog.add_impressions`:
+the reference engine) or whole columns at once (:meth:`EventLog.add_rows`: the batched engine);
+either way they are written in the order they are given. With ``outputs.event_sample`` < 1
+only the users with ids below ``user_limit`` are logged (and ``retrain`` rows, user -1).
 """
 
 from __future__ import annotations
 
+import sys
 from itertools import chain
 from pathlib import Path
 
@@ -17,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-__all__ = ["EVENT_TYPES", "EVENT_SCHEMA", "EventLog"]
+__all__ = ["EVENT_TYPES", "EVENT_CODES", "EVENT_SCHEMA", "EventLog", "event_codes"]
 
 EVENT_TYPES = (
     "session_start",
@@ -30,7 +36,9 @@ EVENT_TYPES = (
     "break",  # the policy served an empty slate: it ended the session (break suggestion)
     "retrain",  # a learned policy refit on the logs (user_id -1)
 )
-_CODE = {name: i for i, name in enumerate(EVENT_TYPES)}
+#: event name -> the int8 code stored in the ``event`` column (its dictionary index)
+EVENT_CODES: dict[str, int] = {name: i for i, name in enumerate(EVENT_TYPES)}
+_CODE = EVENT_CODES
 NAN = float("nan")
 
 EVENT_SCHEMA = pa.schema(
@@ -57,6 +65,24 @@ _ROW_DTYPE = np.dtype(
     [(name, {"time": "f8", "event": "i1"}.get(name, "i8" if i < 6 else "f8")) for i, name in enumerate(_COLUMNS)]
 )
 _DICTIONARY_COLUMNS = ["user_id", "session", "event", "item_id", "position", "oracle"]
+#: what :meth:`EventLog.add_rows` fills in for a column it is not given
+_DEFAULTS = {"item_id": -1, "position": 0, **{name: NAN for name in _COLUMNS[6:]}}
+_REQUIRED = ("time", "user_id", "session", "event")
+_NOBODY = -2  # a user limit no user id (not even retrain's -1) is below: nothing is logged
+
+
+def event_codes(names) -> np.ndarray:
+    """Event names (a sequence or array of strings, e.g. ``"watch"``) as the int8 codes of
+    the ``event`` column (see :data:`EVENT_CODES`); a KeyError names an unknown event."""
+    names = np.asarray(names)
+    if names.ndim != 1:
+        names = names.reshape(-1)
+    kinds, inverse = np.unique(names, return_inverse=True)
+    try:
+        table = np.array([_CODE[str(k)] for k in kinds], dtype=np.int8)
+    except KeyError as exc:
+        raise KeyError(f"unknown event {exc.args[0]!r}; expected one of {', '.join(EVENT_TYPES)}") from None
+    return table[inverse.reshape(-1)] if kinds.shape[0] else np.empty(0, dtype=np.int8)
 
 
 class EventLog:
@@ -65,9 +91,13 @@ class EventLog:
     ``path=None`` keeps nothing (used when events are not wanted, e.g. in some tests);
     :meth:`close` must be called to finish the file.
 
+    ``user_limit`` (``outputs.event_sample``): only events of users with ``user_id <
+    user_limit`` are kept — the rest are dropped on arrival, one integer comparison — and
+    ``retrain`` rows (user -1) always; ``None`` keeps every user.
+
     Buffering is the engine's hot path, so a call stores one tuple (a whole slate for
-    :meth:`add_impressions`) and the columns are built with NumPy when a row group is written;
-    rows keep the order of the calls.
+    :meth:`add_impressions`, whole columns for :meth:`add_rows`) and the columns are built
+    with NumPy when a row group is written; rows keep the order of the calls.
     """
 
     def __init__(
@@ -76,11 +106,17 @@ class EventLog:
         chunk_rows: int = 200_000,
         log_impressions: bool = True,
         oracle: bool = False,
+        user_limit: int | None = None,
     ):
         self.path = path
         self.oracle = oracle
         self.chunk_rows = chunk_rows
         self.log_impressions = log_impressions
+        self.user_limit = user_limit
+        # events of users below these limits are kept (one comparison per call)
+        limit = _NOBODY if path is None else (sys.maxsize if user_limit is None else int(user_limit))
+        self._limit = limit
+        self._impression_limit = limit if log_impressions else _NOBODY
         self.n_rows = 0
         self._writer: pq.ParquetWriter | None = None
         self._reset_buffers()
@@ -90,6 +126,7 @@ class EventLog:
         self._rows_at: list[int] = []  # their row numbers in the buffer
         self._slates: list[tuple[float, int, int, list[int]]] = []  # (time, user, session, items)
         self._slates_at: list[int] = []  # row number of each slate's first impression
+        self._blocks: list[tuple[int, dict[str, np.ndarray]]] = []  # (first row number, columns)
         self._n = 0  # rows buffered
 
     def add(
@@ -107,7 +144,7 @@ class EventLog:
         true_extremeness: float = NAN,
         true_allure: float = NAN,
     ) -> None:
-        if self.path is None:
+        if user >= self._limit:
             return
         self._rows.append((time, user, session, _CODE[event], item, position, watch_time,
                            watch_fraction, survey_score, true_value, true_extremeness, true_allure))
@@ -119,7 +156,7 @@ class EventLog:
 
     def add_impressions(self, time: float, user: int, session: int, slate: list[int]) -> None:
         """One ``impression`` row per slate position (1-based), if impressions are logged."""
-        if self.path is None or not self.log_impressions:
+        if user >= self._impression_limit:
             return
         self._slates.append((time, user, session, slate))
         n = self._n
@@ -128,17 +165,82 @@ class EventLog:
         if n >= self.chunk_rows:
             self.flush()
 
+    def add_rows(self, columns: dict[str, np.ndarray]) -> None:
+        """Append many rows at once, given as whole columns (the batched engine's path).
+
+        ``columns`` maps column names of the event log to equal-length 1-D arrays, rows already
+        in the order they are to be written: ``time``, ``user_id``, ``session`` and ``event``
+        are required (``event`` as int8 codes, see :func:`event_codes`, or as names); the others
+        (``item_id``, ``position``, ``watch_time``, ``watch_fraction``, ``survey_score``,
+        ``true_value``, ``true_extremeness``, ``true_allure``) default to -1, 0 and NaN. Rows of
+        users outside the sample, and impression rows when impressions are not logged, are
+        dropped. A row group is still written every ``chunk_rows`` rows.
+        """
+        if self.path is None:
+            return
+        unknown = set(columns) - set(_COLUMNS)
+        missing = [name for name in _REQUIRED if name not in columns]
+        if unknown or missing:
+            raise ValueError(f"add_rows: unknown columns {sorted(unknown)}, missing columns {missing}")
+        shapes = {name: np.shape(values) for name, values in columns.items()}
+        if len(set(shapes.values())) != 1 or len(next(iter(shapes.values()))) != 1:
+            raise ValueError(f"add_rows: expected 1-D columns of one length, got shapes {shapes}")
+        n = next(iter(shapes.values()))[0]
+        if n == 0:
+            return
+        event = np.asarray(columns["event"])
+        if np.issubdtype(event.dtype, np.integer):
+            if event.min() < 0 or event.max() >= len(EVENT_TYPES):
+                raise ValueError(f"add_rows: event codes must be in [0, {len(EVENT_TYPES)})")
+            event = event.astype(np.int8)
+        else:
+            event = event_codes(event)
+        keep = None
+        if self._limit < sys.maxsize:
+            keep = np.asarray(columns["user_id"]) < self._limit
+        if not self.log_impressions:
+            shown = event != _CODE["impression"]
+            keep = shown if keep is None else keep & shown
+        if keep is not None and keep.all():
+            keep = None
+        block = {}
+        for name in _COLUMNS:
+            if name == "event":
+                values = event
+            elif name in columns:
+                # a copy when nothing is filtered out: the caller may reuse its arrays
+                values = np.asarray(columns[name], dtype=_ROW_DTYPE[name])
+                if keep is None and values is columns[name]:
+                    values = values.copy()
+            else:
+                values = np.full(n, _DEFAULTS[name], dtype=_ROW_DTYPE[name])
+            block[name] = values if keep is None else values[keep]
+        n = block["time"].shape[0]
+        done = 0
+        while done < n:  # fill the buffer up to a row group, write it, go on
+            take = min(n - done, max(self.chunk_rows - self._n, 1))
+            self._blocks.append((self._n, {name: values[done:done + take] for name, values in block.items()}))
+            self._n += take
+            done += take
+            if self._n >= self.chunk_rows:
+                self.flush()
+
     def _columns(self) -> dict[str, np.ndarray]:
         """The buffered rows as one array per column of ``_COLUMNS``."""
         n = self._n
         cols = {name: np.empty(n, dtype=_ROW_DTYPE[name]) for name in _COLUMNS}
-        single = np.zeros(n, dtype=bool)
+        single = np.zeros(n, dtype=bool)  # rows not from add_impressions
         if self._rows:
             at = np.array(self._rows_at, dtype=np.int64)
             single[at] = True
             rows = np.array(self._rows, dtype=_ROW_DTYPE)  # one C pass over the tuples
             for name in _COLUMNS:
                 cols[name][at] = rows[name]
+        for start, block in self._blocks:
+            stop = start + block["time"].shape[0]
+            single[start:stop] = True
+            for name in _COLUMNS:
+                cols[name][start:stop] = block[name]
         if self._slates:
             impression = ~single  # every other row belongs to a slate, in call order
             times, users, sessions, slates = zip(*self._slates)

@@ -121,6 +121,9 @@ def run_task(task: Task, progress: Callable[[float], None] | None = None) -> Tas
         chunk_rows=scenario.outputs.events_chunk_rows,
         log_impressions=scenario.outputs.log_impressions,
         oracle=oracle,
+        # outputs.event_sample: full event rows for the first users only (ids are i.i.d.
+        # draws, so a random sample); metrics and the users table still cover everyone
+        user_limit=scenario.outputs.sampled_users(pop.n_users),
     )
     result = simulate(world, spec, events, progress)
 

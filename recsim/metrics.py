@@ -16,7 +16,15 @@ from scipy.stats import spearmanr
 from .users import model
 from .users.population import Population
 
-__all__ = ["HEADLINE", "FLOW_METRICS", "STATE_METRICS", "MetricsCollector", "effective_state", "spearman"]
+__all__ = [
+    "HEADLINE",
+    "FLOW_METRICS",
+    "STATE_METRICS",
+    "MetricsCollector",
+    "canonical_order",
+    "effective_state",
+    "spearman",
+]
 
 DAY = 86400.0
 
@@ -52,6 +60,35 @@ def _running_sum(x: np.ndarray) -> float:
     return float(np.add.accumulate(np.concatenate([[0.0], x]))[-1])
 
 
+def canonical_order(times: np.ndarray, users: np.ndarray) -> np.ndarray | None:
+    """Indices that order events by ``(time, user)``, ties kept in the given order (a stable
+    sort); ``None`` if they are in that order already (the reference engine's case)."""
+    n = times.shape[0]
+    if n < 2:
+        return None
+    dt = times[1:] - times[:-1]
+    if not (dt < 0).any():
+        ties = dt == 0
+        if not ties.any() or not (users[1:][ties] < users[:-1][ties]).any():
+            return None
+    order = np.argsort(users, kind="stable")
+    return order[np.argsort(times[order], kind="stable")]
+
+
+def _check_lengths(**arrays: np.ndarray) -> int:
+    """The common length of 1-D arrays (a ValueError names them if they differ)."""
+    lengths = {name: np.shape(x) for name, x in arrays.items()}
+    shapes = set(lengths.values())
+    if len(shapes) != 1 or len(next(iter(shapes))) != 1:
+        raise ValueError(f"expected 1-D arrays of one length, got shapes {lengths}")
+    return next(iter(shapes))[0]
+
+
+def _extend(buffer: array, values: np.ndarray, dtype: type) -> None:
+    """Append a NumPy array to an ``array.array`` buffer of the same item type."""
+    buffer.frombytes(np.ascontiguousarray(values, dtype=dtype).tobytes())
+
+
 def spearman(x: np.ndarray, y: np.ndarray) -> float:
     """Spearman rank correlation, NaN when undefined (fewer than 3 points or a constant)."""
     if len(x) < 3 or np.all(x == x[0]) or np.all(y == y[0]):
@@ -84,9 +121,18 @@ def effective_state(pop: Population, now: float, scenario) -> dict[str, np.ndarr
 class MetricsCollector:
     """Accumulates flow metrics from engine callbacks and emits rows at bucket ends.
 
-    Watches are only recorded as they happen (a few array appends: this is called for every
-    watch); their sums are formed when the bucket closes, in the order the watches happened,
-    so they equal the running sums they replace.
+    Watches and surveys are only recorded as they happen (a few array appends: this is called
+    for every watch). When the bucket closes they are first put in canonical order — by
+    ``(time, user)``, a stable sort — and then summed in that order, so the figures do not
+    depend on the order of the callbacks within a bucket: an engine that reports events in
+    time order (the reference engine) and one that reports them grouped by user steps (the
+    batched engine) give bit-identical rows. In time order the sort is the identity, and the
+    sums equal the running sums (``+=`` per watch) they replace.
+
+    Callbacks come in two forms, scalar (one event, the reference engine's hot path) and
+    vectorized (arrays of events, for the batched engine); they can be mixed freely. Only
+    events at ``t >= 0`` are reported; the engine decides which bucket an event belongs to by
+    reporting it before or after :meth:`close_bucket`.
     """
 
     def __init__(
@@ -100,11 +146,13 @@ class MetricsCollector:
         self.cumulative_value = 0.0
         # whole-horizon totals (for the run's headline figures)
         self.total = dict(watch=0.0, sessions=0, clicks=0, value=0.0, regret=0.0, ext=0.0, extreme=0.0)
-        self._all_tau: list[np.ndarray] = []  # per bucket
+        self._all_tau: list[np.ndarray] = []  # per bucket, in canonical order
         self._all_value: list[np.ndarray] = []
+        #: survey answers of every closed bucket, ordered by (time, user) within each bucket
         self.all_surveys: list[float] = []
-        self._user_watch = np.zeros(n_users)
-        self._user_sessions = [0] * n_users
+        self._user_watch = np.zeros(n_users)  # closed buckets only
+        self._user_sessions = [0] * n_users  # from on_session
+        self._user_sessions_bulk = np.zeros(n_users, dtype=np.int64)  # from on_sessions
         self._user_value = np.zeros(n_users)
         self._user_ext = np.zeros(n_users)
         self._n_topics = n_topics
@@ -112,7 +160,7 @@ class MetricsCollector:
 
     @property
     def all_tau(self) -> np.ndarray:
-        """Watch times (s) of every closed bucket, in the order of the watches."""
+        """Watch times (s) of every closed bucket, ordered by (time, user) within each bucket."""
         return np.concatenate([np.empty(0), *self._all_tau])
 
     @property
@@ -121,40 +169,42 @@ class MetricsCollector:
 
     @property
     def user_watch(self) -> np.ndarray:
-        """Seconds watched per user over the horizon, shape ``(n_users,)``."""
-        self._add_user_totals()
-        return self._user_watch.copy()
+        """Seconds watched per user over the horizon, shape ``(n_users,)`` (watches of the
+        open bucket included)."""
+        return self._user_totals()[0]
 
     @property
     def user_sessions(self) -> np.ndarray:
-        return np.array(self._user_sessions, dtype=np.int64)
+        return np.array(self._user_sessions, dtype=np.int64) + self._user_sessions_bulk
 
     @property
     def user_value(self) -> np.ndarray:
-        self._add_user_totals()
-        return self._user_value.copy()
+        return self._user_totals()[1]
 
     @property
     def user_ext(self) -> np.ndarray:
         """Σ τ·e over the user's watches (seconds × extremeness)."""
-        self._add_user_totals()
-        return self._user_ext.copy()
+        return self._user_totals()[2]
 
     def _new_bucket(self) -> None:
         self.b_sessions = 0
         self.b_clicks = 0
-        self.b_surveys: list[float] = []
-        self.b_active: set[int] = set()
+        self.b_active: set[int] = set()  # from on_session
+        self._b_active_mask: np.ndarray | None = None  # from on_sessions
         # the bucket's watches, one entry each
         self._w_user = array("q")
+        self._w_time = array("d")  # when the watch ended
         self._w_item = array("q")  # item id, or -1 - (index into _w_topics)
         self._w_tau = array("d")
         self._w_value = array("d")
         self._w_ext = array("d")
         self._w_topics: list[np.ndarray] = []  # max(topics, 0) given to on_watch
-        self._n_added = 0  # watches of the bucket already in the per-user totals
+        # the bucket's surveys
+        self._s_time = array("d")
+        self._s_user = array("q")
+        self._s_score = array("d")
 
-    # ---- engine callbacks (only called for events at t >= 0)
+    # ---- engine callbacks, one event each (only called for events at t >= 0)
     def on_session(self, user: int) -> None:
         self.b_sessions += 1
         self.b_active.add(user)
@@ -163,44 +213,122 @@ class MetricsCollector:
     def on_click(self) -> None:
         self.b_clicks += 1
 
-    def on_watch(self, user: int, tau: float, value: float, extremeness: float, topics: np.ndarray) -> None:
-        """A watch of ``tau`` seconds with true value and extremeness, of an item whose true
-        topic vector is ``topics`` (K,)."""
+    def on_watch(
+        self, user: int, time: float, tau: float, value: float, extremeness: float, topics: np.ndarray
+    ) -> None:
+        """A watch of ``tau`` seconds ending at ``time``, with true value and extremeness, of
+        an item whose true topic vector is ``topics`` (K,)."""
         self._w_topics.append(np.maximum(topics, 0.0))
-        self.on_watch_item(user, tau, value, extremeness, -len(self._w_topics))
+        self.on_watch_item(user, time, tau, value, extremeness, -len(self._w_topics))
 
-    def on_watch_item(self, user: int, tau: float, value: float, extremeness: float, item: int) -> None:
+    def on_watch_item(self, user: int, time: float, tau: float, value: float, extremeness: float, item: int) -> None:
         """:meth:`on_watch` of item ``item``, whose topics are ``item_topics[item]``."""
         self._w_user.append(user)
+        self._w_time.append(time)
         self._w_item.append(item)
         self._w_tau.append(tau)
         self._w_value.append(value)
         self._w_ext.append(extremeness)
 
-    def on_survey(self, score: float) -> None:
-        self.b_surveys.append(score)
+    def on_survey(self, time: float, user: int, score: float) -> None:
+        """A survey answer ``score`` (1–5) given by ``user`` at ``time``."""
+        self._s_time.append(time)
+        self._s_user.append(user)
+        self._s_score.append(score)
+
+    # ---- engine callbacks, many events at once (the batched engine); any order
+    def on_sessions(self, users: np.ndarray) -> None:
+        """Sessions started by ``users`` (int array; a user may appear several times)."""
+        users = np.asarray(users, dtype=np.int64).ravel()
+        if users.shape[0] == 0:
+            return
+        self.b_sessions += users.shape[0]
+        if self._b_active_mask is None:
+            self._b_active_mask = np.zeros(self.n_users, dtype=bool)
+        self._b_active_mask[users] = True
+        np.add.at(self._user_sessions_bulk, users, 1)
+
+    def on_clicks(self, n: int) -> None:
+        """``n`` clicks."""
+        self.b_clicks += int(n)
+
+    def on_watches(
+        self,
+        users: np.ndarray,
+        times: np.ndarray,
+        tau: np.ndarray,
+        values: np.ndarray,
+        extremeness: np.ndarray,
+        items: np.ndarray,
+    ) -> None:
+        """Many :meth:`on_watch_item` calls at once: equal-length 1-D arrays, one entry per
+        watch (``items`` are item ids, whose topics are ``item_topics[items]``)."""
+        n = _check_lengths(users=users, times=times, tau=tau, values=values, extremeness=extremeness, items=items)
+        if n == 0:
+            return
+        if self.item_topics is None:
+            raise ValueError("on_watches needs the collector's item_topics")
+        _extend(self._w_user, users, np.int64)
+        _extend(self._w_time, times, np.float64)
+        _extend(self._w_item, items, np.int64)
+        _extend(self._w_tau, tau, np.float64)
+        _extend(self._w_value, values, np.float64)
+        _extend(self._w_ext, extremeness, np.float64)
+
+    def on_surveys(self, times: np.ndarray, users: np.ndarray, scores: np.ndarray) -> None:
+        """Many :meth:`on_survey` calls at once (equal-length 1-D arrays)."""
+        if _check_lengths(times=times, users=users, scores=scores) == 0:
+            return
+        _extend(self._s_time, times, np.float64)
+        _extend(self._s_user, users, np.int64)
+        _extend(self._s_score, scores, np.float64)
 
     # ---- bucket boundaries
-    def _add_user_totals(self) -> None:
-        """Add the bucket's watches not yet added to the per-user totals (in watch order:
-        np.add.at adds one index after the other, as the running sums did)."""
-        done, n = self._n_added, len(self._w_user)
-        if done == n:
-            return
-        users = np.frombuffer(self._w_user, dtype=np.int64)[done:n]
-        tau = np.frombuffer(self._w_tau, dtype=float)[done:n]
-        np.add.at(self._user_watch, users, tau)
-        np.add.at(self._user_value, users, np.frombuffer(self._w_value, dtype=float)[done:n])
-        np.add.at(self._user_ext, users, tau * np.frombuffer(self._w_ext, dtype=float)[done:n])
-        self._n_added = n
+    def _watches(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The open bucket's watches in canonical order: ``users, items, tau, values, ext``."""
+        users = np.frombuffer(self._w_user, dtype=np.int64)
+        items = np.frombuffer(self._w_item, dtype=np.int64)
+        tau = np.frombuffer(self._w_tau, dtype=float)
+        values = np.frombuffer(self._w_value, dtype=float)
+        ext = np.frombuffer(self._w_ext, dtype=float)
+        order = canonical_order(np.frombuffer(self._w_time, dtype=float), users)
+        if order is None:  # already in order (the reference engine): copies, the buffers go
+            return users.copy(), items.copy(), tau.copy(), values.copy(), ext.copy()
+        return users[order], items[order], tau[order], values[order], ext[order]
 
-    def _topic_mixes(self, users: np.ndarray, tau: np.ndarray) -> np.ndarray:
+    def _surveys(self) -> np.ndarray:
+        """The open bucket's survey answers in canonical order."""
+        scores = np.frombuffer(self._s_score, dtype=float)
+        order = canonical_order(np.frombuffer(self._s_time, dtype=float), np.frombuffer(self._s_user, dtype=np.int64))
+        return scores.copy() if order is None else scores[order]
+
+    @staticmethod
+    def _add_user_totals(
+        totals: tuple[np.ndarray, np.ndarray, np.ndarray], users: np.ndarray, tau: np.ndarray,
+        values: np.ndarray, ext: np.ndarray,
+    ) -> None:
+        """Add watches (in canonical order) to per-user ``(watch, value, ext)`` totals:
+        np.add.at adds one index after the other, as running sums per user would."""
+        watch, value, extremeness = totals
+        np.add.at(watch, users, tau)
+        np.add.at(value, users, values)
+        np.add.at(extremeness, users, tau * ext)
+
+    def _user_totals(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Copies of the per-user totals, the open bucket's watches included (not committed:
+        they are committed, in canonical order, when the bucket closes)."""
+        totals = (self._user_watch.copy(), self._user_value.copy(), self._user_ext.copy())
+        if len(self._w_user):
+            users, _, tau, values, ext = self._watches()
+            self._add_user_totals(totals, users, tau, values, ext)
+        return totals
+
+    def _topic_mixes(self, users: np.ndarray, items: np.ndarray, tau: np.ndarray) -> np.ndarray:
         """Σ τ·max(x, 0) per user of the bucket, shape ``(n_active, K)``: rows in the order of
-        the users' first watch, each summed in the order of the watches."""
+        the users' first watch, each summed in the order of the watches (canonical order)."""
         _, first, inverse = np.unique(users, return_index=True, return_inverse=True)
         rank = np.empty(first.shape[0], dtype=np.int64)
         rank[np.argsort(first)] = np.arange(first.shape[0])
-        items = np.frombuffer(self._w_item, dtype=np.int64)
         if self._w_topics:
             table = np.vstack([np.zeros((0, self._n_topics)) if self.item_topics is None else self.item_topics,
                                *self._w_topics[::-1]])
@@ -211,14 +339,20 @@ class MetricsCollector:
         np.add.at(mix, rank[inverse.ravel()], tau[:, None] * table[items])
         return mix
 
+    def _n_active(self) -> int:
+        if self._b_active_mask is None:
+            return len(self.b_active)
+        mask = self._b_active_mask
+        if self.b_active:
+            mask[np.fromiter(self.b_active, np.int64, len(self.b_active))] = True
+        return int(np.count_nonzero(mask))
+
     def close_bucket(self, start: float, end: float) -> None:
         """Emit the flow rows of the bucket ``[start, end)`` and start a new one."""
-        self._add_user_totals()
-        users = np.frombuffer(self._w_user, dtype=np.int64)
-        tau = np.frombuffer(self._w_tau, dtype=float).copy()
-        values = np.frombuffer(self._w_value, dtype=float).copy()
-        ext = np.frombuffer(self._w_ext, dtype=float)
-        # running sums from 0.0 in watch order, as a sequence of += would give
+        users, items, tau, values, ext = self._watches()
+        self._add_user_totals((self._user_watch, self._user_value, self._user_ext), users, tau, values, ext)
+        surveys = self._surveys()
+        # running sums from 0.0 in canonical order, as a sequence of += would give
         w = _running_sum(tau)
         b_value = _running_sum(values)
         b_regret = _running_sum(tau[values < 0])
@@ -227,7 +361,7 @@ class MetricsCollector:
         user_days = self.n_users * (end - start) / DAY
         self.cumulative_value += b_value
         if tau.shape[0]:
-            mix = self._topic_mixes(users, tau)
+            mix = self._topic_mixes(users, items, tau)
             p = mix / mix.sum(axis=1, keepdims=True)
             with np.errstate(divide="ignore", invalid="ignore"):
                 entropy = float((-np.where(p > 0, p * np.log(p), 0.0).sum(axis=1)).mean())
@@ -237,7 +371,7 @@ class MetricsCollector:
             "watch_minutes_per_user_day": w / 60.0 / user_days,
             "sessions_per_user_day": self.b_sessions / user_days,
             "clicks_per_user_day": self.b_clicks / user_days,
-            "active_users": float(len(self.b_active)),
+            "active_users": float(self._n_active()),
             "value_per_user_day": b_value / user_days,
             "cumulative_value_per_user": self.cumulative_value / self.n_users,
             "regret_minutes_per_user_day": b_regret / 60.0 / user_days,
@@ -245,7 +379,7 @@ class MetricsCollector:
             "extreme_share": b_extreme / w if w > 0 else math.nan,
             "topic_entropy": entropy,
             "proxy_validity": spearman(tau, values),
-            "survey_mean": float(np.mean(self.b_surveys)) if self.b_surveys else math.nan,
+            "survey_mean": float(np.mean(surveys)) if surveys.shape[0] else math.nan,
         }
         for name, value in flows.items():
             self.rows.append((name, "flow", start, end, float(value)))
@@ -259,7 +393,7 @@ class MetricsCollector:
         t["extreme"] += b_extreme
         self._all_tau.append(tau)
         self._all_value.append(values)
-        self.all_surveys += self.b_surveys
+        self.all_surveys += surveys.tolist()
         self._new_bucket()
 
     def snapshot(self, pop: Population, now: float, scenario) -> dict[str, np.ndarray]:

@@ -8,6 +8,7 @@ import numpy as np
 
 from .catalog import Catalog
 from .config import BehaviourConfig
+from .policies.base import gather_dot
 from .users import model
 
 __all__ = ["OracleView"]
@@ -18,6 +19,12 @@ class OracleView:
 
     ``theta`` (K,), ``appetite``, ``fatigue`` (hours) and ``wellbeing`` are the user's current
     hidden state. Quantities are computed on first access.
+
+    The same view serves a block of rows of a batch (oracle policies' ``recommend_batch``):
+    ``candidates`` ``(B, c)``, ``theta`` ``(B, K)`` and the scalars as ``(B, 1)`` arrays give
+    ``(B, c)`` quantities, row ``i`` bit for bit those of row ``i``'s own view — every step is
+    elementwise, and the relevance a term-by-term sum without BLAS (see
+    :func:`recsim.policies.base.gather_dot`).
     """
 
     def __init__(
@@ -40,7 +47,7 @@ class OracleView:
 
     @cached_property
     def relevance(self) -> np.ndarray:
-        return self.catalog.topics[self.candidates] @ self.theta
+        return gather_dot(self.catalog.topics, self.candidates, self.theta)
 
     @cached_property
     def allure(self) -> np.ndarray:

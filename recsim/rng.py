@@ -218,3 +218,163 @@ def _hash_block(base: int, n: int) -> np.ndarray:
     np.right_shift(z, _U31, out=t)
     z ^= t
     return z
+
+
+# ---------------------------------------------------------------- vectorized twins (batched engine)
+def user_keys(key: int, users: np.ndarray) -> np.ndarray:
+    """:func:`user_key` of many users at once (uint64)."""
+    with np.errstate(over="ignore"):
+        z = np.uint64(key) + (np.asarray(users, dtype=np.uint64) + np.uint64(1)) * np.uint64(GOLDEN)
+    return _splitmix64_array(z)
+
+
+def libm_exp(x: np.ndarray) -> np.ndarray:
+    """``math.exp`` of every element (the C library's exp, which the per-event scalar code
+    uses; NumPy's SIMD exp rounds differently in the last bit for a few percent of inputs)."""
+    return np.fromiter(map(math.exp, x.tolist()), np.float64, x.shape[0])
+
+
+# AS241 (Wichura 1988) coefficients, highest power first, as in CPython's statistics module
+_AS241_CENTRAL = (
+    (2.5090809287301226727e+3, 3.3430575583588128105e+4, 6.7265770927008700853e+4,
+     4.5921953931549871457e+4, 1.3731693765509461125e+4, 1.9715909503065514427e+3,
+     1.3314166789178437745e+2, 3.3871328727963666080e+0),
+    (5.2264952788528545610e+3, 2.8729085735721942674e+4, 3.9307895800092710610e+4,
+     2.1213794301586595867e+4, 5.3941960214247511077e+3, 6.8718700749205790830e+2,
+     4.2313330701600911252e+1, 1.0),
+)
+_AS241_NEAR = (
+    (7.74545014278341407640e-4, 2.27238449892691845833e-2, 2.41780725177450611770e-1,
+     1.27045825245236838258e+0, 3.64784832476320460504e+0, 5.76949722146069140550e+0,
+     4.63033784615654529590e+0, 1.42343711074968357734e+0),
+    (1.05075007164441684324e-9, 5.47593808499534494600e-4, 1.51986665636164571966e-2,
+     1.48103976427480074590e-1, 6.89767334985100004550e-1, 1.67638483018380384940e+0,
+     2.05319162663775882187e+0, 1.0),
+)
+_AS241_FAR = (
+    (2.01033439929228813265e-7, 2.71155556874348757815e-5, 1.24266094738807843860e-3,
+     2.65321895265761230930e-2, 2.96560571828504891230e-1, 1.78482653991729133580e+0,
+     5.46378491116411436990e+0, 6.65790464350110377720e+0),
+    (2.04426310338993978564e-15, 1.42151175831644588870e-7, 1.84631831751005468180e-5,
+     7.86869131145613259100e-4, 1.48753612908506148525e-2, 1.36929880922735805310e-1,
+     5.99832206555887937690e-1, 1.0),
+)
+
+
+def _horner(coefficients: tuple[float, ...], r: np.ndarray) -> np.ndarray:
+    out = coefficients[0] * r
+    for c in coefficients[1:-1]:
+        out += c
+        out *= r
+    out += coefficients[-1]
+    return out
+
+
+def standard_normals(p: np.ndarray) -> np.ndarray:
+    """The standard normal quantiles of uniforms ``p``: element for element the numbers
+    :meth:`UserDraws.normal` gives (CPython's ``NormalDist().inv_cdf``, algorithm AS241, with
+    the same operations in the same order; the tails' logarithm is the C library's)."""
+    p = np.asarray(p, dtype=np.float64)
+    q = p - 0.5
+    out = np.empty_like(p)
+    central = np.abs(q) <= 0.425
+    if central.any():
+        qc = q[central]
+        r = 0.180625 - qc * qc
+        num = _horner(_AS241_CENTRAL[0], r)
+        num *= qc
+        out[central] = num / _horner(_AS241_CENTRAL[1], r)
+    tail = ~central
+    if tail.any():
+        qt = q[tail]
+        pt = p[tail]
+        r = np.where(qt <= 0.0, pt, 1.0 - pt)
+        r = np.sqrt(-np.fromiter(map(math.log, r.tolist()), np.float64, r.shape[0]))
+        near = r <= 5.0
+        x = np.empty_like(r)
+        rn = r[near] - 1.6
+        x[near] = _horner(_AS241_NEAR[0], rn) / _horner(_AS241_NEAR[1], rn)
+        rf = r[~near] - 5.0
+        x[~near] = _horner(_AS241_FAR[0], rf) / _horner(_AS241_FAR[1], rf)
+        x = np.where(qt < 0.0, -x, x)
+        out[tail] = x
+    return out + 0.0  # mu + x·sigma with mu = 0, sigma = 1 (turns -0.0 into 0.0 as it does)
+
+
+def candidate_rows(
+    ukeys: np.ndarray, counters: np.ndarray, n: int, n_available: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The candidate draw of many decisions at once, each row exactly the reference engine's
+    (``n`` distinct items among ``m = n + 8 + 2n²//N`` uniform draws of the ``candidates``
+    stream, in order of first occurrence; ``arange(N)`` when N ≤ n).
+
+    ``ukeys``/``counters``: the users' candidate-stream keys and counters ``(B,)``;
+    ``n_available`` ``(B,)``. Returns ``(candidates (B, n) int64 padded with -1, number of
+    candidates per row, draws consumed per row)``.
+    """
+    B = ukeys.shape[0]
+    N = np.asarray(n_available, dtype=np.int64)
+    m = np.where(N <= n, 0, n + 8 + 2 * (n * n) // np.maximum(N, 1))
+    m_max = int(m.max()) if B else 0
+    out = np.full((B, n), -1, dtype=np.int64)
+    count = np.zeros(B, dtype=np.int64)
+    small = N <= n
+    if small.any():
+        rows = np.flatnonzero(small)
+        cols = np.arange(n)
+        out[rows] = np.where(cols < N[rows, None], cols, -1)
+        count[rows] = N[rows]
+    big = np.flatnonzero(~small)
+    if big.shape[0] and m_max:
+        with np.errstate(over="ignore"):
+            base = ukeys[big].astype(np.uint64) + counters[big].astype(np.uint64) * np.uint64(GOLDEN)
+        # splitmix64 of every draw's counter, in place (as _hash_block does)
+        z = base[:, None] + _steps_upto(m_max)[None, :]
+        t = z >> _U30
+        z ^= t
+        z *= _UM1
+        np.right_shift(z, _U27, out=t)
+        z ^= t
+        z *= _UM2
+        np.right_shift(z, _U31, out=t)
+        z ^= t
+        np.right_shift(z, _U11, out=z)
+        np.bitwise_or(z, _U1, out=z)
+        idx = (z.astype(np.float64) * (N[big, None].astype(np.float64) * _TO_HALF_UNIT)).astype(np.int64)
+        del z, t
+        m_big = m[big]
+        ragged = bool((m_big != m_max).any())
+        if ragged:
+            idx[np.arange(m_max)[None, :] >= m_big[:, None]] = np.int64(1) << 40  # unused draws
+        # first occurrences in draw order: sort each row's (value, position) keys (unique, so
+        # any sort is stable) and flag the keys whose value repeats the previous one's
+        keys = idx * m_max
+        keys += np.arange(m_max, dtype=np.int64)
+        keys.sort(axis=1)
+        value = keys // m_max
+        repeat = value[:, 1:] == value[:, :-1]
+        first = np.ones(idx.shape, dtype=bool)
+        rows_r, cols_r = np.nonzero(repeat)
+        first[rows_r, keys[rows_r, cols_r + 1] - value[rows_r, cols_r + 1] * m_max] = False
+        if ragged:
+            first &= np.arange(m_max)[None, :] < m_big[:, None]
+        n_first = first.sum(axis=1)
+        flat = np.flatnonzero(first)  # row-major: each row's first occurrences in draw order
+        starts = np.cumsum(n_first) - n_first
+        full = n_first >= n
+        if full.all():
+            out[big] = idx.ravel()[flat[starts[:, None] + np.arange(n)[None, :]]]
+            count[big] = n
+        else:
+            for j in range(big.shape[0]):  # rare: fewer than n distinct draws
+                sel = flat[starts[j]: starts[j] + min(int(n_first[j]), n)]
+                out[big[j], : sel.shape[0]] = idx.ravel()[sel]
+                count[big[j]] = sel.shape[0]
+    return out, count, m
+
+
+def _steps_upto(n: int) -> np.ndarray:
+    global _steps
+    if n > _steps.shape[0]:
+        _steps = np.arange(1, 2 * n + 1, dtype=np.uint64) * np.uint64(GOLDEN)
+    return _steps[:n]

@@ -89,6 +89,9 @@ class RunFolder:
             "scenario": scenario.get("name"),
             "seed": scenario.get("seed"),
             "replications": scenario.get("replications"),
+            # outputs.event_sample: the share of users whose full event rows are logged (a
+            # sweep over it has each grid point's value in grid.csv)
+            "event_sample": scenario.get("outputs", {}).get("event_sample", 1.0),
             "versions": _versions(),
             "command": command if command is not None else sys.argv,
             "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -209,8 +209,14 @@ class OracleSpy(Spy):
     oracle = True
 
 
-def _run(tiny, policy_type: str) -> tuple[World, Record]:
+@pytest.fixture(params=["reference", "batched"])
+def engine(request):
+    return request.param
+
+
+def _run(tiny, policy_type: str, engine: str = "reference") -> tuple[World, Record]:
     global RECORD
+    tiny["engine"] = engine
     tiny["policies"] = [{"name": "spy", "type": f"{__name__}:{policy_type}"}]
     tiny["behaviour"] = {"survey": {"probability": 0.5}}  # enough survey rows in the feedback
     sc = scenario_from_dict(tiny)
@@ -221,8 +227,8 @@ def _run(tiny, policy_type: str) -> tuple[World, Record]:
 
 
 # ----------------------------------------------------------------------------- tests
-def test_non_oracle_policy_never_sees_hidden_state(tiny):
-    world, rec = _run(tiny, "Spy")
+def test_non_oracle_policy_never_sees_hidden_state(tiny, engine):
+    world, rec = _run(tiny, "Spy", engine)
     assert len(rec.contexts) == 1
     assert len(rec.requests) > 100
     assert len(rec.feedbacks) >= 4 and sum(len(f) for f in rec.feedbacks) > 100
@@ -309,18 +315,21 @@ def test_walker_catches_a_planted_leak(tiny, control):
     assert any(expected in f for f in found), found
 
 
-def test_a_leak_in_the_engine_would_be_caught(tiny, monkeypatch):
+def test_a_leak_in_the_engine_would_be_caught(tiny, monkeypatch, engine):
     """End-to-end control: an engine that attached the candidates' true extremeness to each
     request (a plausible debugging slip) makes the spy report it."""
     from recsim.engine import reference
+    from recsim.policies import base
 
     def leaky_request(**fields):
         request = Request(**fields)
         request.debug = {"e": RECORD.detector.catalog.extremeness[fields["candidates"]]}
         return request
 
-    monkeypatch.setattr(reference, "Request", leaky_request)
-    _, rec = _run(tiny, "Spy")
-    assert all(hasattr(r, "debug") for r in rec.requests), "the engine no longer builds requests via reference.Request"
+    # the reference engine builds requests itself; the batched engine's rows are built by
+    # RequestBatch.request (recsim.policies.base)
+    monkeypatch.setattr(reference if engine == "reference" else base, "Request", leaky_request)
+    _, rec = _run(tiny, "Spy", engine)
+    assert all(hasattr(r, "debug") for r in rec.requests), "the engine no longer builds requests as patched"
     assert len(rec.leaks) >= len(rec.requests) > 100
     assert all("equals catalog.extremeness[items]" in leak for leak in rec.leaks)

@@ -568,8 +568,8 @@ def test_engine_runs_wrappers_and_logs_breaks(tiny, tmp_path):
     ended = pd.MultiIndex.from_frame(breaks[["user_id", "session"]])
     per_session = watched.reindex(ended).fillna(0)
     assert (per_session >= 120.0).all()
-    # a break is the session's last event before its end
-    for (user, session), group in ev[ev.event != "impression"].groupby(["user_id", "session"]):
+    # a break is the session's last event before its end (a survey may follow the end)
+    for (user, session), group in ev[~ev.event.isin(["impression", "survey"])].groupby(["user_id", "session"]):
         if (group.event == "break").any():
             assert list(group.event.iloc[-2:]) == ["break", "session_end"], (user, session)
     ev2 = _events(tiny, tmp_path / "b", 1)

@@ -20,11 +20,11 @@ import numpy as np
 import simpy
 
 from .. import rng as rngmod
-from ..config import PolicySpec, Scenario
+from ..config import PolicySpec
 from ..eventlog import EventLog
 from ..metrics import MetricsCollector
 from ..oracle import OracleView
-from ..policies.base import CandidateFeatures, Feedback, History, Policy, PolicyContext, Request
+from ..policies.base import CandidateFeatures, Feedback, History, Policy, PolicyContext, Request, RequestRngs
 from ..policies.registry import build_policy, resolve_policy
 from ..users import model
 from ..users.returns import ReturnState, churn_probability, next_return
@@ -102,8 +102,11 @@ class _FeedbackBuffer:
             "clicked": np.concatenate([np.zeros(n_keep, bool), np.ones(w.shape[0], bool)]),
             "watch_time": np.concatenate([np.zeros(n_keep), w[:, 6]]),
         }
-        order = np.argsort(columns["time"], kind="stable")
+        # canonical order (the batched engine sorts the same way): time, user, the slate's
+        # non-clicked impressions before the watch that ends at the same time, position
+        order = np.lexsort((columns["position"], columns["clicked"], columns["user_id"], columns["time"]))
         sv = np.array(self.surveys, dtype=float).reshape(-1, 4)
+        sv = sv[np.lexsort((sv[:, 1], sv[:, 0]))]
         surveys = {
             "time": sv[:, 0],
             "user_id": sv[:, 1].astype(np.int64),
@@ -142,11 +145,14 @@ class _Simulation:
         )
         self.policy: Policy = build_policy(spec)
         self.policy.reset(self.context)
-        self.policy_rng = rngmod.generator(sc.seed, world.replication, f"policy:{spec.name}")
+        # a policy's draws come from a stream per request, keyed by the user and the user's
+        # request number: independent of the order requests are served in (the batched engine
+        # serves them in another order and must draw the same numbers)
+        self.policy_rngs = RequestRngs(rngmod.stream_key(sc.seed, world.replication, f"policy:{spec.name}"))
         self.warmup_policy: Policy = resolve_policy(sc.warmup_policy)()
         self.warmup_policy.reset(self.context)
         # identical under every policy: the warm-up is common to all of them
-        self.warmup_rng = rngmod.generator(sc.seed, world.replication, "policy:warmup")
+        self.warmup_rngs = RequestRngs(rngmod.stream_key(sc.seed, world.replication, "policy:warmup"))
         self.trusted = _built_in(self.policy)
         self.metrics = MetricsCollector(
             self.pop.n_users, self.catalog.n_topics, sc.outputs.extreme_threshold, np.maximum(self.catalog.topics, 0.0)
@@ -247,26 +253,6 @@ class _Simulation:
         first[idx[::-1]] = self._reverse_positions[-m:]
         return idx[first[idx] == self._positions[:m]][:n]
 
-    def _check_slate(self, slate: np.ndarray, candidates: np.ndarray, k: int) -> np.ndarray:
-        slate = np.asarray(slate).ravel()
-        if slate.shape[0] == 0:
-            if not self.policy.may_end_sessions:
-                raise ValueError(
-                    "policy returned an empty slate; set may_end_sessions = True on a policy "
-                    "that ends sessions on purpose"
-                )
-            return slate.astype(np.int64)
-        if not np.issubdtype(slate.dtype, np.integer):
-            raise ValueError(f"policy returned item ids of type {slate.dtype}; expected integers")
-        slate = slate.astype(np.int64)
-        if slate.shape[0] > k:
-            raise ValueError(f"policy returned a slate of {slate.shape[0]} items; expected at most {k}")
-        if np.unique(slate).shape[0] != slate.shape[0]:
-            raise ValueError("policy returned a slate with repeated items")
-        if not np.isin(slate, candidates).all():
-            raise ValueError("policy returned items that are not among the candidates")
-        return slate
-
     # ------------------------------------------------------------------ a user
     def user(self, u: int):
         # The hot path. Every quantity is computed with the same floating-point operations, in
@@ -315,6 +301,10 @@ class _Simulation:
         continue_probability = model.continue_probability
         exp = math.exp
         ret = ReturnState(t_end=env.now, satisfaction=float(pop.satisfaction[u]), impulse=0.0, slow=0.0)
+        policy_key = rngmod.user_key(self.policy_rngs.key, u)
+        warmup_key = rngmod.user_key(self.warmup_rngs.key, u)
+        n_requests = 0
+        add_reduce = np.add.reduce
         uniform_returns = lambda: uniform("returns")  # noqa: E731
         session = 0
 
@@ -363,7 +353,10 @@ class _Simulation:
                 now = served_at = env.now
                 warm = now < 0
                 policy = self.warmup_policy if warm else self.policy
-                prng = self.warmup_rng if warm else self.policy_rng
+                prng = (self.warmup_rngs if warm else self.policy_rngs).keyed_user(
+                    warmup_key if warm else policy_key, n_requests
+                )
+                n_requests += 1
                 candidates = candidates_of(draws)
                 request = Request(
                     user_id=u,
@@ -378,7 +371,7 @@ class _Simulation:
                     request.oracle = OracleView(cat, candidates, theta, a, F, W, b)
                 slate = policy.recommend(request, prng)
                 if not (warm or self.trusted):
-                    slate = self._check_slate(slate, candidates, slate_size)
+                    slate = check_slate(policy, slate, candidates, slate_size)
                 n_shown = len(slate)
                 if n_shown == 0:
                     # an empty slate ends the session: the policy suggests a break
@@ -386,7 +379,9 @@ class _Simulation:
                         add_event(now, u, session, "break")
                     break
                 self.n_decisions += 1
-                r = topics.take(slate, axis=0) @ theta
+                # relevance without BLAS (a matrix product rounds differently with the shape
+                # of the batch; this reduction gives the batched engine's bits)
+                r = add_reduce(topics.take(slate, axis=0) * theta, axis=1)
                 A = allure(r, extremeness.take(slate), clickbait.take(slate), a, allure_cfg)
                 position = position_terms.get(n_shown)
                 if position is None:
@@ -456,7 +451,7 @@ class _Simulation:
                 if logging:
                     add_event(now, u, session, "watch", item, position_1, tau, frac,
                               true_value=V, true_extremeness=e_i, true_allure=A_i)
-                    on_watch(u, tau, V, e_i, item)
+                    on_watch(u, now, tau, V, e_i, item)
 
                 if uniform("continue") >= continue_probability(A_i, psi, F, continuation_cfg):
                     break
@@ -495,7 +490,7 @@ class _Simulation:
                     feedback.surveys.append((now, u, session, score))
                 if logging:
                     add_event(now, u, session, "survey", survey_score=score)
-                    metrics.on_survey(score)
+                    metrics.on_survey(now, u, score)
 
     # ------------------------------------------------------------------ run
     def run(self) -> RunResult:
@@ -516,42 +511,69 @@ class _Simulation:
             env.run(until=self.world.end + 1e-9)
         finally:
             gc.set_threshold(*thresholds)
-        self.events.close()
-        m = self.metrics
-        headline = m.headline(self.sc.horizon)
-        initial, final = self.initial_state, self.final_state
-        headline.update(
-            final_wellbeing=float(final["wellbeing"].mean()),
-            wellbeing_change=float(final["wellbeing"].mean() - initial["wellbeing"].mean()),
-            final_appetite=float(final["appetite"].mean()),
-            appetite_change=float(final["appetite"].mean() - initial["appetite"].mean()),
-            topic_drift=float(final["topic_drift"].mean()),
-            # users who churned during the horizon, as a share of the population
-            churn_rate=float((final["churned"] & ~initial["churned"]).mean()),
-        )
-        flows = [row for row in m.rows if row[0] == "consumed_extremeness" and not math.isnan(row[4])]
-        headline["consumed_extremeness_change"] = (
-            flows[-1][4] - flows[0][4] if len(flows) >= 2 else math.nan
-        )
-        totals = {
-            "watch_minutes": m.user_watch / 60.0,
-            "sessions": m.user_sessions,
-            "value": m.user_value,
-            "consumed_extremeness": np.divide(
-                m.user_ext, m.user_watch, out=np.full_like(m.user_ext, np.nan), where=m.user_watch > 0
-            ),
-        }
-        return RunResult(
-            metrics=m.rows,
-            headline=headline,
-            initial_state=initial,
-            final_state=final,
-            user_totals=totals,
-            retrain_times=self.retrain_times,
-            n_events=self.events.n_rows,
-            n_decisions=self.n_decisions,
-            policy=self.policy,
-        )
+        return finish(self)
+
+
+def finish(sim) -> RunResult:
+    """Close the event log and assemble the run's results (shared by both engines)."""
+    sim.events.close()
+    m = sim.metrics
+    headline = m.headline(sim.sc.horizon)
+    initial, final = sim.initial_state, sim.final_state
+    headline.update(
+        final_wellbeing=float(final["wellbeing"].mean()),
+        wellbeing_change=float(final["wellbeing"].mean() - initial["wellbeing"].mean()),
+        final_appetite=float(final["appetite"].mean()),
+        appetite_change=float(final["appetite"].mean() - initial["appetite"].mean()),
+        topic_drift=float(final["topic_drift"].mean()),
+        # users who churned during the horizon, as a share of the population
+        churn_rate=float((final["churned"] & ~initial["churned"]).mean()),
+    )
+    flows = [row for row in m.rows if row[0] == "consumed_extremeness" and not math.isnan(row[4])]
+    headline["consumed_extremeness_change"] = (
+        flows[-1][4] - flows[0][4] if len(flows) >= 2 else math.nan
+    )
+    totals = {
+        "watch_minutes": m.user_watch / 60.0,
+        "sessions": m.user_sessions,
+        "value": m.user_value,
+        "consumed_extremeness": np.divide(
+            m.user_ext, m.user_watch, out=np.full_like(m.user_ext, np.nan), where=m.user_watch > 0
+        ),
+    }
+    return RunResult(
+        metrics=m.rows,
+        headline=headline,
+        initial_state=initial,
+        final_state=final,
+        user_totals=totals,
+        retrain_times=sim.retrain_times,
+        n_events=sim.events.n_rows,
+        n_decisions=sim.n_decisions,
+        policy=sim.policy,
+    )
+
+
+def check_slate(policy: Policy, slate, candidates: np.ndarray, k: int) -> np.ndarray:
+    """A user policy's slate as int64 ids, or a clear error if it breaks the contract."""
+    slate = np.asarray(slate).ravel()
+    if slate.shape[0] == 0:
+        if not policy.may_end_sessions:
+            raise ValueError(
+                "policy returned an empty slate; set may_end_sessions = True on a policy "
+                "that ends sessions on purpose"
+            )
+        return slate.astype(np.int64)
+    if not np.issubdtype(slate.dtype, np.integer):
+        raise ValueError(f"policy returned item ids of type {slate.dtype}; expected integers")
+    slate = slate.astype(np.int64)
+    if slate.shape[0] > k:
+        raise ValueError(f"policy returned a slate of {slate.shape[0]} items; expected at most {k}")
+    if np.unique(slate).shape[0] != slate.shape[0]:
+        raise ValueError("policy returned a slate with repeated items")
+    if not np.isin(slate, candidates).all():
+        raise ValueError("policy returned items that are not among the candidates")
+    return slate
 
 
 def _built_in(policy: Policy) -> bool:

@@ -27,6 +27,12 @@ __all__ = [
     "ScoringPolicy",
     "NoParams",
     "top_k",
+    "top_k_rows",
+    "RequestBatch",
+    "HistoryTable",
+    "BatchFeatures",
+    "OracleBatch",
+    "RequestRngs",
 ]
 
 
@@ -155,6 +161,175 @@ class Request:
     oracle: Any = None  # an OracleView, given to oracle policies only
 
 
+class HistoryTable:
+    """Every user's observable :class:`History` as arrays (struct of arrays), kept by the
+    batched engine: the fields of :class:`History` with a leading user axis."""
+
+    FIELDS = History.__slots__
+
+    def __init__(self, n_users: int, n_topics: int):
+        self.n_sessions = np.zeros(n_users, dtype=np.int64)
+        self.n_impressions = np.zeros(n_users, dtype=np.int64)
+        self.n_clicks = np.zeros(n_users, dtype=np.int64)
+        self.watch_seconds = np.zeros(n_users)
+        self.watch_fraction_sum = np.zeros(n_users)
+        self.classifier_seconds = np.zeros(n_users)
+        self.topic_mix = np.zeros((n_users, n_topics))
+        self.last_session_end = np.full(n_users, -np.inf)
+        self.session_items = np.zeros(n_users, dtype=np.int64)
+        self.session_watch_seconds = np.zeros(n_users)
+        self.survey_sum = np.zeros(n_users)
+        self.n_surveys = np.zeros(n_users, dtype=np.int64)
+
+    def row(self, user: int) -> History:
+        """User ``user``'s history as a :class:`History` (a copy)."""
+        h = History.__new__(History)
+        for name in self.FIELDS:
+            value = getattr(self, name)[user]
+            setattr(h, name, value.copy() if name == "topic_mix" else value.item())
+        return h
+
+
+class BatchFeatures:
+    """Observable features of every row's candidates, shapes ``(B, c)`` or ``(B, c, K)``,
+    computed on first access (the batch twin of :class:`CandidateFeatures`)."""
+
+    def __init__(self, items: ObservableItems, candidates: np.ndarray, now: np.ndarray):
+        self._items = items
+        self._candidates = candidates
+        self._now = now
+
+    @_lazy
+    def topics(self) -> np.ndarray:
+        return self._items.topics[self._candidates]
+
+    @_lazy
+    def classifier(self) -> np.ndarray:
+        return self._items.classifier[self._candidates]
+
+    @_lazy
+    def length(self) -> np.ndarray:
+        return self._items.length[self._candidates]
+
+    @_lazy
+    def upload_time(self) -> np.ndarray:
+        return self._items.upload_time[self._candidates]
+
+    @_lazy
+    def age(self) -> np.ndarray:
+        return self._now[:, None] - self.upload_time
+
+    @_lazy
+    def creator(self) -> np.ndarray:
+        return self._items.creator[self._candidates]
+
+
+@dataclass
+class OracleBatch:
+    """The hidden truth of every row of a batch (oracle policies only): the catalog, the
+    candidates ``(B, c)``, each user's ``theta`` ``(B, K)``, ``appetite``, ``fatigue`` and
+    ``wellbeing`` ``(B,)``, and the behaviour settings."""
+
+    catalog: Any
+    candidates: np.ndarray
+    theta: np.ndarray
+    appetite: np.ndarray
+    fatigue: np.ndarray
+    wellbeing: np.ndarray
+    behaviour: Any
+
+    def view(self, i: int):
+        """Row ``i`` as the :class:`~recsim.oracle.OracleView` a single request carries."""
+        from ..oracle import OracleView
+
+        return OracleView(
+            self.catalog, self.candidates[i], self.theta[i], float(self.appetite[i]),
+            float(self.fatigue[i]), float(self.wellbeing[i]), self.behaviour,
+        )
+
+
+class RequestRngs:
+    """The random generator of each request of a batch: request ``i`` gets the same numbers
+    as it would alone (its stream is keyed by the user and the user's request number), so a
+    policy's draws do not depend on which other requests are served, or in what order.
+
+    ``rngs[i]`` re-keys one shared generator and returns it: use it before asking for the
+    next row's.
+    """
+
+    def __init__(self, key: int, users: np.ndarray | None = None, counters: np.ndarray | None = None):
+        self.key = key
+        self.users = users
+        self.counters = counters
+        self._bitgen = np.random.Philox(key=0)
+        self._generator = np.random.Generator(self._bitgen)
+        self._state = self._bitgen.state
+        self._counter = np.zeros(4, dtype=np.uint64)
+
+    def rows(self, users: np.ndarray, counters: np.ndarray) -> "RequestRngs":
+        """The generators of a batch: row ``i`` is request ``counters[i]`` of ``users[i]``."""
+        rngs = RequestRngs.__new__(RequestRngs)
+        rngs.__dict__.update(self.__dict__)
+        rngs.users, rngs.counters = users, counters
+        return rngs
+
+    def __len__(self) -> int:
+        return int(self.users.shape[0])
+
+    def __getitem__(self, i: int) -> np.random.Generator:
+        return self.keyed(int(self.users[i]), int(self.counters[i]))
+
+    def keyed(self, user: int, counter: int) -> np.random.Generator:
+        """The generator of request number ``counter`` of ``user`` (a fresh stream)."""
+        from ..rng import user_key
+
+        return self.keyed_user(user_key(self.key, user), counter)
+
+    def keyed_user(self, user_key: int, counter: int) -> np.random.Generator:
+        """:meth:`keyed` given the user's key ``rng.user_key(self.key, user)``."""
+        state = self._state
+        state["state"]["key"] = np.array((user_key, counter), dtype=np.uint64)
+        state["state"]["counter"] = self._counter
+        self._bitgen.state = state
+        return self._generator
+
+
+@dataclass
+class RequestBatch:
+    """``B`` slate requests served at once by the batched engine, row-aligned: ``user_ids``
+    and ``now`` ``(B,)``, ``candidates`` ``(B, c)`` (every row has the same number of
+    candidates), the users' observable histories (``histories``, a :class:`HistoryTable`
+    indexed by user id), candidate ``features`` (:class:`BatchFeatures`) and, for oracle
+    policies only, ``oracle`` (:class:`OracleBatch`). ``request(i)`` is row ``i`` as the
+    :class:`Request` it would be alone."""
+
+    user_ids: np.ndarray
+    now: np.ndarray
+    candidates: np.ndarray
+    histories: HistoryTable
+    features: BatchFeatures
+    slate_size: int
+    items: ObservableItems
+    oracle: OracleBatch | None = None
+
+    def __len__(self) -> int:
+        return int(self.user_ids.shape[0])
+
+    def request(self, i: int) -> Request:
+        user = int(self.user_ids[i])
+        now = float(self.now[i])
+        candidates = self.candidates[i]
+        return Request(
+            user_id=user,
+            now=now,
+            history=self.histories.row(user),
+            candidates=candidates,
+            features=CandidateFeatures(self.items, candidates, now),
+            slate_size=self.slate_size,
+            oracle=None if self.oracle is None else self.oracle.view(i),
+        )
+
+
 @dataclass(frozen=True)
 class Feedback:
     """Observable feedback logged since the last ``fit``, sorted by ``time``.
@@ -208,6 +383,13 @@ class Policy:
         """Return up to ``request.slate_size`` distinct item ids from ``request.candidates``."""
         raise NotImplementedError
 
+    def recommend_batch(self, batch: RequestBatch, rngs: RequestRngs) -> np.ndarray | list[np.ndarray]:
+        """Slates for every row of ``batch`` (the batched engine's call): a ``(B, k)`` array,
+        or a list of ``B`` slates. Row ``i`` must be exactly ``recommend(batch.request(i),
+        rngs[i])``; this default calls :meth:`recommend` row by row. Override it with a
+        vectorized version for speed (and test it against the default)."""
+        return [self.recommend(batch.request(i), rngs[i]) for i in range(len(batch))]
+
     def fit(self, feedback: Feedback, now: float) -> None:
         """Learn from the feedback logged since the previous call (on the retrain schedule)."""
 
@@ -258,16 +440,190 @@ class ScoringPolicy(Policy):
         """One score per candidate, shape ``(c,)``."""
         raise NotImplementedError
 
+    def score_batch(self, batch: RequestBatch, rngs: RequestRngs) -> np.ndarray:
+        """Scores of every row's candidates, ``(B, c)``; row ``i`` exactly
+        ``score(batch.request(i), rngs[i])`` (this default computes it so)."""
+        return np.stack([np.asarray(self.score(batch.request(i), rngs[i]), dtype=float) for i in range(len(batch))])
+
     def recommend(self, request: Request, rng: np.random.Generator) -> np.ndarray:
         return top_k(request.candidates, self.score(request, rng), request.slate_size)
 
+    def recommend_batch(self, batch: RequestBatch, rngs: RequestRngs) -> np.ndarray | list[np.ndarray]:
+        if type(self).recommend is not ScoringPolicy.recommend:  # recommend overridden
+            return Policy.recommend_batch(self, batch, rngs)
+        return top_k_rows(batch.candidates, self.score_batch(batch, rngs), batch.slate_size)
+
 
 def top_k(candidates: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
-    """Candidates with the ``k`` highest scores, best first (ties: lower index first)."""
+    """Candidates with the ``k`` highest scores, best first; ties go to the lower index (the
+    candidate drawn first). Exactly ``candidates[argsort(-scores, stable)[:k]]``."""
     negative = -scores
-    if k >= scores.shape[0]:
+    n = scores.shape[0]
+    if k >= n:
         order = negative.argsort(kind="stable")
     else:
         part = negative.argpartition(k - 1)[:k]
-        order = part[np.lexsort((part, negative[part]))]
+        kth = negative[part].max()
+        if (negative <= kth).sum() > k:  # a tie straddles the cut: which tied items are in
+            # the partition is unspecified, so fall back to the stable sort
+            order = negative.argsort(kind="stable")
+        else:
+            order = part[np.lexsort((part, negative[part]))]
     return candidates[order[:k]]
+
+
+def top_k_rows(candidates: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
+    """:func:`top_k` of every row of ``(B, c)`` candidates and scores, shape ``(B, min(k, c))``
+    — row for row the same slates."""
+    negative = -scores
+    B, n = scores.shape
+    if k >= n:
+        order = negative.argsort(axis=1, kind="stable")
+    else:
+        part = negative.argpartition(k - 1, axis=1)[:, :k]
+        part_values = np.take_along_axis(negative, part, axis=1)
+        kth = part_values.max(axis=1, keepdims=True)
+        ties = (negative <= kth).sum(axis=1) > k
+        # within the partition: by score, then by index (sort by index, then stably by score)
+        key_order = np.argsort(part, axis=1, kind="stable")
+        part = np.take_along_axis(part, key_order, axis=1)
+        part_values = np.take_along_axis(part_values, key_order, axis=1)
+        order = np.take_along_axis(part, np.argsort(part_values, axis=1, kind="stable"), axis=1)
+        if ties.any():
+            rows = np.flatnonzero(ties)
+            order[rows] = negative[rows].argsort(axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(candidates, order[:, :k], axis=1)
+
+
+# ----------------------------------------------------------------------------- batch helpers
+#
+# A batched engine must serve row ``i`` of a batch exactly as the per-request engine serves the
+# request alone. Elementwise NumPy ufuncs round every element the same whatever the array's
+# shape; BLAS products (``@``, ``np.dot``, ``einsum``, ``np.linalg.norm`` of a vector) do not:
+# a ``(c, K) @ (K,)`` product and the same rows inside a ``(B, c, K)`` product may differ in the
+# last bit. The helpers below compute dot products as a sum over the *first* axis of a
+# C-contiguous ``(K, ...)`` array of products — each output element accumulated term by term
+# in index order, an elementwise operation — which is also much faster than a sum along a
+# short last axis.
+
+#: Rows of a batch are processed in blocks of about this many elements (≈ 1 MB of float64),
+#: so temporaries stay in cache and never span the whole batch.
+BLOCK_ELEMENTS = 1 << 17
+
+
+def row_blocks(n_rows: int, row_elements: int, block_elements: int = BLOCK_ELEMENTS) -> list[slice]:
+    """Slices covering ``range(n_rows)`` in blocks of about ``block_elements`` elements, for
+    rows of ``row_elements`` elements each (at least one row per block)."""
+    step = max(1, block_elements // max(1, row_elements))
+    return [slice(start, min(start + step, n_rows)) for start in range(0, n_rows, step)]
+
+
+def sum_first(x: np.ndarray) -> np.ndarray:
+    """``((x[0] + x[1]) + ...) + x[n-1]``, in that order, elementwise over the other axes: the
+    same bits for any shape of the other axes.
+
+    NumPy reduces the first axis of a C-contiguous array so (term by term, the other axes
+    inner), except when the other axes hold a single element: it then sums pairwise, as along
+    a contiguous axis. That case is summed here explicitly.
+    """
+    if not x.flags.c_contiguous:
+        x = np.ascontiguousarray(x)
+    n = x.shape[0]
+    if n == 0:
+        return np.zeros(x.shape[1:], dtype=x.dtype)
+    if x.ndim > 1 and x[0].size != 1:
+        return np.add.reduce(x, axis=0)
+    if x.dtype == np.float64:  # Python floats add as float64 does, with less overhead
+        values = x.reshape(n).tolist()
+        total = values[0]
+        for value in values[1:]:
+            total += value
+        return np.full(x.shape[1:], total)
+    total = x[0].copy()
+    for term in x[1:]:
+        total += term
+    return total
+
+
+def dot_last(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``Σ_k a[..., k] · b[..., k]`` (the arguments broadcast), without BLAS: the products
+    are laid out ``(K, ...)`` and summed term by term in ``k`` order (:func:`sum_first`), so
+    every element has the same bits whatever the other axes' shapes — one request's
+    ``(c, K)`` and ``(K,)``, or a batch's ``(B, c, K)`` and ``(B, 1, K)``."""
+    a, b = np.asarray(a), np.asarray(b)
+    nd = max(a.ndim, b.ndim)
+    if a.ndim < nd:
+        a = a[(None,) * (nd - a.ndim)]
+    if b.ndim < nd:
+        b = b[(None,) * (nd - b.ndim)]
+    axes = (nd - 1, *range(nd - 1))  # the summed axis first
+    a, b = a.transpose(axes), b.transpose(axes)
+    shape = tuple(x if y == 1 else y for x, y in zip(a.shape, b.shape))
+    dtype = a.dtype if a.dtype == b.dtype else np.promote_types(a.dtype, b.dtype)
+    products = np.empty(shape, dtype=dtype)
+    np.multiply(a, b, out=products)
+    return sum_first(products)
+
+
+def gather_dot(table: np.ndarray, index: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    """Row ``j`` of ``table`` (``(n, K)``) dotted with a vector, for every id ``j`` of
+    ``index`` (:func:`dot_last`).
+
+    One request: ``index`` ``(c,)`` and ``vectors`` ``(K,)`` give shape ``(c,)``. A batch:
+    ``index`` ``(B, c)`` and ``vectors`` ``(B, K)`` (row ``i``'s ids and vector) give
+    ``(B, c)``, row for row bit-identical to the single-request values, computed in blocks of
+    rows rather than through a ``(B, c, K)`` temporary.
+    """
+    if index.ndim == 1:
+        return dot_last(table.take(index, axis=0), vectors)
+    n_rows, c = index.shape
+    out = np.empty((n_rows, c), dtype=np.result_type(table, vectors))
+    for rows in row_blocks(n_rows, c * table.shape[-1]):
+        out[rows] = dot_last(table.take(index[rows], axis=0), vectors[rows, None, :])
+    return out
+
+
+def vector_norm(x: np.ndarray) -> np.ndarray:
+    """L2 norm along the last axis, summed term by term (:func:`sum_first`): the same bits for
+    one vector as for the same vector inside a matrix (``np.linalg.norm`` of a 1-D vector uses
+    a BLAS dot product, which rounds differently)."""
+    return np.sqrt(dot_last(x, x))
+
+
+def uses_own(policy: Policy, owner: type, *names: str) -> bool:
+    """True if ``policy``'s class takes the methods ``names`` from ``owner`` (none overridden
+    below it). A vectorized batch method checks this before running, so a subclass that
+    overrides ``recommend`` or ``score`` is served by the row-by-row default instead."""
+    cls = type(policy)
+    return all(getattr(cls, name) is getattr(owner, name) for name in names)
+
+
+def batch_rows(batch: RequestBatch, rows: np.ndarray | slice) -> RequestBatch:
+    """The requests ``rows`` (a slice, indices or a boolean mask) of ``batch`` as a batch of
+    their own, sharing its histories and items."""
+    candidates = batch.candidates[rows]
+    now = batch.now[rows]
+    oracle = batch.oracle
+    if oracle is not None:
+        oracle = OracleBatch(
+            oracle.catalog, oracle.candidates[rows], oracle.theta[rows], oracle.appetite[rows],
+            oracle.fatigue[rows], oracle.wellbeing[rows], oracle.behaviour,
+        )
+    return RequestBatch(
+        user_ids=batch.user_ids[rows],
+        now=now,
+        candidates=candidates,
+        histories=batch.histories,
+        features=BatchFeatures(batch.items, candidates, now),
+        slate_size=batch.slate_size,
+        items=batch.items,
+        oracle=oracle,
+    )
+
+
+def rngs_rows(rngs: RequestRngs, rows: np.ndarray | slice) -> RequestRngs:
+    """The generators of the requests ``rows`` of a batch (the same streams)."""
+    return rngs.rows(rngs.users[rows], rngs.counters[rows])
+
+
+__all__ += ["batch_rows", "dot_last", "gather_dot", "rngs_rows", "row_blocks", "sum_first", "vector_norm"]

@@ -7,7 +7,19 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..config import Duration
 from ..users import model
-from .base import Feedback, Policy, PolicyContext, Request, top_k
+from .base import (
+    Feedback,
+    Policy,
+    PolicyContext,
+    Request,
+    RequestBatch,
+    RequestRngs,
+    gather_dot,
+    row_blocks,
+    top_k,
+    top_k_rows,
+    uses_own,
+)
 
 __all__ = [
     "RandomPolicy",
@@ -33,6 +45,11 @@ class ChronologicalPolicy(Policy):
     def recommend(self, request: Request, rng: np.random.Generator) -> np.ndarray:
         return top_k(request.candidates, request.features.upload_time, request.slate_size)
 
+    def recommend_batch(self, batch: RequestBatch, rngs: RequestRngs) -> np.ndarray | list[np.ndarray]:
+        if not uses_own(self, ChronologicalPolicy, "recommend"):
+            return super().recommend_batch(batch, rngs)
+        return top_k_rows(batch.candidates, batch.features.upload_time, batch.slate_size)
+
 
 class PopularityParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -41,7 +58,10 @@ class PopularityParams(BaseModel):
 
 class PopularityPolicy(Policy):
     """Candidates with the most recent watch time (exponentially decayed counts), refreshed on
-    the retrain schedule — a "trending" feed that learns from the logs with a delay."""
+    the retrain schedule — a "trending" feed that learns from the logs with a delay.
+
+    Ties (e.g. items never watched) go to the candidate drawn first: candidates arrive in
+    random order, so this is a random tie break that draws nothing from ``rng``."""
 
     Params = PopularityParams
 
@@ -62,16 +82,31 @@ class PopularityPolicy(Policy):
         self.fitted_at_ = now
 
     def recommend(self, request: Request, rng: np.random.Generator) -> np.ndarray:
-        get = self.scores_.get
-        scores = np.fromiter((get(i, 0.0) for i in request.candidates.tolist()), float)
-        # ties (e.g. unseen items) are broken at random so the feed is not stuck on low ids
-        scores = scores + rng.random(scores.shape[0]) * 1e-9
-        return top_k(request.candidates, scores, request.slate_size)
+        return top_k(request.candidates, self._lookup(request.candidates), request.slate_size)
+
+    def recommend_batch(self, batch: RequestBatch, rngs: RequestRngs) -> np.ndarray | list[np.ndarray]:
+        if not uses_own(self, PopularityPolicy, "recommend"):
+            return super().recommend_batch(batch, rngs)
+        return top_k_rows(batch.candidates, self._lookup(batch.candidates), batch.slate_size)
+
+    def _lookup(self, candidates: np.ndarray) -> np.ndarray:
+        """``scores_.get(item, 0.0)`` of every id in ``candidates`` (any shape), vectorized
+        through a dense table of ``scores_`` by item id (rebuilt when a fit replaces it)."""
+        table = getattr(self, "table_", None)
+        if table is None or table[0] is not self.scores_:
+            ids = np.fromiter(self.scores_.keys(), np.int64, len(self.scores_))
+            dense = np.zeros(int(ids.max()) + 2 if ids.shape[0] else 1)  # the last entry: 0
+            dense[ids] = np.fromiter(self.scores_.values(), float, len(self.scores_))
+            table = self.table_ = (self.scores_, dense)
+        dense = table[1]
+        return dense.take(np.minimum(candidates, dense.shape[0] - 1))
 
 
 class EngagementOracle(Policy):
     """Oracle: ranks by true expected watch time per impression, P(click)·E[τ | click]
-    (myopic) — the perfect optimizer of the proxy. Reads hidden state; an upper bound only."""
+    (myopic) — the perfect optimizer of the proxy. Reads hidden state; an upper bound only.
+
+    ``recommend_batch`` scores a whole batch at once, row for row the same scores."""
 
     oracle = True
 
@@ -88,11 +123,20 @@ class EngagementOracle(Policy):
         )
         return top_k(request.candidates, scores, request.slate_size)
 
+    def recommend_batch(self, batch: RequestBatch, rngs: RequestRngs) -> np.ndarray | list[np.ndarray]:
+        if not uses_own(self, EngagementOracle, "recommend", "_scores"):
+            return super().recommend_batch(batch, rngs)
+        scores = np.empty(batch.candidates.shape)
+        for rows, view in _batch_views(batch):
+            scores[rows] = self._scores(view)
+        return top_k_rows(batch.candidates, scores, batch.slate_size)
+
     def _scores(self, view) -> np.ndarray:
         """``view.click_probability * view.expected_watch_time`` computed with the same
-        operations (so bit-identical), minus the view's caching and repeated item lookups."""
+        operations (so bit-identical), minus the view's caching and repeated item lookups.
+        Works on a one-request view (``(c,)``) and on a batch view (``(B, c)``)."""
         cat, idx, b = view.catalog, view.candidates, view.behaviour
-        relevance = cat.topics.take(idx, axis=0) @ view.theta
+        relevance = gather_dot(cat.topics, idx, view.theta)
         allure = model.allure(relevance, cat.extremeness.take(idx), cat.clickbait.take(idx), view.appetite, b.allure)
         click = model.click_probability_alone(allure, view.fatigue, b.choice)
         length = cat.length.take(idx)
@@ -105,7 +149,9 @@ class EngagementOracle(Policy):
 
 class WellbeingOracle(Policy):
     """Oracle: ranks by true expected value per impression, P(click)·E[V | click]. Reads
-    hidden state; an upper bound on what a wellbeing-minded ranker could do."""
+    hidden state; an upper bound on what a wellbeing-minded ranker could do.
+
+    ``recommend_batch`` scores a whole batch at once, row for row the same scores."""
 
     oracle = True
 
@@ -113,3 +159,34 @@ class WellbeingOracle(Policy):
         view = request.oracle
         scores = view.click_probability * view.expected_value
         return top_k(request.candidates, scores, request.slate_size)
+
+    def recommend_batch(self, batch: RequestBatch, rngs: RequestRngs) -> np.ndarray | list[np.ndarray]:
+        if not uses_own(self, WellbeingOracle, "recommend"):
+            return super().recommend_batch(batch, rngs)
+        scores = np.empty(batch.candidates.shape)
+        for rows, view in _batch_views(batch):
+            scores[rows] = view.click_probability * view.expected_value
+        return top_k_rows(batch.candidates, scores, batch.slate_size)
+
+
+#: Rows of a batch an oracle scores at once: ``(rows, c)`` temporaries of ~256 kB stay in cache.
+_ORACLE_BLOCK = 1 << 15
+
+
+def _batch_views(batch: RequestBatch):
+    """``(rows, view)`` for blocks of rows of ``batch``: ``view`` an
+    :class:`~recsim.oracle.OracleView` of those rows at once, its ``(rows, c)`` quantities row
+    for row bit-identical to those of ``batch.oracle.view(i)``."""
+    from ..oracle import OracleView
+
+    o = batch.oracle
+    if o is None:
+        raise ValueError("an oracle policy needs batch.oracle (the hidden state of every row)")
+    appetite, fatigue, wellbeing = (
+        np.asarray(x, dtype=float)[:, None] for x in (o.appetite, o.fatigue, o.wellbeing)
+    )
+    for rows in row_blocks(len(batch), o.candidates.shape[1], _ORACLE_BLOCK):
+        yield rows, OracleView(
+            o.catalog, o.candidates[rows], o.theta[rows], appetite[rows], fatigue[rows],
+            wellbeing[rows], o.behaviour,
+        )

@@ -6,11 +6,17 @@ Everything here sees only what a platform sees: the observable features of items
 length, upload time) and the logged feedback. User features are recomputed from the logs at
 each scheduled ``fit`` ("daily batch features"); the features a model is trained on are exactly
 those it was served with, so there is no train/serve skew, and feedback reaches the model late.
+
+Serving draws nothing at random: equal scores go to the candidate drawn first (see
+:func:`~recsim.policies.base.top_k`), and candidates arrive in random order. Every policy here
+also scores a whole :class:`~recsim.policies.base.RequestBatch` at once (``score_batch``), row
+for row bit-identical to ``score``: the serving arithmetic is elementwise, and its dot products
+are term-by-term sums (:func:`~recsim.policies.base.dot_last`) rather than BLAS products,
+which round differently for a matrix and a stack of matrices.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Optional
 
 import numpy as np
@@ -19,7 +25,22 @@ from scipy.special import expit, log_expit
 
 from ..catalog import ObservableItems
 from ..config import Duration
-from .base import CandidateFeatures, Feedback, PolicyContext, Request, ScoringPolicy
+from .base import (
+    BLOCK_ELEMENTS,
+    CandidateFeatures,
+    Feedback,
+    PolicyContext,
+    Request,
+    RequestBatch,
+    RequestRngs,
+    ScoringPolicy,
+    dot_last,
+    gather_dot,
+    row_blocks,
+    sum_first,
+    uses_own,
+    vector_norm,
+)
 
 __all__ = [
     "UserProfiles",
@@ -73,13 +94,15 @@ class UserProfiles:
         self.watch = np.concatenate([self.watch, np.zeros(extra)])
 
     def _of_one(self, user: int) -> tuple[np.ndarray, float, float]:
+        # the same operations as the array path of :meth:`of`, so the same bits (NumPy's
+        # log1p, not math.log1p: the two may differ in the last bit)
         if user >= self.watch.shape[0] or self.watch[user] <= 0:
             return np.zeros(self.n_topics), 0.0, 0.0
         topic = self.topic[user]
-        norm = float(np.linalg.norm(topic))
+        norm = float(vector_norm(topic))
         watch = float(self.watch[user])
         unit = topic / norm if norm > 0 else np.zeros(self.n_topics)
-        return unit, float(self.classifier[user]) / watch, math.log1p(watch / 60.0)
+        return unit, float(self.classifier[user]) / watch, float(np.log1p(watch / 60.0))
 
     def update(self, feedback: Feedback, items: ObservableItems, now: float) -> None:
         """Decay to ``now`` and add the watches in ``feedback``."""
@@ -104,7 +127,8 @@ class UserProfiles:
         """(unit topic profile ``(…, K)``, mean classifier score, activity) of ``users``.
 
         For one user (the per-request path) the result is kept until the next :meth:`update`;
-        do not modify the returned array.
+        do not modify the returned array. For an array of users, element ``i`` is bit for bit
+        what ``of(int(users[i]))`` gives.
         """
         if isinstance(users, (int, np.integer)):  # one user: the per-request path
             known = self._one.get(users)
@@ -114,12 +138,14 @@ class UserProfiles:
         users = np.asarray(users)
         inside = users < self.watch.shape[0]
         safe = np.where(inside, users, 0)
-        topic = np.where(np.asarray(inside)[..., None], self.topic[safe], 0.0)
         watch = np.where(inside, self.watch[safe], 0.0)
-        norm = np.linalg.norm(topic, axis=-1, keepdims=True)
-        topic = topic / np.where(norm > 0, norm, 1.0)
-        mean_cls = np.where(watch > 0, np.where(inside, self.classifier[safe], 0.0) / np.where(watch > 0, watch, 1.0), 0.0)
-        activity = np.log1p(watch / 60.0)
+        known = watch > 0  # users never seen (or fully decayed) get zeros, as in _of_one
+        topic = np.where(known[..., None], self.topic[safe], 0.0)
+        norm = vector_norm(topic)
+        topic = topic / np.where(norm > 0, norm, 1.0)[..., None]
+        watch = np.where(known, watch, 1.0)
+        mean_cls = np.where(known, self.classifier[safe] / watch, 0.0)
+        activity = np.where(known, np.log1p(watch / 60.0), 0.0)
         return topic, mean_cls, activity
 
 
@@ -136,26 +162,42 @@ def pair_features(
     """User × item feature matrix, shape ``(n, len(FEATURE_NAMES))``.
 
     ``topic`` is ``(K,)`` for one user scored against ``n`` items, or ``(n, K)`` row-aligned
-    with the items; lengths and ages in seconds; ``position`` 1-based.
+    with the items; lengths and ages in seconds; ``position`` 1-based. More generally the
+    arguments broadcast (``topic`` ``(B, 1, K)`` against ``item_topics`` ``(B, c, K)``, the
+    user scalars as ``(B, 1)``, the item arrays ``(B, c)``) to a ``(…, n, F)`` result whose
+    every row is what the same user and item give alone: the arithmetic is elementwise, and
+    the relevance a term-by-term sum (:func:`~recsim.policies.base.dot_last`; a BLAS product
+    rounds differently for different shapes).
     """
-    if topic.ndim == 1:
-        rel = item_topics @ topic
-    else:
-        rel = np.einsum("ij,ij->i", item_topics, topic)
+    rel = dot_last(item_topics, topic)
     e = item_classifier
-    n = e.shape[0]
-    out = np.empty((n, len(FEATURE_NAMES)))
-    out[:, 0] = rel
-    out[:, 1] = rel * rel
-    out[:, 2] = e
-    out[:, 3] = e * e
-    out[:, 4] = e * user_classifier
-    out[:, 5] = user_classifier
-    out[:, 6] = np.log(item_length / 240.0)
-    out[:, 7] = np.log1p(np.maximum(item_age, 0.0) / DAY)
-    out[:, 8] = activity
-    out[:, 9] = np.log(position)
+    out = np.empty(rel.shape + (len(FEATURE_NAMES),))
+    out[..., 0] = rel
+    out[..., 1] = rel * rel
+    out[..., 2] = e
+    out[..., 3] = e * e
+    out[..., 4] = e * user_classifier
+    out[..., 5] = user_classifier
+    out[..., 6] = np.log(item_length / 240.0)
+    out[..., 7] = np.log1p(np.maximum(item_age, 0.0) / DAY)
+    out[..., 8] = activity
+    out[..., 9] = np.log(position)
     return out
+
+
+def _fill_serving(X: np.ndarray, rel: np.ndarray, mean_cls, age: np.ndarray, activity) -> np.ndarray:
+    """Fill the user-dependent columns of serving features ``X`` (``(…, c, F)``, the item
+    columns of :func:`_item_features` gathered) as :func:`pair_features` computes them, with
+    ``position = 1``; the user scalars broadcast (floats, or ``(B, 1)`` for a batch)."""
+    X[..., 0] = rel
+    np.multiply(rel, rel, out=X[..., 1])
+    np.multiply(X[..., 2], mean_cls, out=X[..., 4])
+    X[..., 5] = mean_cls
+    age = np.maximum(age, 0.0)
+    age /= DAY
+    X[..., 7] = np.log1p(age)
+    X[..., 8] = activity
+    return X
 
 
 def _item_features(items: ObservableItems) -> np.ndarray:
@@ -231,9 +273,18 @@ class WeightedLogistic:
         return self.coef is not None
 
     def log_odds(self, X: np.ndarray) -> np.ndarray:
+        """The log-odds of the rows of ``X`` (``(…, F)``), without BLAS: a row gives the same
+        bits alone or inside a batch."""
         Z = X - self.mean
         Z /= self.scale
-        return self.coef[0] + Z @ self.coef[1:]
+        return self.coef[0] + dot_last(Z, self.coef[1:])
+
+    def linear(self) -> tuple[np.ndarray, float]:
+        """``(w, b)`` with log-odds ``b + w·x`` of the raw features ``x``: the standardization
+        folded into the coefficients (the same function; rounding may differ in the last
+        bits from :meth:`log_odds`)."""
+        w = self.coef[1:] / self.scale
+        return w, float(self.coef[0] - dot_last(self.mean, w))
 
 
 class _TrainingWindow:
@@ -270,8 +321,9 @@ class EngagementParams(BaseModel):
 class EngagementPolicy(ScoringPolicy):
     """Learned engagement optimizer: ranks by predicted watch time per impression from a
     watch-time-weighted logistic regression over user-history × item features, refit from the
-    logs on the retrain schedule. Observable data only; before its first fit it ranks at
-    random."""
+    logs on the retrain schedule. Observable data only. Draws nothing from ``rng``: before its
+    first fit every score is 0 and it serves the candidates in their (random) draw order, and
+    equal scores later also go to the candidate drawn first."""
 
     Params = EngagementParams
 
@@ -283,8 +335,10 @@ class EngagementPolicy(ScoringPolicy):
         self.model_ = WeightedLogistic(p.l2)
         self.sample_rng_ = np.random.default_rng(p.seed)
         self.n_fits_ = 0
-        # the columns of pair_features that depend on the item alone, for serving
-        self.static_features_ = None if context.items is None else (context.items, _item_features(context.items))
+        # serving caches, rebuilt on demand: the log-odds terms of the current model
+        # (_linear) and the item columns of the feature matrix (features)
+        self.linear_ = None
+        self.static_features_ = None
 
     # ---- training
     def _training_rows(self, feedback: Feedback) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -315,7 +369,17 @@ class EngagementPolicy(ScoringPolicy):
         self.n_fits_ += 1
 
     # ---- serving
+    #
+    # Serving computes the log-odds b + w·x of the serving features x (position 1) from the
+    # observable item arrays directly: the standardization folded into w, and the terms that
+    # depend on the item alone summed once per fit for every item (:func:`_item_part`). The
+    # operations are elementwise, the same for one request (user values as floats) and for a
+    # block of rows of a batch (user values as ``(rows, 1)`` columns), so a row has the same
+    # bits either way. ``features(request)`` gives the feature matrix itself; a subclass that
+    # overrides it is served through it (``log_odds(features(request))``).
+
     def features(self, request: Request) -> np.ndarray:
+        """The serving features of the request's candidates, ``(c, len(FEATURE_NAMES))``."""
         topic, mean_cls, activity = self.profiles_.of(request.user_id)
         f = request.features
         items = self.context_.items
@@ -332,28 +396,113 @@ class EngagementPolicy(ScoringPolicy):
             static = self.static_features_ = (items, _item_features(items))
         f = request.features
         X = static[1].take(request.candidates, axis=0)
-        rel = f.topics @ topic
-        X[:, 0] = rel
-        np.multiply(rel, rel, out=X[:, 1])
-        np.multiply(X[:, 2], mean_cls, out=X[:, 4])
-        X[:, 5] = mean_cls
-        age = np.maximum(f.age, 0.0)
-        age /= DAY
-        X[:, 7] = np.log1p(age)
-        X[:, 8] = activity
+        _fill_serving(X, dot_last(f.topics, topic), mean_cls, f.age, activity)
         return X
+
+    def _own_features(self) -> bool:
+        return uses_own(self, EngagementPolicy, "features", "_serving_features")
+
+    def _linear(self, items: ObservableItems | None) -> tuple[np.ndarray, float, np.ndarray | None]:
+        """``(w, b, part)`` of the current model: log-odds ``b + w·x``, and ``part`` the
+        :func:`_item_part` of every item of ``items`` if they are the context's (kept until the
+        next fit), else None."""
+        coef = self.model_.coef
+        cached = getattr(self, "linear_", None)
+        if cached is None or cached[0] is not coef:
+            w, b = self.model_.linear()
+            known = self.context_.items
+            part = None if known is None else _item_part(w, b, known.classifier, known.length)
+            cached = self.linear_ = (coef, w, b, part)
+        _, w, b, part = cached
+        return w, b, (part if items is self.context_.items else None)
+
+    def _log_odds(self, request: Request) -> tuple[np.ndarray, np.ndarray]:
+        """(log-odds, relevance) of the request's candidates (a fitted model)."""
+        topic, mean_cls, activity = self.profiles_.of(request.user_id)
+        f = request.features
+        w, b, part = self._linear(f._items if type(f) is CandidateFeatures else None)
+        e = f.classifier
+        part = part.take(request.candidates) if part is not None else _item_part(w, b, e, f.length)
+        rel = dot_last(f.topics, topic)
+        return _log_odds(w, part, rel, e, f.age, mean_cls, activity), rel
+
+    def _log_odds_blocks(self, batch: RequestBatch):
+        """``(rows, candidates, log-odds, relevance)`` for blocks of rows of ``batch`` (a
+        fitted model): row ``j`` of a block is bit for bit :meth:`_log_odds` of request
+        ``rows.start + j``."""
+        items = batch.items
+        topic, mean_cls, activity = self.profiles_.of(batch.user_ids)
+        mean_cls, activity, now = mean_cls[:, None], activity[:, None], batch.now[:, None]
+        w, b, part = self._linear(items)
+        candidates = batch.candidates
+        for rows in row_blocks(len(batch), candidates.shape[1] * items.topics.shape[1]):
+            idx = candidates[rows]
+            e = items.classifier.take(idx)
+            item = part.take(idx) if part is not None else _item_part(w, b, e, items.length.take(idx))
+            rel = gather_dot(items.topics, idx, topic[rows])
+            age = now[rows] - items.upload_time.take(idx)
+            yield rows, idx, _log_odds(w, item, rel, e, age, mean_cls[rows], activity[rows]), rel
 
     def predicted_watch_minutes(self, request: Request) -> np.ndarray:
         """Predicted watch minutes per impression of each candidate (odds of the model)."""
         if not self.model_.fitted:
             return np.zeros(request.candidates.shape[0])
-        lo = self.model_.log_odds(self.features(request))
+        if self._own_features():
+            lo = self._log_odds(request)[0]
+        else:
+            lo = self.model_.log_odds(self.features(request))
         return np.exp(np.minimum(lo, 30.0, out=lo), out=lo)
 
+    def _predicted_rows(self, batch: RequestBatch) -> np.ndarray:
+        """:meth:`predicted_watch_minutes` of every row of ``batch``, ``(B, c)``."""
+        out = np.zeros(batch.candidates.shape)
+        if not self.model_.fitted:
+            return out
+        for rows, _, lo, _ in self._log_odds_blocks(batch):
+            out[rows] = np.exp(np.minimum(lo, 30.0, out=lo), out=lo)
+        return out
+
+    def _vectorized(self, owner: type) -> bool:
+        """Whether ``score_batch`` may run vectorized: the serving methods are ``owner``'s."""
+        return uses_own(self, owner, "score", "features", "predicted_watch_minutes", "_serving_features")
+
     def score(self, request: Request, rng: np.random.Generator) -> np.ndarray:
-        scores = self.predicted_watch_minutes(request)
-        # ties (no model yet, or identical items) are broken at random
-        return scores + rng.random(scores.shape[0]) * 1e-9
+        # equal scores (no model yet, or identical items) go to the candidate drawn first
+        return self.predicted_watch_minutes(request)
+
+    def score_batch(self, batch: RequestBatch, rngs: RequestRngs) -> np.ndarray:
+        if not self._vectorized(EngagementPolicy):
+            return super().score_batch(batch, rngs)
+        return self._predicted_rows(batch)
+
+
+def _item_part(w: np.ndarray, b: float, classifier: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """``b`` plus the log-odds terms of the serving features that depend on the item alone
+    (ê, ê², log(L / 4 min); log position 1 = 0), elementwise over the items given."""
+    part = w[2] * classifier
+    part += w[3] * (classifier * classifier)
+    part += w[6] * np.log(length / 240.0)
+    part += b
+    return part
+
+
+def _log_odds(w, item_part, rel, classifier, age, mean_cls, activity) -> np.ndarray:
+    """``b + w·x`` of serving features from their parts: ``item_part`` (:func:`_item_part`),
+    relevance, ê and age (seconds) of the candidates; the user's mean ê and activity (floats,
+    or ``(rows, 1)`` columns of a batch). Elementwise: the same bits for one request and a
+    batch."""
+    lo = w[1] * rel
+    lo += w[0]
+    lo *= rel  # w0·rel + w1·rel²
+    lo += item_part
+    lo += classifier * (w[4] * mean_cls)
+    lo += w[5] * mean_cls + w[8] * activity
+    days = np.maximum(age, 0.0)
+    days /= DAY
+    np.log1p(days, out=days)
+    days *= w[7]
+    lo += days
+    return lo
 
 
 class HarmPenalizedParams(EngagementParams):
@@ -372,9 +521,17 @@ class HarmPenalizedPolicy(EngagementPolicy):
     Params = HarmPenalizedParams
 
     def score(self, request: Request, rng: np.random.Generator) -> np.ndarray:
-        scores = super().score(request, rng) - self.params.penalty * request.features.classifier
+        return self._penalized(super().score(request, rng), request.features.classifier)
+
+    def score_batch(self, batch: RequestBatch, rngs: RequestRngs) -> np.ndarray:
+        if not self._vectorized(HarmPenalizedPolicy):
+            return ScoringPolicy.score_batch(self, batch, rngs)
+        return self._penalized(self._predicted_rows(batch), batch.features.classifier)
+
+    def _penalized(self, scores: np.ndarray, classifier: np.ndarray) -> np.ndarray:
+        scores = scores - self.params.penalty * classifier
         if self.params.demote_above is not None:
-            scores = np.where(request.features.classifier > self.params.demote_above, scores - 1e6, scores)
+            scores = np.where(classifier > self.params.demote_above, scores - 1e6, scores)
         return scores
 
 
@@ -406,6 +563,7 @@ class StatedPreferencePolicy(EngagementPolicy):
         self.survey_X_: list[np.ndarray] = []
         self.survey_y_: list[float] = []
         self.survey_coef_: np.ndarray | None = None
+        self.survey_terms_ = None
 
     def fit(self, feedback: Feedback, now: float) -> None:
         if len(feedback) and feedback.session is not None:
@@ -443,19 +601,76 @@ class StatedPreferencePolicy(EngagementPolicy):
         super().fit(feedback, now)
 
     def score(self, request: Request, rng: np.random.Generator) -> np.ndarray:
-        engagement = super().score(request, rng)
         if self.survey_coef_ is None or not self.model_.fitted:
-            return engagement
-        X = self.features(request)
-        stated = X[:, _SURVEY_FEATURES] @ self.survey_coef_[1:]
+            return super().score(request, rng)
+        if not self._own_features():
+            X = self.features(request)
+            stated = dot_last(X[..., _SURVEY_FEATURES], self.survey_coef_[1:])
+            return self._blend(self.model_.log_odds(X), stated)
+        lo, rel = self._log_odds(request)
+        f = request.features
+        s, part = self._survey_terms(f._items if type(f) is CandidateFeatures else None)
+        part = part.take(request.candidates) if part is not None else _survey_part(s, f.classifier, f.length)
+        return self._blend(lo, _stated(s, part, rel))
+
+    def score_batch(self, batch: RequestBatch, rngs: RequestRngs) -> np.ndarray:
+        if not self._vectorized(StatedPreferencePolicy):
+            return ScoringPolicy.score_batch(self, batch, rngs)
+        if self.survey_coef_ is None or not self.model_.fitted:
+            return self._predicted_rows(batch)
+        items = batch.items
+        s, part = self._survey_terms(items)
+        out = np.empty(batch.candidates.shape)
+        for rows, idx, lo, rel in self._log_odds_blocks(batch):
+            if part is not None:
+                item = part.take(idx)
+            else:
+                item = _survey_part(s, items.classifier.take(idx), items.length.take(idx))
+            out[rows] = self._blend(lo, _stated(s, item, rel))
+        return out
+
+    def _survey_terms(self, items: ObservableItems | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(s, part)``: the survey model's coefficients of (relevance, ê, ê², log length),
+        and :func:`_survey_part` of every item if ``items`` are the context's (else None)."""
+        coef = self.survey_coef_
+        cached = getattr(self, "survey_terms_", None)
+        if cached is None or cached[0] is not coef:
+            s = coef[1:]
+            known = self.context_.items
+            part = None if known is None else _survey_part(s, known.classifier, known.length)
+            cached = self.survey_terms_ = (coef, s, part)
+        _, s, part = cached
+        return s, (part if items is self.context_.items else None)
+
+    def _blend(self, log_odds: np.ndarray, stated: np.ndarray) -> np.ndarray:
+        """The blended score (z-scores over the last, candidate axis)."""
         w = self.params.weight
         # blend on the log-odds scale, where the engagement model is linear like the survey model
-        return (1 - w) * _z(self.model_.log_odds(X)) + w * _z(stated) + rng.random(X.shape[0]) * 1e-9
+        return (1 - w) * _z(log_odds) + w * _z(stated)
+
+
+def _survey_part(s: np.ndarray, classifier: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """The survey model's terms that depend on the item alone (ê, ê², log(L / 4 min))."""
+    part = s[1] * classifier
+    part += s[2] * (classifier * classifier)
+    part += s[3] * np.log(length / 240.0)
+    return part
+
+
+def _stated(s: np.ndarray, part: np.ndarray, rel: np.ndarray) -> np.ndarray:
+    """Predicted stated satisfaction (without intercept) from the item part and relevance."""
+    stated = s[0] * rel
+    stated += part
+    return stated
 
 
 def _z(x: np.ndarray) -> np.ndarray:
-    sd = x.std()
-    return (x - x.mean()) / sd if sd > 0 else np.zeros_like(x)
+    """z-scores along the last axis (zeros where all values are equal). Sums along the last,
+    contiguous axis round alike for one row and for many."""
+    x = np.ascontiguousarray(x)
+    sd = x.std(axis=-1, keepdims=True)
+    centered = x - x.mean(axis=-1, keepdims=True)
+    return np.divide(centered, sd, out=np.zeros_like(centered), where=sd > 0)
 
 
 class BanditParams(BaseModel):
@@ -482,7 +697,8 @@ class BanditPolicy(ScoringPolicy):
         self.theta_ = np.zeros(d)
 
     def _design(self, X: np.ndarray) -> np.ndarray:
-        return np.hstack([np.ones((X.shape[0], 1)), X])
+        """``[1, x]`` for the rows of ``X`` (``(…, F)`` → ``(…, F + 1)``)."""
+        return np.concatenate([np.ones(X.shape[:-1] + (1,)), X], axis=-1)
 
     def fit(self, feedback: Feedback, now: float) -> None:
         if len(feedback):
@@ -501,9 +717,42 @@ class BanditPolicy(ScoringPolicy):
         self.profiles_.update(feedback, self.context_.items, now)
 
     def score(self, request: Request, rng: np.random.Generator) -> np.ndarray:
+        # equal scores go to the candidate drawn first (candidates arrive in random order)
         topic, mean_cls, activity = self.profiles_.of(request.user_id)
         f = request.features
-        X = self._design(pair_features(topic, mean_cls, activity, f.topics, f.classifier, f.length, f.age, 1.0))
-        bonus = np.sqrt(np.einsum("ij,jk,ik->i", X, self.A_inv_, X))
-        return X @ self.theta_ + self.params.alpha * bonus + rng.random(X.shape[0]) * 1e-9
+        return self._ucb(pair_features(topic, mean_cls, activity, f.topics, f.classifier, f.length, f.age, 1.0))
 
+    def score_batch(self, batch: RequestBatch, rngs: RequestRngs) -> np.ndarray:
+        if not uses_own(self, BanditPolicy, "score", "_ucb"):
+            return super().score_batch(batch, rngs)
+        items = batch.items
+        topic, mean_cls, activity = self.profiles_.of(batch.user_ids)
+        mean_cls, activity, now = mean_cls[:, None], activity[:, None], batch.now[:, None]
+        candidates = batch.candidates
+        d = self.A_inv_.shape[0]
+        out = np.empty(candidates.shape)
+        for rows in row_blocks(len(batch), candidates.shape[1] * d * d, 4 * BLOCK_ELEMENTS):
+            idx = candidates[rows]
+            X = pair_features(
+                topic[rows, None, :], mean_cls[rows], activity[rows], items.topics.take(idx, axis=0),
+                items.classifier.take(idx), items.length.take(idx), now[rows] - items.upload_time.take(idx), 1.0,
+            )
+            out[rows] = self._ucb(X)
+        return out
+
+    def _ucb(self, X: np.ndarray) -> np.ndarray:
+        """θ·x + α·sqrt(xᵀA⁻¹x) for the design rows x = [1, X[..., :]] (``X`` ``(…, F)``),
+        summed term by term over a leading feature axis (:func:`sum_first`): the same bits for
+        one request and for a batch, without BLAS."""
+        d = X.shape[-1] + 1
+        unit = (1,) * (X.ndim - 1)
+        x = np.empty((d,) + X.shape[:-1])  # feature-major design rows
+        x[0] = 1.0
+        x[1:] = np.moveaxis(X, -1, 0)
+        mean = sum_first(x * self.theta_.reshape((d,) + unit))
+        # (A⁻¹x)_i = Σ_j A⁻¹[i, j]·x_j: the terms laid out (j, i, …) and summed over j
+        a_t = np.ascontiguousarray(self.A_inv_.T).reshape((d, d) + unit)
+        quad = sum_first(a_t * x[:, None])
+        quad *= x
+        bonus = np.sqrt(sum_first(quad))
+        return mean + self.params.alpha * bonus

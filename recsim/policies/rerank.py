@@ -39,7 +39,19 @@ from pydantic_core import PydanticCustomError
 
 from ..catalog import unit_rows
 from ..config import Duration, PolicyParamError, PolicySpec, _default_name
-from .base import Feedback, Policy, PolicyContext, Request, ScoringPolicy, top_k
+from .base import (
+    Feedback,
+    Policy,
+    PolicyContext,
+    Request,
+    RequestBatch,
+    RequestRngs,
+    ScoringPolicy,
+    batch_rows,
+    rngs_rows,
+    top_k,
+    uses_own,
+)
 from .registry import build_policy, resolve_policy, validate_policy_spec
 
 __all__ = [
@@ -155,14 +167,36 @@ def _base_scores(base: Policy, request: Request, rng: np.random.Generator) -> np
     candidates = request.candidates
     c = candidates.shape[0]
     if isinstance(base, ScoringPolicy):
-        scores = np.asarray(base.score(request, rng), dtype=float)
-        if scores.shape != (c,):
-            name = type(base).__name__
-            raise ValueError(f"{name}.score returned shape {scores.shape}; expected ({c},)")
-        if np.isnan(scores).any():
-            raise ValueError(f"{type(base).__name__}.score returned NaN scores")
-        return scores
-    ranking = base.recommend(replace(request, slate_size=c), rng)
+        return _checked_scores(base, np.asarray(base.score(request, rng), dtype=float), (c,))
+    return _rank_scores(candidates, base.recommend(replace(request, slate_size=c), rng))
+
+
+def _base_scores_batch(base: Policy, batch: RequestBatch, rngs: RequestRngs) -> list[np.ndarray | None]:
+    """:func:`_base_scores` of every row of ``batch``, through the base's batch methods
+    (``score_batch``, or ``recommend_batch`` of full rankings): row ``i`` is exactly
+    ``_base_scores(base, batch.request(i), rngs[i])``."""
+    c = batch.candidates.shape[1]
+    if isinstance(base, ScoringPolicy):
+        scores = np.asarray(base.score_batch(batch, rngs), dtype=float)
+        return list(_checked_scores(base, scores, batch.candidates.shape))
+    rankings = base.recommend_batch(replace(batch, slate_size=c), rngs)
+    return [_rank_scores(batch.candidates[i], rankings[i]) for i in range(len(batch))]
+
+
+def _checked_scores(base: ScoringPolicy, scores: np.ndarray, shape: tuple) -> np.ndarray:
+    name = type(base).__name__
+    if scores.shape != shape:
+        method = "score" if len(shape) == 1 else "score_batch"
+        raise ValueError(f"{name}.{method} returned shape {scores.shape}; expected {shape}")
+    if np.isnan(scores).any():
+        raise ValueError(f"{name}.score returned NaN scores")
+    return scores
+
+
+def _rank_scores(candidates: np.ndarray, ranking: np.ndarray) -> np.ndarray | None:
+    """Scores ``c - rank`` from a base's full ranking (0 for candidates left out), or None for
+    an empty ranking (a break)."""
+    c = candidates.shape[0]
     ranking = np.asarray(ranking, dtype=np.int64).ravel()
     if ranking.shape[0] == 0:
         return None
@@ -256,15 +290,30 @@ class DiversityPolicy(_Wrapper):
 
     def recommend(self, request: Request, rng: np.random.Generator) -> np.ndarray:
         scores = _base_scores(self.base_, request, rng)
+        return self._slate(request.candidates, scores, request.slate_size, lambda: request.features.topics)
+
+    def recommend_batch(self, batch: RequestBatch, rngs: RequestRngs) -> list[np.ndarray]:
+        """The base's scores of the whole batch at once (its batch methods), then the greedy
+        selection row by row — row ``i`` exactly ``recommend(batch.request(i), rngs[i])``."""
+        if not uses_own(self, DiversityPolicy, "recommend", "_slate"):
+            return super().recommend_batch(batch, rngs)
+        topics, candidates = batch.items.topics, batch.candidates
+        return [
+            self._slate(candidates[i], scores, batch.slate_size, lambda i=i: topics.take(candidates[i], axis=0))
+            for i, scores in enumerate(_base_scores_batch(self.base_, batch, rngs))
+        ]
+
+    def _slate(self, candidates: np.ndarray, scores: np.ndarray | None, slate_size: int, topics_of) -> np.ndarray:
+        """The MMR slate from the base ``scores`` (None: a break); ``topics_of()`` gives the
+        candidates' observable topics."""
         if scores is None:
             return _EMPTY_SLATE
-        candidates = request.candidates
-        k = min(request.slate_size, candidates.shape[0])
+        k = min(slate_size, candidates.shape[0])
         lam = self.params.trade_off
         if lam >= 1.0:
             return top_k(candidates, scores, k)
         relevance = lam * _normalize(scores)
-        topics = unit_rows(np.asarray(request.features.topics, dtype=float))
+        topics = unit_rows(np.asarray(topics_of(), dtype=float))
         max_similarity = np.full(candidates.shape[0], -np.inf)
         chosen = np.empty(k, dtype=np.int64)
         gain = relevance.copy()  # the first pick has no slate to be similar to
@@ -308,16 +357,40 @@ class CalibratedPolicy(_Wrapper):
 
     def recommend(self, request: Request, rng: np.random.Generator) -> np.ndarray:
         scores = _base_scores(self.base_, request, rng)
+        return self._slate(
+            request.candidates, scores, request.slate_size, lambda: request.history.topic_mix,
+            lambda: request.features.topics,
+        )
+
+    def recommend_batch(self, batch: RequestBatch, rngs: RequestRngs) -> list[np.ndarray]:
+        """The base's scores of the whole batch at once (its batch methods), then the greedy
+        selection row by row — row ``i`` exactly ``recommend(batch.request(i), rngs[i])``."""
+        if not uses_own(self, CalibratedPolicy, "recommend", "_slate"):
+            return super().recommend_batch(batch, rngs)
+        topics, candidates = batch.items.topics, batch.candidates
+        mix, users = batch.histories.topic_mix, batch.user_ids
+        return [
+            self._slate(
+                candidates[i], scores, batch.slate_size, lambda i=i: mix[users[i]],
+                lambda i=i: topics.take(candidates[i], axis=0),
+            )
+            for i, scores in enumerate(_base_scores_batch(self.base_, batch, rngs))
+        ]
+
+    def _slate(
+        self, candidates: np.ndarray, scores: np.ndarray | None, slate_size: int, mix_of, topics_of
+    ) -> np.ndarray:
+        """The calibrated slate from the base ``scores`` (None: a break); ``mix_of()`` gives
+        the user's topic mix, ``topics_of()`` the candidates' observable topics."""
         if scores is None:
             return _EMPTY_SLATE
-        candidates = request.candidates
-        k = min(request.slate_size, candidates.shape[0])
+        k = min(slate_size, candidates.shape[0])
         lam = self.params.trade_off
         if lam <= 0.0:
             return top_k(candidates, scores, k)
         relevance = (1.0 - lam) * _normalize(scores)
-        p = _topic_distribution(np.asarray(request.history.topic_mix, dtype=float))
-        q = _topic_distribution(np.asarray(request.features.topics, dtype=float))
+        p = _topic_distribution(np.asarray(mix_of(), dtype=float))
+        q = _topic_distribution(np.asarray(topics_of(), dtype=float))
         support = p > 0  # 0·log 0 = 0: topics the user never watched add nothing to the KL
         p_s, q_s = p[support], q[:, support]
         p_log_p = float(p_s @ np.log(p_s))
@@ -364,6 +437,22 @@ class BreakSuggestingPolicy(_Wrapper):
         if request.history.session_watch_seconds >= self.params.budget:
             return _EMPTY_SLATE
         return self.base_.recommend(request, rng)
+
+    def recommend_batch(self, batch: RequestBatch, rngs: RequestRngs) -> list[np.ndarray]:
+        """Breaks for the rows over budget; the others served by the base's
+        ``recommend_batch`` on those rows (with the same generators)."""
+        if not uses_own(self, BreakSuggestingPolicy, "recommend"):
+            return super().recommend_batch(batch, rngs)
+        watched = batch.histories.session_watch_seconds[batch.user_ids]
+        serve = np.flatnonzero(~(watched >= self.params.budget))
+        slates: list[np.ndarray] = [_EMPTY_SLATE] * len(batch)
+        if serve.shape[0] == len(batch):
+            return list(self.base_.recommend_batch(batch, rngs))
+        if serve.shape[0]:
+            served = self.base_.recommend_batch(batch_rows(batch, serve), rngs_rows(rngs, serve))
+            for i, slate in zip(serve.tolist(), served):
+                slates[i] = slate
+        return slates
 
 
 class EpsilonGreedyParams(BaseModel):
