@@ -67,106 +67,121 @@ class OnlinePolicyError(ValueError):
     """The policy learns after every event, which only the reference engine can run."""
 
 
-class _Rows:
-    """Event rows emitted but not yet written, each with the simulated time of its emission;
-    handed over in the reference engine's order (emission time, user, emission order)."""
+class _Table:
+    """Rows of named columns, each with the simulated time it was emitted at, in growable
+    preallocated arrays (struct of arrays): cheap to append to from vectorized steps; taken in
+    emission order (rows emitted at the same time keep the order they were added in, and a
+    user's rows are added in the order the user emits them)."""
 
-    NAMES = ("time", "user_id", "session", "event", "item_id", "position", "watch_time",
-             "watch_fraction", "survey_score", "true_value", "true_extremeness", "true_allure")
-    _DEFAULTS = {"item_id": -1, "position": 0}
-    _DTYPES = {"user_id": np.int64, "session": np.int64, "event": np.int8, "item_id": np.int64,
-               "position": np.int64}
+    def __init__(self, columns: dict[str, tuple[type, object]]):
+        self.spec = columns  # name: (dtype, default)
+        self.n = 0
+        self._alloc(1024)
 
-    def __init__(self) -> None:
-        self.chunks: list[tuple[np.ndarray, dict[str, np.ndarray]]] = []
+    def _alloc(self, capacity: int) -> None:
+        old = getattr(self, "cols", None)
+        self.capacity = capacity
+        self.emit = np.empty(capacity) if old is None else np.concatenate([self.emit[: self.n], np.empty(capacity - self.n)])
+        cols = {}
+        for name, (dtype, _) in self.spec.items():
+            col = np.empty(capacity, dtype=dtype)
+            if old is not None:
+                col[: self.n] = old[name][: self.n]
+            cols[name] = col
+        self.cols = cols
 
     def add(self, emit, n: int, **columns) -> None:
         if n == 0:
             return
-        cols = {}
-        for name in self.NAMES:
-            value = columns.get(name, self._DEFAULTS.get(name, _NAN))
-            dtype = self._DTYPES.get(name, np.float64)
-            cols[name] = np.broadcast_to(np.asarray(value, dtype=dtype), (n,))
-        self.chunks.append((np.broadcast_to(np.asarray(emit, dtype=np.float64), (n,)), cols))
+        if self.n + n > self.capacity:
+            self._alloc(max(2 * self.capacity, self.n + n))
+        lo, hi = self.n, self.n + n
+        self.emit[lo:hi] = emit
+        for name, (_, default) in self.spec.items():
+            self.cols[name][lo:hi] = columns.get(name, default)
+        self.n = hi
 
     def take_before(self, t: float) -> dict[str, np.ndarray] | None:
-        """Rows emitted before ``t``, in order; the rest stay."""
-        if not self.chunks:
+        """The rows emitted before ``t``, in emission order; the rest stay."""
+        n = self.n
+        if n == 0:
             return None
-        emit = np.concatenate([c[0] for c in self.chunks])
-        cols = {name: np.concatenate([c[1][name] for c in self.chunks]) for name in self.NAMES}
+        emit = self.emit[:n]
         now = emit < t
-        if now.all():
-            self.chunks = []
-        else:
-            later = ~now
-            self.chunks = [(emit[later], {name: v[later] for name, v in cols.items()})]
-            emit = emit[now]
-            cols = {name: v[now] for name, v in cols.items()}
-        if emit.shape[0] == 0:
+        k = int(now.sum())
+        if k == 0:
             return None
-        # by emission time; rows emitted at the same time keep the order they were added in
-        # (a user's rows are added in the order the user emits them)
-        order = np.argsort(emit, kind="stable")
-        return {name: v[order] for name, v in cols.items()}
+        if k == n:
+            order = np.argsort(emit, kind="stable")
+            out = {name: col[:n][order] for name, col in self.cols.items()}
+            self.n = 0
+        else:
+            taken = np.flatnonzero(now)
+            order = taken[np.argsort(emit[taken], kind="stable")]
+            out = {name: col[:n][order] for name, col in self.cols.items()}
+            rest = np.flatnonzero(~now)
+            m = rest.shape[0]
+            self.emit[:m] = emit[rest]
+            for col in self.cols.values():
+                col[:m] = col[rest]
+            self.n = m
+        if self.capacity > 4 * max(self.n, 1024) and self.capacity > 1 << 20:
+            self._shrink()
+        return out
+
+    def _shrink(self) -> None:
+        keep = max(2 * self.n, 1024)
+        self.emit = self.emit[:keep].copy()
+        self.cols = {name: col[:keep].copy() for name, col in self.cols.items()}
+        self.capacity = keep
 
     def __len__(self) -> int:
-        return sum(c[0].shape[0] for c in self.chunks)
+        return self.n
+
+
+def _event_rows() -> _Table:
+    """Event rows emitted but not yet written (the event log's columns)."""
+    return _Table({
+        "time": (np.float64, _NAN), "user_id": (np.int64, -1), "session": (np.int64, 0),
+        "event": (np.int8, 0), "item_id": (np.int64, -1), "position": (np.int64, 0),
+        "watch_time": (np.float64, _NAN), "watch_fraction": (np.float64, _NAN),
+        "survey_score": (np.float64, _NAN), "true_value": (np.float64, _NAN),
+        "true_extremeness": (np.float64, _NAN), "true_allure": (np.float64, _NAN),
+    })
 
 
 class _FeedbackRows:
     """Observable feedback since the last retrain, as :class:`Feedback` rows with emission
     times (the reference engine appends them as they happen)."""
 
-    NAMES = ("time", "served_at", "user_id", "session", "item_id", "position", "clicked", "watch_time")
-
     def __init__(self) -> None:
-        self.rows: list[tuple[np.ndarray, dict[str, np.ndarray]]] = []
-        self.surveys: list[tuple[np.ndarray, dict[str, np.ndarray]]] = []
+        self.rows = _Table({
+            "time": (np.float64, 0.0), "served_at": (np.float64, 0.0), "user_id": (np.int64, 0),
+            "session": (np.int64, 0), "item_id": (np.int64, 0), "position": (np.int64, 0),
+            "clicked": (bool, False), "watch_time": (np.float64, 0.0),
+        })
+        self.surveys = _Table({
+            "time": (np.float64, 0.0), "user_id": (np.int64, 0), "session": (np.int64, 0), "score": (np.float64, 0.0),
+        })
 
     def add(self, emit, n: int, **columns) -> None:
-        if n:
-            self.rows.append((np.broadcast_to(emit, (n,)), {k: np.broadcast_to(columns[k], (n,)) for k in self.NAMES}))
+        self.rows.add(emit, n, **columns)
 
     def add_surveys(self, emit, n: int, **columns) -> None:
-        if n:
-            self.surveys.append((np.broadcast_to(emit, (n,)), {k: np.broadcast_to(v, (n,)) for k, v in columns.items()}))
+        self.surveys.add(emit, n, **columns)
 
     @staticmethod
-    def _split(chunks, names, t):
-        if not chunks:
-            return {name: np.empty(0) for name in names}, []
-        emit = np.concatenate([c[0] for c in chunks])
-        cols = {name: np.concatenate([c[1][name] for c in chunks]) for name in names}
-        now = emit < t
-        rest = [] if now.all() else [(emit[~now], {k: v[~now] for k, v in cols.items()})]
-        return {k: v[now] for k, v in cols.items()}, rest
+    def _empty(table: _Table) -> dict[str, np.ndarray]:
+        return {name: np.empty(0, dtype=dtype) for name, (dtype, _) in table.spec.items()}
 
     def take(self, t: float) -> Feedback:
         """Feedback emitted before ``t``, sorted as the reference engine's (by time, user,
         non-clicked first, position)."""
-        cols, self.rows = self._split(self.rows, self.NAMES, t)
+        cols = self.rows.take_before(t) or self._empty(self.rows)
         order = np.lexsort((cols["position"], cols["clicked"], cols["user_id"], cols["time"]))
-        typed = {
-            "time": np.asarray(cols["time"], dtype=float)[order],
-            "served_at": np.asarray(cols["served_at"], dtype=float)[order],
-            "user_id": np.asarray(cols["user_id"], dtype=np.int64)[order],
-            "session": np.asarray(cols["session"], dtype=np.int64)[order],
-            "item_id": np.asarray(cols["item_id"], dtype=np.int64)[order],
-            "position": np.asarray(cols["position"], dtype=np.int64)[order],
-            "clicked": np.asarray(cols["clicked"], dtype=bool)[order],
-            "watch_time": np.asarray(cols["watch_time"], dtype=float)[order],
-        }
-        sv, self.surveys = self._split(self.surveys, ("time", "user_id", "session", "score"), t)
+        sv = self.surveys.take_before(t) or self._empty(self.surveys)
         so = np.lexsort((sv["user_id"], sv["time"]))
-        surveys = {
-            "time": np.asarray(sv["time"], dtype=float)[so],
-            "user_id": np.asarray(sv["user_id"], dtype=np.int64)[so],
-            "session": np.asarray(sv["session"], dtype=np.int64)[so],
-            "score": np.asarray(sv["score"], dtype=float)[so],
-        }
-        return Feedback(**typed, surveys=surveys)
+        return Feedback(**{k: v[order] for k, v in cols.items()}, surveys={k: v[so] for k, v in sv.items()})
 
 
 class _Batched:
@@ -203,7 +218,7 @@ class _Batched:
         self.metrics = MetricsCollector(n_users, cat.n_topics, sc.outputs.extreme_threshold, np.maximum(cat.topics, 0.0))
         self.learns = not (type(self.policy).fit is Policy.fit and "fit" not in vars(self.policy))
         self.feedback = _FeedbackRows()
-        self.rows = _Rows()
+        self.rows = _event_rows()
         self.hist = HistoryTable(n_users, cat.n_topics)
         self.ubar = np.full(n_users, self.b.churn.initial)
         self.retrain_times: list[float] = []
