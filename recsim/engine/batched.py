@@ -178,7 +178,13 @@ class _FeedbackRows:
         """Feedback emitted before ``t``, sorted as the reference engine's (by time, user,
         non-clicked first, position)."""
         cols = self.rows.take_before(t) or self._empty(self.rows)
-        order = np.lexsort((cols["position"], cols["clicked"], cols["user_id"], cols["time"]))
+        # rows come in emission order, which within one user and time lists a slate's
+        # non-clicked impressions by position; the canonical order (time, user, non-clicked
+        # first, position) is then a stable sort by time of [non-clicked rows, clicked rows]
+        # (users never share a time)
+        clicked = cols["clicked"]
+        grouped = np.concatenate([np.flatnonzero(~clicked), np.flatnonzero(clicked)])
+        order = grouped[np.argsort(cols["time"][grouped], kind="stable")]
         sv = self.surveys.take_before(t) or self._empty(self.surveys)
         so = np.lexsort((sv["user_id"], sv["time"]))
         return Feedback(**{k: v[order] for k, v in cols.items()}, surveys={k: v[so] for k, v in sv.items()})
