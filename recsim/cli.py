@@ -96,7 +96,7 @@ def validate(
     out_console.print(
         f"  {sc.population.n_users} users, {sc.catalog.n_items} items, horizon "
         f"{sc.horizon / 86400:g} d (+{sc.warmup / 86400:g} d warm-up), "
-        f"{sc.replications} replication(s), seed {sc.seed}",
+        f"{sc.replications} replication(s), seed {sc.seed}, {sc.engine} engine",
         highlight=False,
     )
     out_console.print(f"  policies: {policies}", highlight=False)
