@@ -136,9 +136,18 @@ class MetricsCollector:
     """
 
     def __init__(
-        self, n_users: int, n_topics: int, extreme_threshold: float, item_topics: np.ndarray | None = None
+        self,
+        n_users: int,
+        n_topics: int,
+        extreme_threshold: float,
+        item_topics: np.ndarray | None = None,
+        pair_users: int | None = None,
     ):
         self.n_users = n_users
+        #: the whole-horizon (watch time, value) pairs behind the headline proxy_validity are
+        #: kept for users with ids below this (outputs.event_sample; all users by default), so
+        #: that memory does not grow with users × horizon when events are sampled
+        self.pair_users = n_users if pair_users is None else min(int(pair_users), n_users)
         self.threshold = extreme_threshold
         #: ``max(topics, 0)`` per item, shape ``(n_items, K)``, for :meth:`on_watch_item`
         self.item_topics = item_topics
@@ -391,6 +400,9 @@ class MetricsCollector:
         t["regret"] += b_regret
         t["ext"] += b_ext
         t["extreme"] += b_extreme
+        if self.pair_users < self.n_users:
+            kept = users < self.pair_users
+            tau, values = tau[kept], values[kept]
         self._all_tau.append(tau)
         self._all_value.append(values)
         self.all_surveys += surveys.tolist()

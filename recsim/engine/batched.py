@@ -221,7 +221,8 @@ class _Batched:
         self.policy_rngs = RequestRngs(rngmod.stream_key(sc.seed, world.replication, f"policy:{spec.name}"))
         self.warmup_rngs = RequestRngs(rngmod.stream_key(sc.seed, world.replication, "policy:warmup"))
         self.trusted = _built_in(self.policy)
-        self.metrics = MetricsCollector(n_users, cat.n_topics, sc.outputs.extreme_threshold, np.maximum(cat.topics, 0.0))
+        self.metrics = MetricsCollector(n_users, cat.n_topics, sc.outputs.extreme_threshold, np.maximum(cat.topics, 0.0),
+                                        pair_users=getattr(events, "user_limit", None))
         self.learns = not (type(self.policy).fit is Policy.fit and "fit" not in vars(self.policy))
         self.feedback = _FeedbackRows()
         self.rows = _event_rows()

@@ -155,7 +155,8 @@ class _Simulation:
         self.warmup_rngs = RequestRngs(rngmod.stream_key(sc.seed, world.replication, "policy:warmup"))
         self.trusted = _built_in(self.policy)
         self.metrics = MetricsCollector(
-            self.pop.n_users, self.catalog.n_topics, sc.outputs.extreme_threshold, np.maximum(self.catalog.topics, 0.0)
+            self.pop.n_users, self.catalog.n_topics, sc.outputs.extreme_threshold, np.maximum(self.catalog.topics, 0.0),
+            pair_users=getattr(events, "user_limit", None),
         )
         self.feedback = _FeedbackBuffer()
         # a policy that keeps the base class's no-op fit never reads the feedback: skip
