@@ -263,7 +263,7 @@ class _Batched:
         self.max_batch = 1024
         #: event rows buffered between synchronization points are bounded by handing them over
         #: at extra points (they change nothing else: users are independent between them)
-        self.max_rows = 2_000_000
+        self.max_rows = 500_000
         # impressions are logged for the sampled users only (outputs.event_sample)
         limit = getattr(events, "user_limit", None)
         self.impression_limit = n_users if limit is None else min(int(limit), n_users)
