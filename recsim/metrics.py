@@ -409,8 +409,10 @@ class MetricsCollector:
         self._new_bucket()
 
     def snapshot(self, pop: Population, now: float, scenario) -> dict[str, np.ndarray]:
-        """Emit the state rows at ``now``; returns the effective per-user state."""
+        """Emit the state rows at ``now``; returns the effective per-user state (without the
+        ``(n, K)`` topic vectors, which runs keep for their start and end otherwise)."""
         state = effective_state(pop, now, scenario)
+        del state["theta"]
         churned = float(pop.churned.sum())
         values = {
             "mean_wellbeing": state["wellbeing"].mean(),
