@@ -146,3 +146,28 @@ def test_online_policy_is_refused_with_a_clear_message(monkeypatch):
     monkeypatch.setattr(batched, "build_policy", lambda spec: _Online())
     with pytest.raises(OnlinePolicyError, match="reference"):
         simulate_batched(build_world(scenario, 0), scenario.policies[0], EventLog(None))
+
+
+class OnlineFirstK(Policy):
+    """Learns after every event (as far as the engines know): only the reference engine runs it."""
+
+    online = True
+
+    def recommend(self, request, rng):
+        return request.candidates[: request.slate_size]
+
+
+def test_online_policy_runs_on_the_reference_engine_with_a_warning(tmp_path):
+    from recsim.engine import engine_for, simulate as dispatch
+
+    scenario = scenario_from_dict({**BASE, "policies": [{"name": "online", "type": f"{__name__}:OnlineFirstK"}]})
+    assert scenario.engine == "batched"
+    world = build_world(scenario, 0)
+    with pytest.warns(UserWarning, match="reference engine"):
+        assert engine_for(world, scenario.policies[0]) == "reference"
+    with pytest.warns(UserWarning, match="learns after every event"):
+        result = dispatch(world, scenario.policies[0], EventLog(tmp_path / "a.parquet"))
+    expected = simulate(build_world(scenario, 0), scenario.policies[0], EventLog(tmp_path / "b.parquet"))
+    assert result.n_decisions == expected.n_decisions > 0
+    pd.testing.assert_frame_equal(pq.read_table(tmp_path / "a.parquet").to_pandas(),
+                                  pq.read_table(tmp_path / "b.parquet").to_pandas())
