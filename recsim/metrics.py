@@ -89,6 +89,18 @@ def _extend(buffer: array, values: np.ndarray, dtype: type) -> None:
     buffer.frombytes(np.ascontiguousarray(values, dtype=dtype).tobytes())
 
 
+def _row_entropies(mix: np.ndarray, block: int = 65536) -> np.ndarray:
+    """Entropy of each row of ``mix`` normalized to sum 1 (0·log 0 = 0), computed in blocks of
+    rows (the same values as at once, with bounded temporaries)."""
+    out = np.empty(mix.shape[0])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for lo in range(0, mix.shape[0], block):
+            m = mix[lo: lo + block]
+            p = m / m.sum(axis=1, keepdims=True)
+            out[lo: lo + block] = -np.where(p > 0, p * np.log(p), 0.0).sum(axis=1)
+    return out
+
+
 def spearman(x: np.ndarray, y: np.ndarray) -> float:
     """Spearman rank correlation, NaN when undefined (fewer than 3 points or a constant)."""
     if len(x) < 3 or np.all(x == x[0]) or np.all(y == y[0]):
@@ -344,8 +356,12 @@ class MetricsCollector:
             items = np.where(items >= 0, items, items + table.shape[0])  # -1 is the last row
         else:
             table = self.item_topics
-        mix = np.zeros((first.shape[0], self._n_topics))
-        np.add.at(mix, rank[inverse.ravel()], tau[:, None] * table[items])
+        # column by column (bounded temporaries with a million users): bincount adds the
+        # weights in input order, as np.add.at(mix, rows, tau[:, None] * table[items]) did
+        rows = rank[inverse.ravel()]
+        mix = np.empty((first.shape[0], self._n_topics))
+        for k in range(self._n_topics):
+            mix[:, k] = np.bincount(rows, weights=tau * table[items, k], minlength=first.shape[0])
         return mix
 
     def _n_active(self) -> int:
@@ -371,9 +387,7 @@ class MetricsCollector:
         self.cumulative_value += b_value
         if tau.shape[0]:
             mix = self._topic_mixes(users, items, tau)
-            p = mix / mix.sum(axis=1, keepdims=True)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                entropy = float((-np.where(p > 0, p * np.log(p), 0.0).sum(axis=1)).mean())
+            entropy = float(_row_entropies(mix).mean())
         else:
             entropy = math.nan
         flows = {
