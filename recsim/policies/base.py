@@ -265,6 +265,7 @@ class RequestRngs:
         self._generator = np.random.Generator(self._bitgen)
         self._state = self._bitgen.state
         self._counter = np.zeros(4, dtype=np.uint64)
+        self._key = np.zeros(2, dtype=np.uint64)
 
     def rows(self, users: np.ndarray, counters: np.ndarray) -> "RequestRngs":
         """The generators of a batch: row ``i`` is request ``counters[i]`` of ``users[i]``."""
@@ -288,7 +289,10 @@ class RequestRngs:
     def keyed_user(self, user_key: int, counter: int) -> np.random.Generator:
         """:meth:`keyed` given the user's key ``rng.user_key(self.key, user)``."""
         state = self._state
-        state["state"]["key"] = np.array((user_key, counter), dtype=np.uint64)
+        key = self._key
+        key[0] = user_key
+        key[1] = counter
+        state["state"]["key"] = key
         state["state"]["counter"] = self._counter
         self._bitgen.state = state
         return self._generator
@@ -551,6 +555,11 @@ def dot_last(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     every element has the same bits whatever the other axes' shapes — one request's
     ``(c, K)`` and ``(K,)``, or a batch's ``(B, c, K)`` and ``(B, 1, K)``."""
     a, b = np.asarray(a), np.asarray(b)
+    if a.ndim == 2 and b.ndim == 1 and a.shape[0] > 1 and a.dtype == b.dtype == np.float64:
+        # one request's (c, K) · (K,): what the general path below computes, minus its overhead
+        products = np.empty((a.shape[1], a.shape[0]))
+        np.multiply(a.T, b[:, None], out=products)
+        return np.add.reduce(products, axis=0)
     nd = max(a.ndim, b.ndim)
     if a.ndim < nd:
         a = a[(None,) * (nd - a.ndim)]
