@@ -108,26 +108,40 @@ def spearman(x: np.ndarray, y: np.ndarray) -> float:
     return float(spearmanr(x, y).statistic)
 
 
-def effective_state(pop: Population, now: float, scenario) -> dict[str, np.ndarray]:
+def effective_state(
+    pop: Population, now: float, scenario, with_theta: bool = True, block: int = 65536
+) -> dict[str, np.ndarray]:
     """Hidden state as of ``now``: users between sessions have relaxed since their last
-    session (θ → θ₀, a → a₀, S → 0, ψ decays). Pure: ``pop`` is not mutated."""
+    session (θ → θ₀, a → a₀, S → 0, ψ decays). Pure: ``pop`` is not mutated. The ``(n, K)``
+    topic vectors ``theta`` are left out with ``with_theta=False``."""
     b = scenario.behaviour
     idle = ~pop.in_session
     dt = np.where(idle, now - pop.state_time, 0.0)
     appetite = np.where(idle, model.relax_toward(pop.appetite, pop.appetite0, dt, b.appetite.relax), pop.appetite)
     satisfaction = np.where(idle, model.relax_toward(pop.satisfaction, 0.0, dt, b.satisfaction.relax), pop.satisfaction)
-    keep = np.exp(-dt / b.topic.relax)[:, None]
-    theta = pop.theta0 + (pop.theta - pop.theta0) * keep
-    theta /= np.linalg.norm(theta, axis=1, keepdims=True)
+    keep = np.exp(-dt / b.topic.relax)
+    n = pop.theta.shape[0]
+    theta = np.empty_like(pop.theta) if with_theta else None
+    drift = np.empty(n)
+    for lo in range(0, n, block):  # in blocks of users: bounded (block, K) temporaries
+        rows = slice(lo, lo + block)
+        theta0 = pop.theta0[rows]
+        t = theta0 + (pop.theta[rows] - theta0) * keep[rows, None]
+        t /= np.linalg.norm(t, axis=1, keepdims=True)
+        drift[rows] = np.linalg.norm(t - theta0, axis=1)
+        if with_theta:
+            theta[rows] = t
     habit = pop.habit * np.exp(-(now - pop.habit_time) / b.habit.relax)
-    return {
+    state = {
         "appetite": appetite,
         "satisfaction": satisfaction,
         "wellbeing": model.wellbeing(satisfaction, b.satisfaction.kappa),
-        "theta": theta,
-        "topic_drift": np.linalg.norm(theta - pop.theta0, axis=1),
+        "topic_drift": drift,
         "habit": habit,
     }
+    if with_theta:
+        state["theta"] = theta
+    return state
 
 
 class MetricsCollector:
@@ -425,8 +439,7 @@ class MetricsCollector:
     def snapshot(self, pop: Population, now: float, scenario) -> dict[str, np.ndarray]:
         """Emit the state rows at ``now``; returns the effective per-user state (without the
         ``(n, K)`` topic vectors, which runs keep for their start and end otherwise)."""
-        state = effective_state(pop, now, scenario)
-        del state["theta"]
+        state = effective_state(pop, now, scenario, with_theta=False)
         churned = float(pop.churned.sum())
         values = {
             "mean_wellbeing": state["wellbeing"].mean(),
