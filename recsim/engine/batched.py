@@ -264,9 +264,9 @@ class _Batched:
         #: event rows buffered between synchronization points are bounded by handing them over
         #: at extra points (they change nothing else: users are independent between them)
         self.max_rows = 500_000
-        # impressions are logged for the sampled users only (outputs.event_sample)
+        # users whose events are written (outputs.event_sample); the others only feed metrics
         limit = getattr(events, "user_limit", None)
-        self.impression_limit = n_users if limit is None else min(int(limit), n_users)
+        self.written_users = n_users if limit is None else min(int(limit), n_users)
 
     # ------------------------------------------------------------------ helpers
     def _availability(self) -> tuple[np.ndarray, int]:
@@ -324,6 +324,13 @@ class _Batched:
         self.t_next[users] = out
         self.phase[users] = np.where(done, DONE, RETURN)
 
+    def _written(self, users: np.ndarray, log: np.ndarray) -> np.ndarray:
+        """``log`` restricted to the users whose events are written (outputs.event_sample),
+        for rows that feed no metric (impressions, session ends, breaks, churn)."""
+        if self.written_users < self.pop.n_users:
+            return log & (users < self.written_users)
+        return log
+
     # ------------------------------------------------------------------ steps
     def _returns(self, users: np.ndarray, now: np.ndarray) -> None:
         b, pop, hist = self.b, self.pop, self.hist
@@ -340,7 +347,7 @@ class _Batched:
             pop.churned[cu] = True
             self.phase[cu] = DONE
             self.t_next[cu] = np.inf
-            log = ct >= 0
+            log = self._written(cu, ct >= 0)
             self.rows.add(ct[log], int(log.sum()), time=ct[log], user_id=cu[log],
                           session=self.session[cu][log], event=_CODE["churn"])
             users, now = users[~churn], now[~churn]
@@ -442,7 +449,7 @@ class _Batched:
 
     def _breaks(self, users, now) -> None:
         """An empty slate: the policy ends the session (a break suggestion)."""
-        log = self.logging[users]
+        log = self._written(users, self.logging[users])
         self.rows.add(now[log], int(log.sum()), time=now[log], user_id=users[log],
                       session=self.session[users][log], event=_CODE["break"])
         self.phase[users] = END
@@ -488,7 +495,7 @@ class _Batched:
         session = self.session[users]
         log = self.logging[users]
         # impressions feed no metric: rows only for the users whose events are written
-        shown_log = log & (users < self.impression_limit) if self.impression_limit < self.pop.n_users else log
+        shown_log = self._written(users, log)
         if self.events.log_impressions and shown_log.any():
             lu = np.repeat(users[shown_log], n_shown)
             self.rows.add(np.repeat(t_choice[shown_log], n_shown), lu.shape[0],
@@ -604,8 +611,9 @@ class _Batched:
         hist.last_session_end[users] = now
         session = self.session[users]
         log = self.logging[users]
-        self.rows.add(now[log], int(log.sum()), time=now[log], user_id=users[log], session=session[log],
-                      event=_CODE["session_end"])
+        end_log = self._written(users, log)
+        self.rows.add(now[end_log], int(end_log.sum()), time=now[end_log], user_id=users[end_log],
+                      session=session[end_log], event=_CODE["session_end"])
         n_w = self.n_watched[users]
         watched = n_w > 0
         safe = np.maximum(n_w, 1)
@@ -705,7 +713,9 @@ class _Batched:
         self._next_returns(everyone, np.full(pop.n_users, self.world.start))
         bucket_start = 0.0
         span = self.world.end - self.world.start
-        window = 3600.0  # simulated seconds between hand-overs of rows, adapted to the row rate
+        # simulated seconds between hand-overs of rows, adapted to the row rate from the next
+        # window on; the first is shorter the more users there are
+        window = float(min(3600.0, max(60.0, 3600.0 * 1e4 / max(pop.n_users, 1))))
         last = self.world.start
         for t, what in self._schedule() + [(self.end_cut, "end")]:
             while t - last > window:  # extra hand-over points
