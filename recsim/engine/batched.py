@@ -125,15 +125,7 @@ class _Table:
             for col in self.cols.values():
                 col[:m] = col[rest]
             self.n = m
-        if self.capacity > 4 * max(self.n, 1024) and self.capacity > 1 << 20:
-            self._shrink()
-        return out
-
-    def _shrink(self) -> None:
-        keep = max(2 * self.n, 1024)
-        self.emit = self.emit[:keep].copy()
-        self.cols = {name: col[:keep].copy() for name, col in self.cols.items()}
-        self.capacity = keep
+        return out  # the capacity stays: the next window fills about as many rows
 
     def __len__(self) -> int:
         return self.n
