@@ -384,20 +384,23 @@ class _Batched:
                 self._serve_with(users[use], now[use], policy, rngs, policy is self.warmup_policy)
 
     def _serve_with(self, users, now, policy: Policy, rngs: RequestRngs, warm: bool) -> None:
-        sc = self.sc
-        n = sc.recommender.n_candidates
-        n_avail = self.n_avail0 + np.searchsorted(self.avail_times, now, side="right")
-        ctr = self.ctr["candidates"]
-        candidates, count, m = rngmod.candidate_rows(self.keys["candidates"][users], ctr[users], n, n_avail)
-        ctr[users] += m
-        counts = np.unique(count)
+        n = self.sc.recommender.n_candidates
+        ctr, keys = self.ctr["candidates"], self.keys["candidates"]
         size = self.max_batch
-        for c in counts.tolist():
-            rows = np.flatnonzero(count == c) if counts.shape[0] > 1 else np.arange(users.shape[0])
-            for lo in range(0, rows.shape[0], size):  # bounded temporaries (B × c × K floats)
-                part = rows[lo: lo + size]
-                u, t, cand = users[part], now[part], np.ascontiguousarray(candidates[part, :c])
-                self._serve_rows(u, t, cand, policy, rngs, warm)
+        # in chunks of users: the candidate draw's temporaries (B × m hashes) and the policy's
+        # (B × c × K floats) stay bounded however many users are served at once
+        for lo in range(0, users.shape[0], size):
+            u, t = users[lo: lo + size], now[lo: lo + size]
+            n_avail = self.n_avail0 + np.searchsorted(self.avail_times, t, side="right")
+            candidates, count, m = rngmod.candidate_rows(keys[u], ctr[u], n, n_avail)
+            ctr[u] += m
+            counts = np.unique(count)
+            if counts.shape[0] == 1:
+                self._serve_rows(u, t, candidates[:, : int(counts[0])], policy, rngs, warm)
+                continue
+            for c in counts.tolist():  # rows with fewer candidates (a small catalog)
+                rows = np.flatnonzero(count == c)
+                self._serve_rows(u[rows], t[rows], np.ascontiguousarray(candidates[rows, :c]), policy, rngs, warm)
 
     def _serve_rows(self, users, now, candidates, policy, rngs, warm) -> None:
         sc, b, pop, cat = self.sc, self.b, self.pop, self.catalog
