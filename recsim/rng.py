@@ -205,10 +205,11 @@ _steps = np.arange(1, 1025, dtype=np.uint64) * np.uint64(GOLDEN)  # (j + 1)·γ 
 def _hash_block(base: int, n: int) -> np.ndarray:
     """``splitmix64(base + (j + 1)·γ)`` for ``j = 0..n-1`` (uint64, a fresh array): the hashes
     of ``n`` consecutive counters, ``base`` being ``key + k·γ`` of the first one."""
-    global _steps
-    if n > _steps.shape[0]:
-        _steps = np.arange(1, 2 * n + 1, dtype=np.uint64) * np.uint64(GOLDEN)
-    z = _steps[:n] + np.uint64(base)  # array arithmetic wraps modulo 2⁶⁴ silently
+    return _splitmix64_inplace(_steps_upto(n) + np.uint64(base))  # wraps modulo 2⁶⁴ silently
+
+
+def _splitmix64_inplace(z: np.ndarray) -> np.ndarray:
+    """The splitmix64 finalizer on a fresh uint64 array, in place (one temporary)."""
     t = z >> _U30
     z ^= t
     z *= _UM1
@@ -328,20 +329,12 @@ def candidate_rows(
     if big.shape[0] and m_max:
         with np.errstate(over="ignore"):
             base = ukeys[big].astype(np.uint64) + counters[big].astype(np.uint64) * np.uint64(GOLDEN)
-        # splitmix64 of every draw's counter, in place (as _hash_block does)
-        z = base[:, None] + _steps_upto(m_max)[None, :]
-        t = z >> _U30
-        z ^= t
-        z *= _UM1
-        np.right_shift(z, _U27, out=t)
-        z ^= t
-        z *= _UM2
-        np.right_shift(z, _U31, out=t)
-        z ^= t
+        # splitmix64 of every draw's counter (as _hash_block does)
+        z = _splitmix64_inplace(base[:, None] + _steps_upto(m_max)[None, :])
         np.right_shift(z, _U11, out=z)
         np.bitwise_or(z, _U1, out=z)
         idx = (z.astype(np.float64) * (N[big, None].astype(np.float64) * _TO_HALF_UNIT)).astype(np.int64)
-        del z, t
+        del z
         m_big = m[big]
         ragged = bool((m_big != m_max).any())
         if ragged:

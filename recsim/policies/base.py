@@ -190,38 +190,14 @@ class HistoryTable:
         return h
 
 
-class BatchFeatures:
+class BatchFeatures(CandidateFeatures):
     """Observable features of every row's candidates, shapes ``(B, c)`` or ``(B, c, K)``,
-    computed on first access (the batch twin of :class:`CandidateFeatures`)."""
-
-    def __init__(self, items: ObservableItems, candidates: np.ndarray, now: np.ndarray):
-        self._items = items
-        self._candidates = candidates
-        self._now = now
-
-    @_lazy
-    def topics(self) -> np.ndarray:
-        return self._items.topics[self._candidates]
-
-    @_lazy
-    def classifier(self) -> np.ndarray:
-        return self._items.classifier[self._candidates]
-
-    @_lazy
-    def length(self) -> np.ndarray:
-        return self._items.length[self._candidates]
-
-    @_lazy
-    def upload_time(self) -> np.ndarray:
-        return self._items.upload_time[self._candidates]
+    computed on first access (:class:`CandidateFeatures` over ``(B, c)`` candidates, with
+    ``now`` one time per row)."""
 
     @_lazy
     def age(self) -> np.ndarray:
         return self._now[:, None] - self.upload_time
-
-    @_lazy
-    def creator(self) -> np.ndarray:
-        return self._items.creator[self._candidates]
 
 
 @dataclass
