@@ -95,6 +95,12 @@ def user_key(key: int, user: int) -> int:
     return splitmix64(int(key) + (int(user) + 1) * GOLDEN)
 
 
+def counter_uniform(ukey: int, k: int) -> float:
+    """Draw ``k`` (1-based) of a user's stream with key ``ukey``: what
+    :meth:`UserDraws.uniform` returns when it takes its ``k``-th draw."""
+    return ((splitmix64(ukey + k * GOLDEN) >> 12) + 0.5) * _TO_UNIT
+
+
 def uniforms(ukey: int | np.ndarray, counters: np.ndarray) -> np.ndarray:
     """Uniforms in (0, 1) for counters ``counters`` of one user key (or one key per counter).
 

@@ -69,3 +69,10 @@ def test_candidate_rows_equal_the_per_user_draw():
         assert (out[i, count[i]:] == -1).all()
         short += expected.shape[0] < min(n, n_available[i])
     assert short > 0, "the case of fewer distinct draws than n is exercised"
+
+
+def test_counter_uniform_is_the_kth_userdraws_uniform():
+    keys = {"returns": rng.stream_key(2, 0, "user:returns")}
+    draws = rng.UserDraws(keys, 17)
+    ukey = rng.user_key(keys["returns"], 17)
+    assert [draws.uniform("returns") for _ in range(20)] == [rng.counter_uniform(ukey, k) for k in range(1, 21)]

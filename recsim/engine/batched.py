@@ -58,9 +58,17 @@ __all__ = ["simulate_batched", "OnlinePolicyError"]
 
 RETURN, SERVE, WATCH, END, DONE = range(5)
 _NAN = math.nan
-_GOLDEN = rngmod.GOLDEN
-_MASK = rngmod.MASK
-_M1, _M2 = 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
+
+
+def _unit_rows(new: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """Rows of ``new`` scaled to unit norm in place, a zero row replaced by ``fallback``'s: the
+    per-user paths of model.update_topic and model.relax_topic (``math.sqrt`` of a row sum is
+    ``np.sqrt`` of the same sum), row by row."""
+    norm = np.sqrt(np.add.reduce(new * new, axis=1))
+    pos = norm > 0
+    new[pos] /= norm[pos, None]
+    new[~pos] = fallback[~pos]
+    return new
 
 
 class OnlinePolicyError(ValueError):
@@ -302,10 +310,7 @@ class _Batched:
             def uniform(key: int = key) -> float:  # the user's next `returns` draw
                 nonlocal k
                 k += 1
-                z = (key + k * _GOLDEN) & _MASK
-                z = ((z ^ (z >> 30)) * _M1) & _MASK
-                z = ((z ^ (z >> 27)) * _M2) & _MASK
-                return (((z ^ (z >> 31)) >> 12) + 0.5) * 2.0**-52
+                return rngmod.counter_uniform(key, k)
 
             state = ReturnState(t_end=t_end[j], satisfaction=s_end[j], impulse=impulse[j], slow=slow[j])
             t = next_return(u_now, until, state, rc, kappa, tau_s, uniform)
@@ -357,11 +362,7 @@ class _Batched:
         new = pop.theta[users] - theta0
         new *= keep[:, None]
         new += theta0
-        norm = np.sqrt(np.add.reduce(new * new, axis=1))
-        pos = norm > 0
-        new[pos] /= norm[pos, None]
-        new[~pos] = theta0[~pos]
-        pop.theta[users] = new
+        pop.theta[users] = _unit_rows(new, theta0)
         pop.appetite[users] = model.relax_toward(pop.appetite[users], pop.appetite0[users], dt, b.appetite.relax)
         pop.satisfaction[users] = model.relax_toward(pop.satisfaction[users], 0.0, dt, b.satisfaction.relax)
         pop.fatigue[users] = 0.0
@@ -557,11 +558,7 @@ class _Batched:
         new = cat.topics[item] * coef[:, None]
         theta = pop.theta[users]
         new += theta
-        norm = np.sqrt(np.add.reduce(new * new, axis=1))
-        pos = norm > 0
-        new[pos] /= norm[pos, None]
-        new[~pos] = theta[~pos]
-        pop.theta[users] = new
+        pop.theta[users] = _unit_rows(new, theta)
         a = pop.appetite[users]
         ap = b.appetite
         up = ap.eta_up * s * frac * np.maximum(e - a, 0.0)
