@@ -53,56 +53,48 @@ def numpy_decisions_per_second(
 
     from recsim import rng as rngmod
     from recsim.config import load_scenario
-    from recsim.users import model
+    from recsim.users import formulas as f
     from recsim.world import build_world
 
     chunk = chunk or (256 if score else 1000)
     sc = load_scenario(scenario_path, [f"population.n_users={n_users}"])
     world = build_world(sc, 0)
-    cat, pop, b = world.catalog, world.population, sc.behaviour
+    cat, state, b = world.catalog, world.state, sc.behaviour
     n_cand, k = sc.recommender.n_candidates, sc.recommender.slate_size
     n_avail = cat.n_available(0.0)
     m = n_cand + 8 + 2 * (n_cand * n_cand) // n_avail
-    keys = {
-        name: np.array([rngmod.user_key(key, u) for u in range(n_users)], dtype=np.uint64)
-        for name, key in world.user_stream_keys.items()
-    }
-    theta, a = pop.theta.copy(), pop.appetite.copy()
-    S, psi, F = pop.satisfaction.copy(), pop.habit.copy(), np.zeros(n_users)
-    s = pop.susceptibility
-    position = model.position_term(k, b.choice)
-    log_length = np.log(cat.length)
+    keys = {name: rngmod.user_keys(key, np.arange(n_users)) for name, key in world.user_stream_keys.items()}
+    theta, a = state["theta"].copy(), state["appetite"].copy()
+    S, psi, F = state["satisfaction"].copy(), state["habit"].copy(), np.zeros(n_users)
+    s = state["susceptibility"]
+    position = f.position_term(k, b.choice.position_exponent)
+    log_length = cat.log_length
+    ch = b.choice
 
     def step(i: int, users: slice) -> None:
-        n = users.stop - users.start
         th, ap = theta[users], a[users]
-        W = model.wellbeing(S[users], b.satisfaction.kappa)
+        W = f.wellbeing(S[users], b.satisfaction.kappa)
         # candidate draw: m counter-based uniforms per user
         u = rngmod.uniforms(keys["candidates"][users, None], np.arange(i * m, (i + 1) * m, dtype=np.uint64))
         cand = (u[:, :n_cand] * n_avail).astype(np.int64)
         if score:  # engagement_oracle: P(click) × E[τ | click] of every candidate, top k
-            rel = np.matmul(cat.topics[cand], th[:, :, None])[..., 0]
-            A = model.allure(rel, cat.extremeness[cand], cat.clickbait[cand], ap[:, None], b.allure)
-            p_click = model.click_probability_alone(A, F[users, None], b.choice)
-            ewt = model.expected_watch_time(cat.length[cand], A, W[:, None], b.watch, log_length[cand])
-            scores = p_click * ewt
+            rel = f.relevance(th, cat.topics_by_topic[:, cand])
+            A = f.allure(rel, cat.extremeness[cand], cat.clickbait[cand], ap[:, None], b.allure)
+            outside = f.outside_utility(F[users], ch.u0, ch.phi_f)
+            p_click = f.logit_probabilities((A + position[0]).reshape(-1, 1), np.repeat(outside, n_cand), ch.beta)
+            ewt = f.expected_watch_time(cat.length[cand], log_length[cand], A, W[:, None], b.watch)
+            scores = p_click[:, 1].reshape(A.shape) * ewt
             top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
             order = np.argsort(-np.take_along_axis(scores, top, 1), axis=1)
             slate = np.take_along_axis(cand, np.take_along_axis(top, order, 1), 1)
         else:
             slate = cand[:, :k]
-        # the slate's allure and the choice (outside option first)
-        r = np.matmul(cat.topics[slate], th[:, :, None])[..., 0]
-        A = model.allure(r, cat.extremeness[slate], cat.clickbait[slate], ap[:, None], b.allure)
-        z = np.empty((n, k + 1))
-        z[:, 0] = model.outside_utility(F[users], b.choice)
-        z[:, 1:] = A + position
-        z *= b.choice.beta
-        z -= z.max(axis=1, keepdims=True)
-        p = np.exp(z)
-        cdf = np.cumsum(p / p.sum(axis=1, keepdims=True), axis=1)
-        u_choice = rngmod.uniforms(keys["choice"][users], np.full(n, i, dtype=np.uint64))
-        choice = np.minimum((cdf <= u_choice[:, None]).sum(axis=1), k) - 1
+        # the slate's allure and the multinomial-logit choice
+        r = f.relevance(th, cat.topics_by_topic[:, slate])
+        A = f.allure(r, cat.extremeness[slate], cat.clickbait[slate], ap[:, None], b.allure)
+        p = f.logit_probabilities(A + position, f.outside_utility(F[users], ch.u0, ch.phi_f), ch.beta)
+        u_choice = rngmod.uniforms(keys["choice"][users], np.full(A.shape[0], i, dtype=np.uint64))
+        choice = f.sample_choice(p, u_choice)
         rows = np.flatnonzero(choice >= 0)
         if rows.size == 0:
             return
@@ -112,17 +104,16 @@ def numpy_decisions_per_second(
         A_i, r_i = A[rows, at], r[rows, at]
         L = cat.length[item]
         z_watch = ndtri(rngmod.uniforms(keys["watch"][users][rows], np.full(rows.size, i, dtype=np.uint64)))
-        mean = log_length[item] + b.watch.mu + b.watch.alpha_a * A_i + b.watch.alpha_w * (W[rows] - 0.5)
-        tau = np.minimum(L, np.exp(mean + b.watch.sigma * z_watch))
+        tau = f.watch_time(L, log_length[item], A_i, W[rows], z_watch, b.watch)
         frac = tau / L
         e_i = cat.extremeness[item]
-        V = model.value(r_i, cat.quality[item], e_i, tau, b.value)
+        V = f.value(r_i, cat.quality[item], e_i, tau, b.value)
         idx = np.arange(users.start, users.stop)[rows]
-        theta[idx] = model.update_topic(th[rows], cat.topics[item], r_i, frac, s[idx], b.topic)
-        a[idx] = model.update_appetite(ap[rows], e_i, frac, s[idx], b.appetite)
-        S[idx] = model.update_satisfaction(S[idx], V, 0.0, b.satisfaction.gamma)
-        psi[idx] = model.update_habit(psi[idx], A_i, tau, b.habit.relax)
-        F[idx] += tau / 3600.0
+        theta[idx] = f.update_topic(th[rows], cat.topics[item], r_i, frac, s[idx], b.topic.eta)
+        a[idx] = f.update_appetite(ap[rows], e_i, frac, s[idx], b.appetite)
+        S[idx] = f.update_satisfaction(S[idx], V, 0.0, b.satisfaction.gamma, b.satisfaction.noise)
+        psi[idx] = f.update_habit(psi[idx], A_i, tau, b.habit.relax)
+        F[idx] = f.add_fatigue(F[idx], tau)
 
     start = time.perf_counter()
     for i in range(steps):

@@ -58,6 +58,16 @@ class Catalog:
     upload_time: np.ndarray  # seconds of simulated time (negative: before the run)
     topics_obs: np.ndarray  # (n, K)
     classifier: np.ndarray
+    log_length: np.ndarray | None = None  # log of length (computed once)
+    topics_by_topic: np.ndarray | None = None  # (K, n) the true topics, topic axis first
+
+    def __post_init__(self) -> None:
+        if self.log_length is None:
+            self.log_length = np.log(self.length)
+        if self.topics_by_topic is None:
+            # topic-major copy: relevance sums over topics term by term, fastest this way
+            self.topics_by_topic = np.ascontiguousarray(self.topics.T)
+            self.topics_by_topic.flags.writeable = False
 
     @property
     def n_items(self) -> int:
@@ -88,19 +98,30 @@ def make_topic_centers(cfg: CatalogConfig, rng: np.random.Generator) -> np.ndarr
     return unit_rows(rng.dirichlet(alpha, size=cfg.n_clusters))
 
 
+def _draw_unit(dist, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` draws of a Beta(a, b) pair or a :class:`recsim.config.DiscreteConfig`."""
+    if isinstance(dist, tuple):
+        return rng.beta(*dist, size=n)
+    return np.asarray(dist.values, dtype=float)[rng.choice(len(dist.values), size=n, p=dist.probabilities())]
+
+
+def _unit_mean(dist) -> float:
+    return dist[0] / (dist[0] + dist[1]) if isinstance(dist, tuple) else dist.mean()
+
+
 def _draw_items(
     cfg: CatalogConfig, centers: np.ndarray, n: int, rng: np.random.Generator
 ) -> dict[str, np.ndarray]:
     k = cfg.n_topics
     cluster = rng.integers(0, cfg.n_clusters, size=n)
     topics = unit_rows(centers[cluster] + rng.normal(0.0, cfg.item_noise, size=(n, k)))
-    e = rng.beta(*cfg.extremeness, size=n)
-    mean_e = cfg.extremeness[0] / (cfg.extremeness[0] + cfg.extremeness[1])
+    e = _draw_unit(cfg.extremeness, n, rng)
+    mean_e = _unit_mean(cfg.extremeness)
     q = cfg.quality
-    quality = np.clip(q.base - q.slope * (e - mean_e) + rng.normal(0.0, q.noise, size=n), 0.0, 1.0)
-    clickbait = rng.beta(*cfg.clickbait, size=n)
+    quality = np.clip(q.base - q.slope * (e - mean_e) + rng.normal(0.0, q.noise, size=n), q.min, q.max)
+    clickbait = _draw_unit(cfg.clickbait, n, rng)
     ln = cfg.length
-    length = np.clip(np.exp(np.log(ln.median) + ln.log_sd * rng.standard_normal(n)), ln.min, ln.max)
+    length = np.clip(ln.median * np.exp(ln.log_sd * rng.standard_normal(n)), ln.min, ln.max)
     creator = rng.integers(0, cfg.n_creators, size=n)
     topics_obs = unit_rows(topics + rng.normal(0.0, cfg.topic_noise, size=(n, k)))
     classifier = np.clip(e + rng.normal(0.0, cfg.classifier_noise, size=n), 0.0, 1.0)
@@ -127,4 +148,8 @@ def generate_catalog(
     backlog = _draw_items(cfg, centers, cfg.n_items, catalog_rng)
     fresh = _draw_items(cfg, centers, n_new, uploads_rng)
     columns = {key: np.concatenate([backlog[key], fresh[key]]) for key in backlog}
-    return Catalog(upload_time=np.concatenate([backlog_times, new_times]), **columns)
+    columns["upload_time"] = np.concatenate([backlog_times, new_times])
+    columns["log_length"] = np.log(columns["length"])
+    for values in columns.values():  # shared with every policy and user: nobody writes into them
+        values.flags.writeable = False
+    return Catalog(**columns)

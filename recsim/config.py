@@ -13,15 +13,17 @@ import math
 import sys
 from fractions import Fraction
 from pathlib import Path
-from typing import Annotated, Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional, Union
 
 import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     PlainSerializer,
+    Tag,
     ValidationError,
     WithJsonSchema,
     field_validator,
@@ -40,6 +42,8 @@ __all__ = [
     "set_path",
     "scenario_json_schema",
     "sampled_users",
+    "ComponentSpec",
+    "UserModelConfig",
 ]
 
 _DURATION_PATTERN = _DURATION.pattern
@@ -88,11 +92,57 @@ class _Model(BaseModel):
 
 # ----------------------------------------------------------------------------- catalog
 class QualityConfig(_Model):
-    """q = clip(base - slope·(e - E[e]) + N(0, noise²), 0, 1): weakly anti-correlated with e."""
+    """q = clip(base - slope·(e - E[e]) + N(0, noise²), min, max): weakly anti-correlated with e."""
 
     base: float = 0.5
     slope: float = 0.6
     noise: NonNegative = 0.2
+    min: float = Field(0.0, description="lowest quality (clip)")
+    max: float = Field(1.0, description="highest quality (clip)")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> QualityConfig:
+        if self.min > self.max:
+            raise ValueError("quality needs min <= max")
+        return self
+
+
+class DiscreteConfig(_Model):
+    """A discrete distribution: ``values`` drawn with probabilities proportional to ``weights``."""
+
+    values: list[Annotated[float, Field(ge=0.0, le=1.0)]] = Field(min_length=1)
+    weights: Optional[list[NonNegative]] = Field(None, description="default: equal weights")
+
+    @model_validator(mode="after")
+    def _matching(self) -> DiscreteConfig:
+        if self.weights is not None:
+            if len(self.weights) != len(self.values):
+                raise ValueError("give one weight per value")
+            if sum(self.weights) <= 0:
+                raise ValueError("the weights must not all be 0")
+        return self
+
+    def probabilities(self) -> list[float]:
+        weights = self.weights or [1.0] * len(self.values)
+        total = sum(weights)
+        return [w / total for w in weights]
+
+    def mean(self) -> float:
+        return sum(v * p for v, p in zip(self.values, self.probabilities()))
+
+
+def _unit_kind(value: Any) -> str:
+    return "discrete" if isinstance(value, (dict, DiscreteConfig)) else "beta"
+
+
+#: tags of the union below: dropped from error paths (they name no key of the file)
+_UNION_TAGS = ("beta", "discrete")
+
+UnitDistribution = Annotated[
+    Union[Annotated[BetaParams, Tag("beta")], Annotated[DiscreteConfig, Tag("discrete")]],
+    Discriminator(_unit_kind),
+    Field(description="Beta(a, b) shape parameters, or {values: [...], weights: [...]}"),
+]
 
 
 class LengthConfig(_Model):
@@ -119,9 +169,9 @@ class CatalogConfig(_Model):
     backlog: Duration = Field(60 * 86400.0, description="the initial items span this much history")
     upload_rate: Rate = Field(150 / 86400, description="Poisson rate of new uploads")
     n_creators: int = Field(1000, ge=1)
-    extremeness: BetaParams = (1.2, 6.0)
+    extremeness: UnitDistribution = (1.2, 6.0)
     quality: QualityConfig = QualityConfig()
-    clickbait: BetaParams = (2.0, 5.0)
+    clickbait: UnitDistribution = (2.0, 5.0)
     length: LengthConfig = LengthConfig()
     classifier_noise: NonNegative = Field(0.1, description="sd of the extremeness classifier score")
     topic_noise: NonNegative = Field(0.1, description="sd of the observable (noisy) topic vector")
@@ -165,7 +215,8 @@ class ChoiceConfig(_Model):
     position_exponent: NonNegative = 0.8
     u0: float = 3.0
     phi_f: float = Field(1.0, description="outside-option utility per hour of fatigue")
-    scan_time: Duration = Field(8.0, description="time to look over a slate")
+    scan_time: Annotated[Duration, Field(gt=0.0)] = Field(
+        8.0, description="time to look over a slate (> 0: every slate takes time)")
 
 
 class WatchConfig(_Model):
@@ -210,7 +261,7 @@ class HabitConfig(_Model):
 
 
 class ReturnsConfig(_Model):
-    """λ(t) = λ₀·d(t)·exp(b_w·(W-½)) + Σ_s [α₁·Ā_s·e^{-(t-t_s)/τ₁} + α₂·[V̄_s]₊·e^{-(t-t_s)/τ₂}]."""
+    """λ(t) = λ₀·d(t)·exp(b_w·(W-½)) + Σ_s [α₁·[Ā_s]₊·e^{-(t-t_s)/τ₁} + α₂·[V̄_s]₊·e^{-(t-t_s)/τ₂}]."""
 
     base_rate: Rate = Field(1.5 / 86400, description="λ₀")
     cycle_amplitude: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.5
@@ -327,6 +378,41 @@ class OutputConfig(_Model):
         return sampled_users(self.event_sample, n_users)
 
 
+# ----------------------------------------------------------------------------- user model
+class ComponentSpec(_Model):
+    """A user-model component: a built-in name or ``"module:Class"``, with its parameters."""
+
+    type: str = Field(description="a built-in component name or 'module:Class'")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_shorthand(cls, value: Any) -> Any:
+        return {"type": value} if isinstance(value, str) else value
+
+
+def _component(name: str, what: str) -> Any:
+    return Field(default_factory=lambda: ComponentSpec(type=name), description=f"{what} (default: {name})")
+
+
+class UserModelConfig(_Model):
+    """Which component plays each part of the user model. The defaults are recsim's own
+    model, whose parameters are the ``behaviour:`` (and ``population:``) sections; another
+    component takes its ``params`` here. ``recsim components`` lists the built-ins."""
+
+    sampler: ComponentSpec = _component("population", "initial hidden state")
+    allure: ComponentSpec = _component("allure", "what pulls: per (user, item) terms")
+    value: ComponentSpec = _component("value", "what helps: the hidden value of an item watched")
+    choice: ComponentSpec = _component("logit", "choice over a slate")
+    response: ComponentSpec = _component("lognormal", "watch time of a click")
+    transition: ComponentSpec = _component("consumption", "state after watching an item")
+    relaxation: ComponentSpec = _component("relax", "state after time away")
+    session: ComponentSpec = _component("continuation", "whether a session goes on")
+    returns: ComponentSpec = _component("hawkes", "when a user comes back")
+    churn: ComponentSpec = _component("value_ema", "quitting for good at a return")
+    survey: ComponentSpec = _component("linear", "survey answers after a session")
+
+
 class Scenario(_Model):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="used in the run folder name")
     description: str = ""
@@ -356,6 +442,7 @@ class Scenario(_Model):
     population: PopulationConfig = PopulationConfig()
     catalog: CatalogConfig = CatalogConfig()
     behaviour: BehaviourConfig = BehaviourConfig()
+    user_model: UserModelConfig = UserModelConfig()
     recommender: RecommenderConfig = RecommenderConfig()
     policies: list[PolicySpec] = Field(min_length=1)
     outputs: OutputConfig = OutputConfig()
@@ -408,6 +495,16 @@ class Scenario(_Model):
                     ("sweep", path), "cannot be swept (every grid point keeps the same seeds and name)"
                 )
         return sweep
+
+    @model_validator(mode="after")
+    def _check_user_model(self) -> Scenario:
+        from .users.model import UserModelError, check_user_model_config
+
+        try:
+            check_user_model_config(self)
+        except UserModelError as exc:
+            raise PolicyParamError(("user_model", *exc.loc), str(exc)) from None
+        return self
 
     @model_validator(mode="after")
     def _check_sizes(self) -> Scenario:
@@ -467,7 +564,7 @@ def _known_fields(loc: tuple) -> list[str]:
 def _problems_from(error: ValidationError) -> list[tuple[str, str]]:
     problems = []
     for item in error.errors():
-        loc = tuple(item["loc"])
+        loc = tuple(part for part in item["loc"] if part not in _UNION_TAGS)
         ctx_error = item.get("ctx", {}).get("error")
         if isinstance(ctx_error, PolicyParamError):
             loc = ctx_error.loc
@@ -603,6 +700,13 @@ def scenario_json_schema() -> dict[str, Any]:
         "anyOf": [
             {"type": "string", "description": "a built-in policy name or 'module:Class'"},
             spec,
+        ]
+    }
+    component = schema["$defs"]["ComponentSpec"]
+    schema["$defs"]["ComponentSpec"] = {
+        "anyOf": [
+            {"type": "string", "description": "a built-in component name or 'module:Class'"},
+            component,
         ]
     }
     return schema

@@ -108,14 +108,12 @@ def run_task(task: Task, progress: Callable[[float], None] | None = None) -> Tas
     oracle = resolve_policy(spec.type).oracle
     run_dir = Path(task.run_dir)
     world = build_world(scenario, task.replication)
-    pop = world.population
-    static = {
-        "user_id": np.arange(pop.n_users),
-        "home_cluster": pop.home_cluster,
-        "vulnerable": pop.vulnerable,
-        "susceptibility": pop.susceptibility,
-        "appetite0": pop.appetite0,
-    }
+    n_users = world.n_users
+    static = {"user_id": np.arange(n_users)}
+    for name, missing in (("home_cluster", -1), ("vulnerable", False), ("susceptibility", np.nan),
+                          ("appetite0", np.nan)):
+        # who the users are (the default sampler's fields; a model without them gets blanks)
+        static[name] = world.state[name].copy() if name in world.state else np.full(n_users, missing)
     events = EventLog(
         partition(run_dir, "events", spec.name, task.replication),
         chunk_rows=scenario.outputs.events_chunk_rows,
@@ -123,7 +121,7 @@ def run_task(task: Task, progress: Callable[[float], None] | None = None) -> Tas
         oracle=oracle,
         # outputs.event_sample: full event rows for the first users only (ids are i.i.d.
         # draws, so a random sample); metrics and the users table still cover everyone
-        user_limit=scenario.outputs.sampled_users(pop.n_users),
+        user_limit=scenario.outputs.sampled_users(n_users),
     )
     result = simulate(world, spec, events, progress)
 

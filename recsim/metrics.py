@@ -13,9 +13,6 @@ from array import array
 import numpy as np
 from scipy.stats import spearmanr
 
-from .users import model
-from .users.population import Population
-
 __all__ = [
     "HEADLINE",
     "FLOW_METRICS",
@@ -23,6 +20,7 @@ __all__ = [
     "MetricsCollector",
     "canonical_order",
     "effective_state",
+    "SNAPSHOT_FIELDS",
     "spearman",
 ]
 
@@ -108,40 +106,42 @@ def spearman(x: np.ndarray, y: np.ndarray) -> float:
     return float(spearmanr(x, y).statistic)
 
 
+#: per-user quantities of a snapshot (NaN where the user model has no such thing)
+SNAPSHOT_FIELDS = ("appetite", "satisfaction", "wellbeing", "topic_drift", "habit")
+
+
 def effective_state(
-    pop: Population, now: float, scenario, with_theta: bool = True, block: int = 65536
+    model, state, in_session: np.ndarray, state_time: np.ndarray, now: float,
+    with_theta: bool = True, block: int = 65536,
 ) -> dict[str, np.ndarray]:
-    """Hidden state as of ``now``: users between sessions have relaxed since their last
-    session (θ → θ₀, a → a₀, S → 0, ψ decays). Pure: ``pop`` is not mutated. The ``(n, K)``
-    topic vectors ``theta`` are left out with ``with_theta=False``."""
-    b = scenario.behaviour
-    idle = ~pop.in_session
-    dt = np.where(idle, now - pop.state_time, 0.0)
-    appetite = np.where(idle, model.relax_toward(pop.appetite, pop.appetite0, dt, b.appetite.relax), pop.appetite)
-    satisfaction = np.where(idle, model.relax_toward(pop.satisfaction, 0.0, dt, b.satisfaction.relax), pop.satisfaction)
-    keep = np.exp(-dt / b.topic.relax)
-    n = pop.theta.shape[0]
-    theta = np.empty_like(pop.theta) if with_theta else None
-    drift = np.empty(n)
+    """Every user's hidden state as of ``now``: users between sessions have relaxed since
+    their last session (the user model's relaxation over ``now - state_time``), users in a
+    session are as they are. Pure: ``state`` is not mutated.
+
+    Returns ``(n_users,)`` arrays ``appetite``, ``satisfaction``, ``wellbeing`` (the model's
+    W), ``topic_drift`` (‖θ − θ₀‖) and ``habit`` — NaN where the model has no such field —
+    and, with ``with_theta``, the ``(n_users, K)`` topic vectors ``theta``. Computed in
+    blocks of users (bounded temporaries)."""
+    n = state.n_users
+    out = {name: np.full(n, math.nan) for name in SNAPSHOT_FIELDS}
+    theta = np.empty_like(state["theta"]) if with_theta and "theta" in state else None
     for lo in range(0, n, block):  # in blocks of users: bounded (block, K) temporaries
-        rows = slice(lo, lo + block)
-        theta0 = pop.theta0[rows]
-        t = theta0 + (pop.theta[rows] - theta0) * keep[rows, None]
-        t /= np.linalg.norm(t, axis=1, keepdims=True)
-        drift[rows] = np.linalg.norm(t - theta0, axis=1)
-        if with_theta:
-            theta[rows] = t
-    habit = pop.habit * np.exp(-(now - pop.habit_time) / b.habit.relax)
-    state = {
-        "appetite": appetite,
-        "satisfaction": satisfaction,
-        "wellbeing": model.wellbeing(satisfaction, b.satisfaction.kappa),
-        "topic_drift": drift,
-        "habit": habit,
-    }
-    if with_theta:
-        state["theta"] = theta
-    return state
+        users = np.arange(lo, min(lo + block, n))
+        view = model.view(state, users)
+        dt = np.where(in_session[users], 0.0, now - state_time[users])
+        relaxed = view.with_values(model.relaxation.relax(view, dt, np.full(users.shape[0], float(now))))
+        for name in ("appetite", "satisfaction", "habit"):
+            if name in relaxed:
+                out[name][users] = relaxed[name]
+        out["wellbeing"][users] = model.wellbeing(relaxed)
+        if "theta" in relaxed and "theta0" in relaxed:
+            t = relaxed["theta"]
+            out["topic_drift"][users] = np.linalg.norm(t - relaxed["theta0"], axis=1)
+            if theta is not None:
+                theta[users] = t
+    if theta is not None:
+        out["theta"] = theta
+    return out
 
 
 class MetricsCollector:
@@ -437,11 +437,12 @@ class MetricsCollector:
         self.all_surveys += surveys.tolist()
         self._new_bucket()
 
-    def snapshot(self, pop: Population, now: float, scenario) -> dict[str, np.ndarray]:
-        """Emit the state rows at ``now``; returns the effective per-user state (without the
-        ``(n, K)`` topic vectors, which runs keep for their start and end otherwise)."""
-        state = effective_state(pop, now, scenario, with_theta=False)
-        churned = float(pop.churned.sum())
+    def snapshot(self, model, state, in_session: np.ndarray, state_time: np.ndarray, churned_users: np.ndarray,
+                 now: float) -> dict[str, np.ndarray]:
+        """Emit the state rows at ``now``; returns the effective per-user state
+        (:func:`effective_state`, without the ``(n, K)`` topic vectors)."""
+        state = effective_state(model, state, in_session, state_time, now, with_theta=False)
+        churned = float(churned_users.sum())
         values = {
             "mean_wellbeing": state["wellbeing"].mean(),
             "mean_appetite": state["appetite"].mean(),

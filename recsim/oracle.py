@@ -1,4 +1,8 @@
-"""The hidden truth as seen by oracle policies (upper bounds only, never by learned ones)."""
+"""The hidden truth as seen by oracle policies (upper bounds only, never by learned ones).
+
+Every quantity comes from the scenario's user model — the same components the engines run —
+so an oracle ranks by exactly what the simulated users will do.
+"""
 
 from __future__ import annotations
 
@@ -6,74 +10,89 @@ from functools import cached_property
 
 import numpy as np
 
-from .catalog import Catalog
-from .config import BehaviourConfig
-from .policies.base import gather_dot
-from .users import model
+from .users.model import UserModel
+from .users.state import ItemView, StateView, UserState
 
 __all__ = ["OracleView"]
 
 
 class OracleView:
-    """True per-candidate quantities for one user at one moment; arrays of shape ``(c,)``.
+    """True per-candidate quantities of one request, ``(c,)`` arrays, or of a block of ``B``
+    requests at once, ``(B, c)`` arrays (row for row the same numbers): computed on first
+    access from the user model.
 
-    ``theta`` (K,), ``appetite``, ``fatigue`` (hours) and ``wellbeing`` are the user's current
-    hidden state. Quantities are computed on first access.
+    ``state`` is the user state and ``users`` the users of the rows ``(B,)``; ``candidates``
+    ``(c,)`` for one request (then ``users`` has one entry) or ``(B, c)``."""
 
-    The same view serves a block of rows of a batch (oracle policies' ``recommend_batch``):
-    ``candidates`` ``(B, c)``, ``theta`` ``(B, K)`` and the scalars as ``(B, 1)`` arrays give
-    ``(B, c)`` quantities, row ``i`` bit for bit those of row ``i``'s own view — every step is
-    elementwise, and the relevance a term-by-term sum without BLAS (see
-    :func:`recsim.policies.base.gather_dot`).
-    """
-
-    def __init__(
-        self,
-        catalog: Catalog,
-        candidates: np.ndarray,
-        theta: np.ndarray,
-        appetite: float,
-        fatigue: float,
-        wellbeing: float,
-        behaviour: BehaviourConfig,
-    ):
-        self.catalog = catalog
+    def __init__(self, model: UserModel, state: UserState, users: np.ndarray, candidates: np.ndarray, catalog):
+        self.model = model
+        self.users = np.asarray(users, dtype=np.int64).reshape(-1)
         self.candidates = candidates
-        self.theta = theta
-        self.appetite = appetite
-        self.fatigue = fatigue
-        self.wellbeing = wellbeing
-        self.behaviour = behaviour
+        self.catalog = catalog
+        self._single = candidates.ndim == 1
+        self._state = state
+
+    def _out(self, x: np.ndarray) -> np.ndarray:
+        return x[0] if self._single else x
 
     @cached_property
+    def state(self) -> StateView:
+        """The hidden state of the row(s)' user(s) (a read-only mapping of ``(B, ...)`` arrays)."""
+        return self.model.view(self._state, self.users)
+
+    @cached_property
+    def items(self) -> ItemView:
+        """True and observable attributes of the candidates, ``(B, c)``."""
+        return ItemView(self.catalog, self.candidates.reshape(self.users.shape[0], self.candidates.shape[-1]))
+
+    @cached_property
+    def _terms(self) -> dict[str, np.ndarray]:
+        return self.model.allure.score(self.state, self.items)
+
+    @property
     def relevance(self) -> np.ndarray:
-        return gather_dot(self.catalog.topics, self.candidates, self.theta)
+        return self._out(self._terms["relevance"])
 
-    @cached_property
+    @property
     def allure(self) -> np.ndarray:
-        c = self.catalog
-        idx = self.candidates
-        return model.allure(
-            self.relevance, c.extremeness[idx], c.clickbait[idx], self.appetite, self.behaviour.allure
-        )
+        return self._out(self._terms["allure"])
 
     @cached_property
     def click_probability(self) -> np.ndarray:
-        """P(click) if shown alone at position 1."""
-        return model.click_probability_alone(self.allure, self.fatigue, self.behaviour.choice)
+        """P(click) of each candidate if shown alone in position 1."""
+        return self._out(self.model.click_probability_alone(self.state, self._terms))
 
     @cached_property
+    def _expected_watch_time(self) -> np.ndarray:
+        return self.model.response.expected_watch_time(self.state, self.items, self._terms)
+
+    @property
     def expected_watch_time(self) -> np.ndarray:
         """E[τ | click] in seconds."""
-        length = self.catalog.length[self.candidates]
-        return model.expected_watch_time(length, self.allure, self.wellbeing, self.behaviour.watch)
+        return self._out(self._expected_watch_time)
 
     @cached_property
     def expected_value(self) -> np.ndarray:
-        """E[V | click] (value depends on watch time through its cost per minute)."""
-        c = self.catalog
-        idx = self.candidates
-        return model.value(
-            self.relevance, c.quality[idx], c.extremeness[idx], self.expected_watch_time,
-            self.behaviour.value,
-        )
+        """E[V | click]: the value of watching the expected watch time."""
+        return self._out(self.model.value.value(self.state, self.items, self._terms, self._expected_watch_time))
+
+    # the user's hidden state by name, for oracle policies of one's own
+    def _field(self, name: str):
+        x = self.state[name]
+        return x[0] if self._single else x
+
+    @property
+    def theta(self) -> np.ndarray:
+        return self._field("theta")
+
+    @property
+    def appetite(self):
+        return self._field("appetite")
+
+    @property
+    def fatigue(self):
+        return self._field("fatigue")
+
+    @property
+    def wellbeing(self):
+        return self._field("wellbeing")

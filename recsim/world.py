@@ -1,4 +1,4 @@
-"""The world of one replication: catalog, population and random streams.
+"""The world of one replication: catalog, user model and the users' initial state, streams.
 
 Everything here depends only on (scenario, replication), never on the policy, so every policy
 of a replication meets the same users, items and per-user noise (common random numbers).
@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from . import rng as rngmod
 from .catalog import Catalog, generate_catalog, make_topic_centers
 from .config import Scenario
-from .users.population import Population, generate_population
+from .users.model import UserModel, build_user_model
+from .users.state import UserState
 
 __all__ = ["World", "build_world"]
 
@@ -21,8 +22,9 @@ class World:
     scenario: Scenario
     replication: int
     catalog: Catalog
-    population: Population
-    user_stream_keys: dict[str, int]  # counter-based per-user streams
+    model: UserModel
+    state: UserState  # every user's hidden state (mutated by a run: use a fresh world per run)
+    user_stream_keys: dict[str, int]  # counter-based per-user streams: name -> stream key
 
     @property
     def start(self) -> float:
@@ -32,6 +34,10 @@ class World:
     @property
     def end(self) -> float:
         return self.scenario.horizon
+
+    @property
+    def n_users(self) -> int:
+        return self.state.n_users
 
 
 def build_world(scenario: Scenario, replication: int) -> World:
@@ -46,8 +52,10 @@ def build_world(scenario: Scenario, replication: int) -> World:
         rngmod.generator(seed, replication, "catalog"),
         rngmod.generator(seed, replication, "uploads"),
     )
-    population = generate_population(
-        scenario, centers, rngmod.generator(seed, replication, "population")
+    model = build_user_model(scenario)
+    state = model.initial_state(
+        scenario.population.n_users, centers, rngmod.generator(seed, replication, "population"), start
     )
-    keys = {name: rngmod.stream_key(seed, replication, f"user:{name}") for name in rngmod.USER_STREAMS}
-    return World(scenario, replication, catalog, population, keys)
+    streams = dict.fromkeys([*rngmod.USER_STREAMS, *model.streams])
+    keys = {name: rngmod.stream_key(seed, replication, f"user:{name}") for name in streams}
+    return World(scenario, replication, catalog, model, state, keys)

@@ -18,6 +18,7 @@ from recsim.config import (
     PolicySpec,
     Scenario,
     ScenarioError,
+    UserModelConfig,
     apply_overrides,
     load_scenario,
     read_scenario_data,
@@ -703,7 +704,9 @@ def _sections() -> dict[str, type[BaseModel]]:
         for name, field in model.model_fields.items():
             for candidate in (field.annotation, *typing.get_args(field.annotation)):
                 if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-                    walk(candidate, f"{prefix}.{name}" if prefix else name)
+                    # every role of the user model takes the same kind of entry: one table
+                    sub = f"{prefix}.<role>" if model is UserModelConfig else (f"{prefix}.{name}" if prefix else name)
+                    walk(candidate, sub)
 
     walk(Scenario, "")
     return found
@@ -716,7 +719,7 @@ def _readme_rows() -> dict[str, dict[str, list[str]]]:
     current: str | None = None
     for line in text.splitlines():
         if line.startswith("#"):
-            match = re.search(r"`([a-z_.]+)`", line)
+            match = re.search(r"`([a-z_.<>]+)`", line)
             current = "" if "Top level" in line else (match.group(1) if match else None)
             continue
         if current is None or not line.startswith("|"):
@@ -740,7 +743,8 @@ def test_sections_walk_finds_every_model():
     # guards the README test below: the walk must reach the nested models
     expected = {"", "catalog.quality", "catalog.length", "behaviour.survey", "policies", "outputs"}
     assert expected <= set(_sections())
-    assert len(_sections()) == 21
+    assert {"user_model", "user_model.<role>"} <= set(_sections())
+    assert len(_sections()) == 23
 
 
 def test_readme_documents_every_field_of_every_model():

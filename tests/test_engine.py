@@ -46,11 +46,12 @@ def test_world_does_not_depend_on_policy(tiny):
     w1, w2 = build_world(sc, 0), build_world(sc, 0)
     for name in ("topics", "extremeness", "quality", "length", "upload_time", "classifier"):
         np.testing.assert_array_equal(getattr(w1.catalog, name), getattr(w2.catalog, name))
-    for name in ("theta0", "appetite0", "susceptibility", "home_cluster", "vulnerable"):
-        np.testing.assert_array_equal(getattr(w1.population, name), getattr(w2.population, name))
+    assert w1.state.fields == w2.state.fields
+    for name in w1.state.fields:
+        np.testing.assert_array_equal(w1.state[name], w2.state[name], err_msg=name)
     assert w1.user_stream_keys == w2.user_stream_keys
     w3 = build_world(sc, 1)
-    assert not np.array_equal(w1.population.appetite0, w3.population.appetite0)
+    assert not np.array_equal(w1.state["appetite0"], w3.state["appetite0"])
 
 
 def test_policies_share_population_catalog_and_first_sessions(tiny, tmp_path):

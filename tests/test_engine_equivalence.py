@@ -42,6 +42,7 @@ BASE = {
 
 CASES = {
     "engagement_oracle": "engagement_oracle",
+    "attribute_oracle": {"name": "choc", "type": "attribute_oracle"},
     "wellbeing_oracle": "wellbeing_oracle",
     "random": "random",
     "chronological": "chronological",
@@ -132,6 +133,31 @@ def test_equivalence_without_warmup_impressions_and_with_small_catalog(tmp_path)
     assert "impression" not in set(events["event"].astype(str))
 
 
+#: one scenario per built-in alternative component (and one of the reader's own): both
+#: engines run every user model the same way
+USER_MODELS = {
+    "proportional": {"choice": {"type": "proportional", "params": {"score": "relevance"}}},
+    "cascade": {"choice": {"type": "cascade", "params": {"attention": 0.8}}},
+    "first_item+patience": {"choice": "first_item", "session": {"type": "patience", "params": {"initial": 2}}},
+    "time_budget": {"session": {"type": "time_budget", "params": {"budget": "20m", "min_budget": "1s"}},
+                    "response": "budget_watch"},
+    "lts": {"choice": "first_item", "response": "lts_engagement", "transition": "lts_exposure",
+            "value": "lts_kale", "relaxation": "none", "churn": "never",
+            "session": {"type": "time_budget", "params": {"budget": "10m", "extension": 0.0}}},
+    "poisson+never": {"returns": {"type": "poisson", "params": {"rate": "4/d"}}, "survey": "never"},
+    "own": {"choice": {"type": "my_user_model:Satisficing", "params": {"aspiration": 3.0}}},
+}
+
+
+@pytest.mark.parametrize("case", list(USER_MODELS))
+def test_both_engines_run_every_user_model_alike(case, tmp_path):
+    data = {**BASE, "user_model": USER_MODELS[case], "policies": ["engagement_oracle"]}
+    if case == "lts":
+        data["catalog"] = {**BASE["catalog"], "clickbait": {"values": [0.0, 1.0]}, "length": {"median": "1h"}}
+    events = _compare(scenario_from_dict(data), tmp_path)
+    assert (events["event"].astype(str) == "watch").sum() > 50
+
+
 class _Online(Policy):
     online = True
 
@@ -140,10 +166,10 @@ class _Online(Policy):
 
 
 def test_online_policy_is_refused_with_a_clear_message(monkeypatch):
-    import recsim.engine.batched as batched
+    import recsim.engine.core as core
 
     scenario = scenario_from_dict({**BASE, "policies": ["random"]})
-    monkeypatch.setattr(batched, "build_policy", lambda spec: _Online())
+    monkeypatch.setattr(core, "build_policy", lambda spec: _Online())
     with pytest.raises(OnlinePolicyError, match="reference"):
         simulate_batched(build_world(scenario, 0), scenario.policies[0], EventLog(None))
 
@@ -158,7 +184,8 @@ class OnlineFirstK(Policy):
 
 
 def test_online_policy_runs_on_the_reference_engine_with_a_warning(tmp_path):
-    from recsim.engine import engine_for, simulate as dispatch
+    from recsim.engine import engine_for
+    from recsim.engine import simulate as dispatch
 
     scenario = scenario_from_dict({**BASE, "policies": [{"name": "online", "type": f"{__name__}:OnlineFirstK"}]})
     assert scenario.engine == "batched"

@@ -20,14 +20,15 @@ from recsim.eventlog import EventLog
 from recsim.oracle import OracleView
 from recsim.policies.base import CandidateFeatures, Feedback, History, PolicyContext, Request
 from recsim.policies.builtin import RandomPolicy
-from recsim.users.population import Population
+from recsim.users.model import UserModel
+from recsim.users.state import StateView, UserState
 from recsim.world import World, build_world
 
 CATALOG_HIDDEN = ("topics", "extremeness", "quality", "clickbait", "cluster")
 POPULATION_HIDDEN = (
     "theta", "theta0", "appetite", "appetite0", "satisfaction", "habit", "fatigue",
-    "susceptibility", "vulnerable", "home_cluster",
-)
+    "susceptibility", "vulnerable", "home_cluster", "impulse", "slow", "ubar",
+)  # (the state's time stamps — habit_time, kernel_time — are times of observable events)
 # per-user hidden scalars that are continuous, so an exact float match is not a coincidence
 USER_SCALARS = ("appetite", "appetite0", "satisfaction", "fatigue")
 
@@ -114,23 +115,23 @@ class Detector:
     def __init__(self, world: World):
         self.world = world
         self.catalog = world.catalog
-        self.population = world.population
-        self.hidden_types = (Catalog, Population, World, OracleView)
+        self.population = world.state
+        self.hidden_types = (Catalog, UserState, StateView, UserModel, World, OracleView)
 
     def references(self, user=None, items=None, row_users=None) -> list[tuple[str, np.ndarray, bool]]:
         """``(label, array, check_memory)``: the hidden arrays live, and their per-candidate,
         per-feedback-row and per-user selections (fresh copies: compared by value)."""
         cat, pop = self.catalog, self.population
         refs = [(f"catalog.{n}", getattr(cat, n), True) for n in CATALOG_HIDDEN]
-        refs += [(f"population.{n}", getattr(pop, n), True) for n in POPULATION_HIDDEN]
+        refs += [(f"population.{n}", pop[n], True) for n in POPULATION_HIDDEN]
         if items is not None:
             refs += [(f"catalog.{n}[items]", getattr(cat, n)[items], False) for n in CATALOG_HIDDEN]
         if row_users is not None:
             refs += [
-                (f"population.{n}[users]", getattr(pop, n)[row_users], False) for n in POPULATION_HIDDEN
+                (f"population.{n}[users]", pop[n][row_users], False) for n in POPULATION_HIDDEN
             ]
         if user is not None:
-            refs += [(f"population.{n}[user]", getattr(pop, n)[user], False) for n in ("theta", "theta0")]
+            refs += [(f"population.{n}[user]", pop[n][user], False) for n in ("theta", "theta0")]
         return refs
 
     def leaks(self, root: Any, name: str, user=None, items=None, row_users=None) -> list[str]:
@@ -138,7 +139,7 @@ class Detector:
         scalars = {}
         if user is not None:
             for n in USER_SCALARS:
-                v = float(getattr(self.population, n)[user])
+                v = float(self.population[n][user])
                 if v != 0.0 and not v.is_integer():
                     scalars[n] = v
         found = []
@@ -279,14 +280,14 @@ USER, ITEMS = 3, np.arange(5, 45)
 CONTROLS = {
     "catalog attribute": (lambda cat, pop: cat, "is the hidden Catalog"),
     "catalog copy in a dict": (lambda cat, pop: {"c": Catalog(**vars(cat))}, "is a Catalog"),
-    "population in a closure": (lambda cat, pop: _closure_over(pop), "is the hidden Population"),
-    "view of a theta row": (lambda cat, pop: pop.theta[USER], "shares memory with population.theta"),
+    "population in a closure": (lambda cat, pop: _closure_over(pop), "is the hidden UserState"),
+    "view of a theta row": (lambda cat, pop: pop["theta"][USER], "shares memory with population.theta"),
     "copied extremeness of candidates": (
         lambda cat, pop: [cat.extremeness[ITEMS].copy()], "equals catalog.extremeness[items]"
     ),
     "copied true topics in slots": (lambda cat, pop: Slotted(cat.topics.copy()), "equals catalog.topics"),
     "user's appetite as a float": (
-        lambda cat, pop: (float(pop.appetite[USER]),), "equals the user's hidden appetite"
+        lambda cat, pop: (float(pop["appetite"][USER]),), "equals the user's hidden appetite"
     ),
     "features over the true topics": (
         lambda cat, pop: CandidateFeatures(types.SimpleNamespace(topics=cat.topics), ITEMS, 0.0),
@@ -310,7 +311,7 @@ def test_walker_catches_a_planted_leak(tiny, control):
     honest = _honest_request(world)
     assert detector.leaks(honest, "request", user=USER, items=ITEMS) == []
     plant, expected = CONTROLS[control]
-    honest.planted = plant(world.catalog, world.population)
+    honest.planted = plant(world.catalog, world.state)
     found = detector.leaks(honest, "request", user=USER, items=ITEMS)
     assert any(expected in f for f in found), found
 
@@ -318,7 +319,6 @@ def test_walker_catches_a_planted_leak(tiny, control):
 def test_a_leak_in_the_engine_would_be_caught(tiny, monkeypatch, engine):
     """End-to-end control: an engine that attached the candidates' true extremeness to each
     request (a plausible debugging slip) makes the spy report it."""
-    from recsim.engine import reference
     from recsim.policies import base
 
     def leaky_request(**fields):
@@ -326,9 +326,8 @@ def test_a_leak_in_the_engine_would_be_caught(tiny, monkeypatch, engine):
         request.debug = {"e": RECORD.detector.catalog.extremeness[fields["candidates"]]}
         return request
 
-    # the reference engine builds requests itself; the batched engine's rows are built by
-    # RequestBatch.request (recsim.policies.base)
-    monkeypatch.setattr(reference if engine == "reference" else base, "Request", leaky_request)
+    # both engines build a policy's requests with RequestBatch.request (recsim.policies.base)
+    monkeypatch.setattr(base, "Request", leaky_request)
     _, rec = _run(tiny, "Spy", engine)
     assert all(hasattr(r, "debug") for r in rec.requests), "the engine no longer builds requests as patched"
     assert len(rec.leaks) >= len(rec.requests) > 100

@@ -12,7 +12,6 @@ from recsim.config import load_scenario, scenario_from_dict
 from recsim.engine import simulate
 from recsim.eventlog import EventLog
 from recsim.experiment import make_tasks, partition, run_experiment, run_task
-from recsim.metrics import effective_state
 from recsim.oracle import OracleView
 from recsim.policies.base import CandidateFeatures, History, Request
 from recsim.world import build_world
@@ -46,19 +45,19 @@ def test_engagement_predictions_track_true_expected_watch_time(trained):
     (0.6) sit below the measurement yet far above what a model that learned nothing would give
     (≈0); the model was trained on 3 warm-up days under random plus 2 days of its own serving."""
     sc, world, policy = trained
-    catalog, pop = world.catalog, world.population
+    catalog = world.catalog
     now = sc.horizon
-    state = effective_state(pop, now, sc)
+    state = world.state.copy()  # the users' hidden state as the run left it, outside a session
+    state.arrays["fatigue"][:] = 0.0
     items = catalog.observable()
     rng = np.random.default_rng(2024)
     per_user, pred_all, true_all = [], [], []
-    for user in range(pop.n_users):
+    for user in range(world.n_users):
         candidates = rng.choice(catalog.n_items, size=100, replace=False)
         request = Request(user, now, History(catalog.n_topics), candidates,
                           CandidateFeatures(items, candidates, now), 10)
         predicted = policy.predicted_watch_minutes(request)
-        view = OracleView(catalog, candidates, state["theta"][user], state["appetite"][user], 0.0,
-                          state["wellbeing"][user], sc.behaviour)
+        view = OracleView(world.model, state, np.array([user]), candidates, catalog)
         truth = view.click_probability * view.expected_watch_time / 60.0
         per_user.append(spearmanr(predicted, truth).statistic)
         pred_all.append(predicted)

@@ -4,13 +4,11 @@ batched engine relies on it to log exactly the events of the per-request referen
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 
 from recsim.catalog import generate_catalog, make_topic_centers, unit_rows
-from recsim.config import BehaviourConfig, CatalogConfig
+from recsim.config import CatalogConfig, scenario_from_dict
 from recsim.policies.base import (
     BatchFeatures,
     Feedback,
@@ -30,19 +28,19 @@ from recsim.policies.base import (
 from recsim.policies.builtin import EngagementOracle, PopularityPolicy
 from recsim.policies.learned import BanditPolicy, EngagementPolicy, UserProfiles
 from recsim.policies.registry import BUILTIN_POLICIES, resolve_policy
-from recsim.users import model
+from recsim.users.model import build_user_model
+from recsim.users.state import ItemView
 
 N_ITEMS = 400
 N_USERS = 30  # profiles start sized for 30; the batch also asks for users beyond them
 SLATE = 6
 DAY = 86400.0
 FIT_TIME = 2 * DAY
-KAPPA = 0.4
 
 #: Policies whose batch methods are vectorized (they must not call recommend/score per row).
 VECTORIZED = {
     "chronological", "popularity", "engagement", "harm_penalized", "stated_preference", "bandit",
-    "engagement_oracle", "wellbeing_oracle",
+    "engagement_oracle", "wellbeing_oracle", "attribute_oracle",
 }
 #: Wrappers that serve a batch through their base's batch methods (their own per-row work
 #: does not go through recommend).
@@ -77,25 +75,23 @@ class World:
             n_topics=self.k, slate_size=SLATE, n_candidates=40, retrain_interval=DAY,
             items=self.items, n_users=N_USERS,
         )
-        self.behaviour = BehaviourConfig()
-        home = centers[rng.integers(0, len(centers), N_USERS)]
-        self.theta = unit_rows(home + rng.normal(0, 0.1, (N_USERS, self.k)))
-        self.appetite = rng.beta(3.0, 11.0, N_USERS)
+        self.model = build_user_model(scenario_from_dict({"name": "batch", "policies": ["random"]}))
+        # every user's hidden state; the oracle batches below perturb it per batch
+        self.state = self.model.initial_state(N_USERS + 5, centers, rng, 0.0)
         self.rng = rng
 
     def feedback(self, start: float, end: float, n: int) -> Feedback:
         """``n`` impressions of random items to the first 25 users (the rest are never seen),
         clicked and watched as the behaviour model would, with a survey after most sessions."""
-        rng, b, cat = self.rng, self.behaviour, self.catalog
+        rng, cat = self.rng, self.catalog
         served = np.sort(rng.uniform(start, end, n))
         users = rng.integers(0, 25, n)
         available = np.searchsorted(cat.upload_time, served, side="right")
         items = (rng.random(n) * available).astype(np.int64)
-        relevance = np.add.reduce(cat.topics[items] * self.theta[users], axis=-1)
-        allure = model.allure(
-            relevance, cat.extremeness[items], cat.clickbait[items], self.appetite[users], b.allure
-        )
-        clicked = rng.random(n) < model.click_probability_alone(allure, 0.0, b.choice)
+        view = self.model.view(self.state, users)
+        terms = self.model.allure.score(view, ItemView(cat, items[:, None]))
+        allure = terms["allure"][:, 0]
+        clicked = rng.random(n) < self.model.click_probability_alone(view, terms)[:, 0]
         watch = np.minimum(cat.length[items], cat.length[items] * rng.beta(2.0, 2.0, n) * (1 + allure))
         watch = np.where(clicked, watch, 0.0)
         session = (served // 3600).astype(np.int64)
@@ -142,14 +138,13 @@ class World:
         histories.n_surveys[:] = histories.survey_sum // 4
         oracle_batch = None
         if oracle:
-            S = rng.normal(0.0, 1.0, n_rows)
-            oracle_batch = OracleBatch(
-                catalog=self.catalog, candidates=candidates,
-                theta=unit_rows(self.theta[users % N_USERS] + rng.normal(0, 0.05, (n_rows, self.k))),
-                appetite=rng.beta(3.0, 11.0, n_rows), fatigue=rng.uniform(0.0, 3.0, n_rows),
-                wellbeing=np.array([1.0 / (1.0 + math.exp(-KAPPA * s)) for s in S.tolist()]),
-                behaviour=self.behaviour,
-            )
+            state = self.state.copy()
+            m = state.n_users
+            state.arrays["theta"] = unit_rows(state["theta"] + rng.normal(0, 0.05, (m, self.k)))
+            state.arrays["appetite"] = rng.beta(3.0, 11.0, m)
+            state.arrays["fatigue"] = rng.uniform(0.0, 3.0, m)
+            state.arrays["satisfaction"] = rng.normal(0.0, 1.0, m)
+            oracle_batch = OracleBatch(self.model, state, users, candidates, self.catalog)
         batch = RequestBatch(
             user_ids=users, now=now, candidates=candidates, histories=histories,
             features=BatchFeatures(self.items, candidates, now), slate_size=SLATE, items=self.items,

@@ -17,15 +17,18 @@ from __future__ import annotations
 import json
 import math
 import os
+import statistics
 import subprocess
 import sys
 import zlib
 
 import numpy as np
-import pytest
 from scipy import stats
 
 from recsim import rng as R
+
+#: the per-user streams of the default model: the engines' own and its components'
+STREAMS = ("candidates", "choice", "watch", "continue", "no_click", "satisfaction", "returns", "churn", "survey")
 
 P_MIN = 1e-3
 Z4 = 4.0
@@ -34,7 +37,7 @@ SEED, REP = 1234, 0
 
 def _keys(seed=SEED, replication=REP):
     """Per-user stream keys the way the world builds them (recsim.world.build_world)."""
-    return {name: R.stream_key(seed, replication, f"user:{name}") for name in R.USER_STREAMS}
+    return {name: R.stream_key(seed, replication, f"user:{name}") for name in STREAMS}
 
 
 # =============================================================================== splitmix64
@@ -57,22 +60,23 @@ def test_stream_ids_and_keys_are_stable_across_processes():
     code = (
         "import json, numpy as np\n"
         "from recsim import rng as R\n"
-        f"keys = {{n: R.stream_key({SEED}, 3, 'user:' + n) for n in R.USER_STREAMS}}\n"
-        "d = R.UserDraws(keys, 17)\n"
-        "print(json.dumps({'ids': [R.stream_id(n) for n in R.USER_STREAMS],\n"
-        "  'keys': [keys[n] for n in R.USER_STREAMS],\n"
-        "  'u': [d.uniform('choice') for _ in range(5)],\n"
+        f"STREAMS = {STREAMS!r}\n"
+        f"keys = {{n: R.stream_key({SEED}, 3, 'user:' + n) for n in STREAMS}}\n"
+        "key = R.user_key(keys['choice'], 17)\n"
+        "print(json.dumps({'ids': [R.stream_id(n) for n in STREAMS],\n"
+        "  'keys': [keys[n] for n in STREAMS],\n"
+        "  'u': [R.counter_uniform(key, k) for k in range(1, 6)],\n"
         f"  'g': R.generator({SEED}, 3, 'catalog').random(5).tolist()}}))\n"
     )
     env = dict(os.environ, PYTHONHASHSEED="4242")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                          check=True)
     other = json.loads(out.stdout)
-    keys = {n: R.stream_key(SEED, 3, "user:" + n) for n in R.USER_STREAMS}
-    d = R.UserDraws(keys, 17)
-    assert other["ids"] == [R.stream_id(n) for n in R.USER_STREAMS]
-    assert other["ids"] == [zlib.crc32(n.encode()) for n in R.USER_STREAMS]
-    assert other["keys"] == [keys[n] for n in R.USER_STREAMS]
+    keys = {n: R.stream_key(SEED, 3, "user:" + n) for n in STREAMS}
+    d = ScalarDraws(keys, 17)
+    assert other["ids"] == [R.stream_id(n) for n in STREAMS]
+    assert other["ids"] == [zlib.crc32(n.encode()) for n in STREAMS]
+    assert other["keys"] == [keys[n] for n in STREAMS]
     assert other["u"] == [d.uniform("choice") for _ in range(5)]
     assert other["g"] == R.generator(SEED, 3, "catalog").random(5).tolist()
 
@@ -87,12 +91,56 @@ def test_stream_keys_depend_on_seed_replication_and_name():
         R.stream_key(SEED, REP, "user:watch"),
     }
     assert base not in others and len(others) == 3
-    assert len(set(_keys().values())) == len(R.USER_STREAMS)
+    assert len(set(_keys().values())) == len(STREAMS)
+
+
+class ScalarDraws:
+    """The definition of the per-user draws, one number at a time: the k-th draw (k = 1, 2,
+    ...) of stream s for user u is ``counter_uniform(user_key(key_s, u), k)``. The engines draw
+    through the vectorized :func:`recsim.rng.uniforms` (:class:`recsim.users.state.Draws`);
+    these tests hold them to this definition."""
+
+    def __init__(self, keys: dict[str, int], user: int):
+        self.keys = {name: R.user_key(key, user) for name, key in keys.items()}
+        self.counters = dict.fromkeys(keys, 0)
+
+    def uniform(self, stream: str) -> float:
+        self.counters[stream] += 1
+        return R.counter_uniform(self.keys[stream], self.counters[stream])
+
+    def normal(self, stream: str) -> float:
+        return statistics.NormalDist().inv_cdf(self.uniform(stream))
+
+    def exponential(self, stream: str) -> float:
+        return -math.log(self.uniform(stream))
+
+    def block(self, stream: str, n: int) -> np.ndarray:
+        return np.array([self.uniform(stream) for _ in range(n)])
+
+
+def test_engine_draws_follow_the_definition():
+    """:class:`recsim.users.state.Draws` (what the engines and components draw from) gives
+    each user of a batch their own next draws, uniforms and normals, whatever the batch."""
+    from recsim.users.state import Draws
+
+    keys = _keys()
+    n = 50
+    arrays = {s: R.user_keys(keys[s], np.arange(n)) for s in ("choice", "watch")}
+    counters = {s: np.zeros(n, dtype=np.int64) for s in arrays}
+    draws = Draws(arrays, counters, np.array([3, 17, 42]))
+    alone = {u: ScalarDraws(keys, u) for u in (3, 17, 42)}
+    for _ in range(4):
+        got = draws.uniform("choice")
+        assert got.tolist() == [alone[u].uniform("choice") for u in (3, 17, 42)]
+    z = Draws(arrays, counters, np.array([17])).normal("watch")
+    # the same quantile function up to the last bit (scipy's ndtri vs Python's NormalDist)
+    assert math.isclose(z[0], alone[17].normal("watch"), rel_tol=1e-13)
+    assert counters["choice"][[3, 17, 42]].tolist() == [4, 4, 4] and counters["watch"][17] == 1
 
 
 # ======================================================================== counter-based draws
 def test_draws_are_a_pure_function_of_seed_replication_stream_user_counter():
-    a, b = R.UserDraws(_keys(), 5), R.UserDraws(_keys(), 5)
+    a, b = ScalarDraws(_keys(), 5), ScalarDraws(_keys(), 5)
     seq_a = [a.uniform("choice") for _ in range(50)]
     seq_b = [b.uniform("choice") for _ in range(50)]
     assert seq_a == seq_b
@@ -105,10 +153,10 @@ def test_draws_are_a_pure_function_of_seed_replication_stream_user_counter():
 def test_streams_do_not_shift_each_other():
     """Taking more draws from one stream (a longer session under another policy) leaves every
     other stream's sequence unchanged: common random numbers across policies."""
-    plain = R.UserDraws(_keys(), 9)
+    plain = ScalarDraws(_keys(), 9)
     expected = {s: [plain.uniform(s) for _ in range(20)] for s in ("choice", "returns")}
 
-    busy = R.UserDraws(_keys(), 9)
+    busy = ScalarDraws(_keys(), 9)
     got = {"choice": [], "returns": []}
     rng = np.random.default_rng(0)
     for i in range(20):
@@ -125,12 +173,12 @@ def test_streams_do_not_shift_each_other():
 
 
 def test_vectorized_uniforms_equal_the_scalar_sequence():
-    d = R.UserDraws(_keys(), 42)
+    d = ScalarDraws(_keys(), 42)
     scalar = np.array([d.uniform("watch") for _ in range(1000)])
-    key = R.UserDraws(_keys(), 42).keys["watch"]
+    key = ScalarDraws(_keys(), 42).keys["watch"]
     np.testing.assert_array_equal(R.uniforms(key, np.arange(1000, dtype=np.uint64)), scalar)
     # block() is the same numbers, continuing the stream's counter
-    e = R.UserDraws(_keys(), 42)
+    e = ScalarDraws(_keys(), 42)
     first = e.block("watch", 400)
     rest = np.array([e.uniform("watch") for _ in range(600)])
     np.testing.assert_array_equal(np.r_[first, rest], scalar)
@@ -141,10 +189,10 @@ def test_vectorized_uniforms_across_users():
     keys = _keys()
     users = np.arange(300)
     counters = np.arange(300, dtype=np.uint64) % 7
-    ukeys = np.array([R.UserDraws(keys, int(u)).keys["choice"] for u in users], dtype=np.uint64)
+    ukeys = np.array([ScalarDraws(keys, int(u)).keys["choice"] for u in users], dtype=np.uint64)
     batch = R.uniforms(ukeys, counters)
     for u in users:
-        d = R.UserDraws(keys, int(u))
+        d = ScalarDraws(keys, int(u))
         expected = [d.uniform("choice") for _ in range(int(counters[u]) + 1)][-1]
         assert batch[u] == expected
 
@@ -153,19 +201,19 @@ def test_different_users_streams_replications_seeds_differ():
     n = 200
 
     def seq(seed=SEED, rep=REP, user=0, stream="choice"):
-        d = R.UserDraws(_keys(seed, rep), user)
+        d = ScalarDraws(_keys(seed, rep), user)
         return np.array([d.uniform(stream) for _ in range(n)])
 
     ref = seq()
     for other in (seq(user=1), seq(stream="watch"), seq(rep=1), seq(seed=SEED + 1)):
         assert not np.any(other == ref)  # not even one coincidence among 200 doubles
-    first_draws = [R.UserDraws(_keys(), u).uniform("choice") for u in range(2000)]
+    first_draws = [ScalarDraws(_keys(), u).uniform("choice") for u in range(2000)]
     assert len(set(first_draws)) == 2000
 
 
 # =============================================================================== distribution
 def test_uniforms_lie_in_the_open_unit_interval_and_are_uniform():
-    key = R.UserDraws(_keys(), 3).keys["choice"]
+    key = ScalarDraws(_keys(), 3).keys["choice"]
     u = R.uniforms(key, np.arange(100_000, dtype=np.uint64))
     assert np.all((u > 0) & (u < 1))
     # KS uniformity; p > 0.001 is a 0.1% false-failure rate for a correct generator
@@ -180,7 +228,7 @@ def test_uniforms_across_users_are_uniform():
     uniform too (KS, p > 0.001)."""
     keys = _keys()
     ukeys = np.array([R.user_key(keys["returns"], u) for u in range(20_000)], dtype=np.uint64)
-    assert np.array_equal(ukeys[:3], [R.UserDraws(keys, u).keys["returns"] for u in range(3)])
+    assert np.array_equal(ukeys[:3], [ScalarDraws(keys, u).keys["returns"] for u in range(3)])
     u = R.uniforms(ukeys, np.zeros(ukeys.size, dtype=np.uint64))
     assert np.all((u > 0) & (u < 1))
     assert stats.kstest(u, "uniform").pvalue > P_MIN
@@ -193,7 +241,7 @@ def test_no_correlation_across_counters_streams_and_users():
     n = 50_000
     keys = _keys()
     c = np.arange(n + 1, dtype=np.uint64)
-    d0, d1 = R.UserDraws(keys, 0), R.UserDraws(keys, 1)
+    d0, d1 = ScalarDraws(keys, 0), ScalarDraws(keys, 1)
     choice0 = R.uniforms(d0.keys["choice"], c)
     watch0 = R.uniforms(d0.keys["watch"], c)
     choice1 = R.uniforms(d1.keys["choice"], c)
@@ -206,14 +254,14 @@ def test_no_correlation_across_counters_streams_and_users():
 
 
 def test_normal_and_exponential_draws():
-    d = R.UserDraws(_keys(), 8)
+    d = ScalarDraws(_keys(), 8)
     z = np.array([d.normal("watch") for _ in range(20_000)])
     assert stats.kstest(z, "norm").pvalue > P_MIN
     x = np.array([d.exponential("returns") for _ in range(20_000)])
     assert np.all(x > 0)
     assert stats.kstest(x, "expon").pvalue > P_MIN
     # both are transforms of the stream's own uniforms (one counter per draw)
-    e = R.UserDraws(_keys(), 8)
+    e = ScalarDraws(_keys(), 8)
     u = [e.uniform("watch") for _ in range(3)]
     np.testing.assert_allclose(z[:3], stats.norm.ppf(u), rtol=1e-12)
 
@@ -257,11 +305,10 @@ def test_uniform_is_never_exactly_one():
     assert R.splitmix64(z) == R.MASK
     ukey = (z - R.GOLDEN) & R.MASK  # counter 0 hashes ukey + 1·GOLDEN = z
     assert R.uniforms(ukey, np.array([0], dtype=np.uint64))[0] < 1.0
-    draws = R.UserDraws({"s": 0}, 0)
-    draws.keys["s"] = ukey
-    assert draws.uniform("s") < 1.0
+    assert R.counter_uniform(ukey, 1) < 1.0
 
 
-def test_user_draws_accept_numpy_integer_user_ids():
+def test_user_keys_accept_numpy_integer_user_ids():
     keys = _keys()
-    assert R.UserDraws(keys, np.int64(7)).keys == R.UserDraws(keys, 7).keys
+    assert R.user_key(keys["choice"], np.int64(7)) == R.user_key(keys["choice"], 7)
+    assert R.user_keys(keys["choice"], np.array([7]))[0] == R.user_key(keys["choice"], 7)

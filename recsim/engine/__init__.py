@@ -1,8 +1,10 @@
-"""Simulation engines: the only package that imports SimPy.
+"""Simulation engines: the only package that imports SimPy (in :mod:`.reference`).
 
-Two engines over one model (DESIGN §4): the reference engine (:mod:`.reference`, one SimPy
-process per user; it defines the semantics) and the batched engine (:mod:`.batched`, users
-advanced together between synchronization points; the same event log, bit for bit).
+Two engines over one model (see ``docs/model.md``): both take the steps of
+:mod:`.core`, which call the user model's components; the reference engine (:mod:`.reference`,
+one SimPy process per user) takes them one user at a time in time order and defines the
+semantics, the batched engine (:mod:`.batched`) takes every due user's step at once between
+synchronization points. Same seed, same outputs, bit for bit.
 """
 
 from __future__ import annotations
@@ -15,10 +17,13 @@ from ..eventlog import EventLog
 from ..policies.registry import resolve_policy
 from ..world import World
 from .batched import OnlinePolicyError, simulate_batched
-from .reference import RunResult
+from .core import RunResult, SlateError
 from .reference import simulate as simulate_reference
 
-__all__ = ["RunResult", "simulate", "simulate_reference", "simulate_batched", "OnlinePolicyError", "engine_for"]
+__all__ = [
+    "RunResult", "simulate", "simulate_reference", "simulate_batched", "OnlinePolicyError", "SlateError",
+    "engine_for",
+]
 
 
 def engine_for(world: World, spec: PolicySpec) -> str:

@@ -181,6 +181,16 @@ class HistoryTable:
         self.survey_sum = np.zeros(n_users)
         self.n_surveys = np.zeros(n_users, dtype=np.int64)
 
+    def readonly(self) -> "HistoryTable":
+        """A view of this table that cannot be written through (what policies get: the
+        engine's own arrays, as they change, but read-only)."""
+        view = HistoryTable.__new__(HistoryTable)
+        for name in self.FIELDS:
+            array = getattr(self, name).view()
+            array.flags.writeable = False
+            setattr(view, name, array)
+        return view
+
     def row(self, user: int) -> History:
         """User ``user``'s history as a :class:`History` (a copy)."""
         h = History.__new__(History)
@@ -202,26 +212,28 @@ class BatchFeatures(CandidateFeatures):
 
 @dataclass
 class OracleBatch:
-    """The hidden truth of every row of a batch (oracle policies only): the catalog, the
-    candidates ``(B, c)``, each user's ``theta`` ``(B, K)``, ``appetite``, ``fatigue`` and
-    ``wellbeing`` ``(B,)``, and the behaviour settings."""
+    """The hidden truth of every row of a batch (oracle policies only): the scenario's user
+    ``model``, the user ``state`` (every user's), the rows' ``users`` ``(B,)``, their
+    ``candidates`` ``(B, c)`` and the ``catalog``."""
 
-    catalog: Any
+    model: Any
+    state: Any
+    users: np.ndarray
     candidates: np.ndarray
-    theta: np.ndarray
-    appetite: np.ndarray
-    fatigue: np.ndarray
-    wellbeing: np.ndarray
-    behaviour: Any
+    catalog: Any
 
     def view(self, i: int):
         """Row ``i`` as the :class:`~recsim.oracle.OracleView` a single request carries."""
         from ..oracle import OracleView
 
-        return OracleView(
-            self.catalog, self.candidates[i], self.theta[i], float(self.appetite[i]),
-            float(self.fatigue[i]), float(self.wellbeing[i]), self.behaviour,
-        )
+        return OracleView(self.model, self.state, self.users[i: i + 1], self.candidates[i], self.catalog)
+
+    def block(self, rows: slice | np.ndarray):
+        """Rows ``rows`` as one :class:`~recsim.oracle.OracleView` of ``(rows, c)`` quantities,
+        row for row those of :meth:`view`."""
+        from ..oracle import OracleView
+
+        return OracleView(self.model, self.state, self.users[rows], self.candidates[rows], self.catalog)
 
 
 class RequestRngs:
@@ -476,103 +488,8 @@ def top_k_rows(candidates: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray
 
 
 # ----------------------------------------------------------------------------- batch helpers
-#
-# A batched engine must serve row ``i`` of a batch exactly as the per-request engine serves the
-# request alone. Elementwise NumPy ufuncs round every element the same whatever the array's
-# shape; BLAS products (``@``, ``np.dot``, ``einsum``, ``np.linalg.norm`` of a vector) do not:
-# a ``(c, K) @ (K,)`` product and the same rows inside a ``(B, c, K)`` product may differ in the
-# last bit. The helpers below compute dot products as a sum over the *first* axis of a
-# C-contiguous ``(K, ...)`` array of products — each output element accumulated term by term
-# in index order, an elementwise operation — which is also much faster than a sum along a
-# short last axis.
-
-#: Rows of a batch are processed in blocks of about this many elements (≈ 1 MB of float64),
-#: so temporaries stay in cache and never span the whole batch.
-BLOCK_ELEMENTS = 1 << 17
-
-
-def row_blocks(n_rows: int, row_elements: int, block_elements: int = BLOCK_ELEMENTS) -> list[slice]:
-    """Slices covering ``range(n_rows)`` in blocks of about ``block_elements`` elements, for
-    rows of ``row_elements`` elements each (at least one row per block)."""
-    step = max(1, block_elements // max(1, row_elements))
-    return [slice(start, min(start + step, n_rows)) for start in range(0, n_rows, step)]
-
-
-def sum_first(x: np.ndarray) -> np.ndarray:
-    """``((x[0] + x[1]) + ...) + x[n-1]``, in that order, elementwise over the other axes: the
-    same bits for any shape of the other axes.
-
-    NumPy reduces the first axis of a C-contiguous array so (term by term, the other axes
-    inner), except when the other axes hold a single element: it then sums pairwise, as along
-    a contiguous axis. That case is summed here explicitly.
-    """
-    if not x.flags.c_contiguous:
-        x = np.ascontiguousarray(x)
-    n = x.shape[0]
-    if n == 0:
-        return np.zeros(x.shape[1:], dtype=x.dtype)
-    if x.ndim > 1 and x[0].size != 1:
-        return np.add.reduce(x, axis=0)
-    if x.dtype == np.float64:  # Python floats add as float64 does, with less overhead
-        values = x.reshape(n).tolist()
-        total = values[0]
-        for value in values[1:]:
-            total += value
-        return np.full(x.shape[1:], total)
-    total = x[0].copy()
-    for term in x[1:]:
-        total += term
-    return total
-
-
-def dot_last(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``Σ_k a[..., k] · b[..., k]`` (the arguments broadcast), without BLAS: the products
-    are laid out ``(K, ...)`` and summed term by term in ``k`` order (:func:`sum_first`), so
-    every element has the same bits whatever the other axes' shapes — one request's
-    ``(c, K)`` and ``(K,)``, or a batch's ``(B, c, K)`` and ``(B, 1, K)``."""
-    a, b = np.asarray(a), np.asarray(b)
-    if a.ndim == 2 and b.ndim == 1 and a.shape[0] > 1 and a.dtype == b.dtype == np.float64:
-        # one request's (c, K) · (K,): what the general path below computes, minus its overhead
-        products = np.empty((a.shape[1], a.shape[0]))
-        np.multiply(a.T, b[:, None], out=products)
-        return np.add.reduce(products, axis=0)
-    nd = max(a.ndim, b.ndim)
-    if a.ndim < nd:
-        a = a[(None,) * (nd - a.ndim)]
-    if b.ndim < nd:
-        b = b[(None,) * (nd - b.ndim)]
-    axes = (nd - 1, *range(nd - 1))  # the summed axis first
-    a, b = a.transpose(axes), b.transpose(axes)
-    shape = tuple(x if y == 1 else y for x, y in zip(a.shape, b.shape))
-    dtype = a.dtype if a.dtype == b.dtype else np.promote_types(a.dtype, b.dtype)
-    products = np.empty(shape, dtype=dtype)
-    np.multiply(a, b, out=products)
-    return sum_first(products)
-
-
-def gather_dot(table: np.ndarray, index: np.ndarray, vectors: np.ndarray) -> np.ndarray:
-    """Row ``j`` of ``table`` (``(n, K)``) dotted with a vector, for every id ``j`` of
-    ``index`` (:func:`dot_last`).
-
-    One request: ``index`` ``(c,)`` and ``vectors`` ``(K,)`` give shape ``(c,)``. A batch:
-    ``index`` ``(B, c)`` and ``vectors`` ``(B, K)`` (row ``i``'s ids and vector) give
-    ``(B, c)``, row for row bit-identical to the single-request values, computed in blocks of
-    rows rather than through a ``(B, c, K)`` temporary.
-    """
-    if index.ndim == 1:
-        return dot_last(table.take(index, axis=0), vectors)
-    n_rows, c = index.shape
-    out = np.empty((n_rows, c), dtype=np.result_type(table, vectors))
-    for rows in row_blocks(n_rows, c * table.shape[-1]):
-        out[rows] = dot_last(table.take(index[rows], axis=0), vectors[rows, None, :])
-    return out
-
-
-def vector_norm(x: np.ndarray) -> np.ndarray:
-    """L2 norm along the last axis, summed term by term (:func:`sum_first`): the same bits for
-    one vector as for the same vector inside a matrix (``np.linalg.norm`` of a 1-D vector uses
-    a BLAS dot product, which rounds differently)."""
-    return np.sqrt(dot_last(x, x))
+# (row-invariant array arithmetic lives in recsim.arrays; re-exported here for policies)
+from ..arrays import BLOCK_ELEMENTS, dot_last, gather_dot, row_blocks, sum_first, vector_norm  # noqa: E402, F401
 
 
 def uses_own(policy: Policy, owner: type, *names: str) -> bool:
@@ -590,10 +507,7 @@ def batch_rows(batch: RequestBatch, rows: np.ndarray | slice) -> RequestBatch:
     now = batch.now[rows]
     oracle = batch.oracle
     if oracle is not None:
-        oracle = OracleBatch(
-            oracle.catalog, oracle.candidates[rows], oracle.theta[rows], oracle.appetite[rows],
-            oracle.fatigue[rows], oracle.wellbeing[rows], oracle.behaviour,
-        )
+        oracle = OracleBatch(oracle.model, oracle.state, oracle.users[rows], oracle.candidates[rows], oracle.catalog)
     return RequestBatch(
         user_ids=batch.user_ids[rows],
         now=now,
@@ -611,4 +525,4 @@ def rngs_rows(rngs: RequestRngs, rows: np.ndarray | slice) -> RequestRngs:
     return rngs.rows(rngs.users[rows], rngs.counters[rows])
 
 
-__all__ += ["batch_rows", "dot_last", "gather_dot", "rngs_rows", "row_blocks", "sum_first", "vector_norm"]
+__all__ += ["BLOCK_ELEMENTS", "batch_rows", "dot_last", "gather_dot", "rngs_rows", "row_blocks", "sum_first", "vector_norm"]

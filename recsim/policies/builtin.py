@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..config import Duration
-from ..users import model
 from .base import (
     Feedback,
     Policy,
@@ -14,7 +15,6 @@ from .base import (
     Request,
     RequestBatch,
     RequestRngs,
-    gather_dot,
     row_blocks,
     top_k,
     top_k_rows,
@@ -27,6 +27,7 @@ __all__ = [
     "PopularityPolicy",
     "EngagementOracle",
     "WellbeingOracle",
+    "AttributeOracle",
 ]
 
 
@@ -106,87 +107,78 @@ class EngagementOracle(Policy):
     """Oracle: ranks by true expected watch time per impression, P(click)·E[τ | click]
     (myopic) — the perfect optimizer of the proxy. Reads hidden state; an upper bound only.
 
+    P(click) is the user model's choice model on the item alone in position 1, E[τ | click]
+    its response model's expectation: the same components the simulated users run.
     ``recommend_batch`` scores a whole batch at once, row for row the same scores."""
 
     oracle = True
 
-    def reset(self, context: PolicyContext) -> None:
-        # log L per item, for the hot path below (np.log is elementwise: the same values)
-        items = context.items
-        self.length_ = None if items is None else items.length
-        self.log_length_ = None if items is None else np.log(items.length)
+    @staticmethod
+    def _scores(view) -> np.ndarray:
+        return view.click_probability * view.expected_watch_time
 
     def recommend(self, request: Request, rng: np.random.Generator) -> np.ndarray:
-        view = request.oracle
-        scores = self._scores(view) if hasattr(view, "catalog") else (
-            view.click_probability * view.expected_watch_time
-        )
-        return top_k(request.candidates, scores, request.slate_size)
+        return top_k(request.candidates, self._scores(request.oracle), request.slate_size)
 
     def recommend_batch(self, batch: RequestBatch, rngs: RequestRngs) -> np.ndarray | list[np.ndarray]:
-        if not uses_own(self, EngagementOracle, "recommend", "_scores"):
+        if not uses_own(self, EngagementOracle, "recommend"):  # recommend overridden: row by row
             return super().recommend_batch(batch, rngs)
-        scores = np.empty(batch.candidates.shape)
-        for rows, view in _batch_views(batch):
-            scores[rows] = self._scores(view)
-        return top_k_rows(batch.candidates, scores, batch.slate_size)
-
-    def _scores(self, view) -> np.ndarray:
-        """``view.click_probability * view.expected_watch_time`` computed with the same
-        operations (so bit-identical), minus the view's caching and repeated item lookups.
-        Works on a one-request view (``(c,)``) and on a batch view (``(B, c)``)."""
-        cat, idx, b = view.catalog, view.candidates, view.behaviour
-        relevance = gather_dot(cat.topics, idx, view.theta)
-        allure = model.allure(relevance, cat.extremeness.take(idx), cat.clickbait.take(idx), view.appetite, b.allure)
-        click = model.click_probability_alone(allure, view.fatigue, b.choice)
-        length = cat.length.take(idx)
-        log_length = None
-        if getattr(self, "length_", None) is cat.length:
-            log_length = self.log_length_.take(idx)
-        click *= model.expected_watch_time(length, allure, view.wellbeing, b.watch, log_length)
-        return click
+        return top_k_rows(batch.candidates, _block_scores(batch, self._scores), batch.slate_size)
 
 
-class WellbeingOracle(Policy):
+class WellbeingOracle(EngagementOracle):
     """Oracle: ranks by true expected value per impression, P(click)·E[V | click]. Reads
     hidden state; an upper bound on what a wellbeing-minded ranker could do.
 
     ``recommend_batch`` scores a whole batch at once, row for row the same scores."""
 
+    @staticmethod
+    def _scores(view) -> np.ndarray:
+        return view.click_probability * view.expected_value
+
+
+class AttributeOracleParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    attribute: Literal["clickbait", "extremeness", "quality"] = Field(
+        "clickbait", description="the true item attribute to rank by")
+    order: Literal["descending", "ascending"] = Field("descending", description="highest or lowest first")
+
+
+class AttributeOracle(Policy):
+    """Oracle: ranks candidates by a true (hidden) item attribute — clickbait, extremeness or
+    quality — highest (or lowest) first, ties to the candidate drawn first. A controlled
+    exposure for experiments and audits (e.g. RecSim's always-clickbait "choc" and
+    always-nutritious "kale" feeds); reads hidden item attributes, so it is an oracle."""
+
+    Params = AttributeOracleParams
     oracle = True
 
+    def _scores(self, attribute: np.ndarray) -> np.ndarray:
+        return attribute if self.params.order == "descending" else -attribute
+
     def recommend(self, request: Request, rng: np.random.Generator) -> np.ndarray:
-        view = request.oracle
-        scores = view.click_probability * view.expected_value
-        return top_k(request.candidates, scores, request.slate_size)
+        values = getattr(request.oracle.items, self.params.attribute)[0]
+        return top_k(request.candidates, self._scores(values), request.slate_size)
 
     def recommend_batch(self, batch: RequestBatch, rngs: RequestRngs) -> np.ndarray | list[np.ndarray]:
-        if not uses_own(self, WellbeingOracle, "recommend"):
+        if not uses_own(self, AttributeOracle, "recommend"):
             return super().recommend_batch(batch, rngs)
-        scores = np.empty(batch.candidates.shape)
-        for rows, view in _batch_views(batch):
-            scores[rows] = view.click_probability * view.expected_value
-        return top_k_rows(batch.candidates, scores, batch.slate_size)
+        values = getattr(batch.oracle.block(slice(None)).items, self.params.attribute)
+        return top_k_rows(batch.candidates, self._scores(values), batch.slate_size)
 
 
 #: Rows of a batch an oracle scores at once: ``(rows, c)`` temporaries of ~256 kB stay in cache.
-_ORACLE_BLOCK = 1 << 15
+_ORACLE_BLOCK = 1 << 13
 
 
-def _batch_views(batch: RequestBatch):
-    """``(rows, view)`` for blocks of rows of ``batch``: ``view`` an
-    :class:`~recsim.oracle.OracleView` of those rows at once, its ``(rows, c)`` quantities row
-    for row bit-identical to those of ``batch.oracle.view(i)``."""
-    from ..oracle import OracleView
-
+def _block_scores(batch: RequestBatch, score) -> np.ndarray:
+    """``score(view)`` of every row of ``batch``, computed on blocks of rows at once (each an
+    :class:`~recsim.oracle.OracleView` of ``(rows, c)`` quantities, row for row those of
+    ``batch.oracle.view(i)``)."""
     o = batch.oracle
     if o is None:
         raise ValueError("an oracle policy needs batch.oracle (the hidden state of every row)")
-    appetite, fatigue, wellbeing = (
-        np.asarray(x, dtype=float)[:, None] for x in (o.appetite, o.fatigue, o.wellbeing)
-    )
+    scores = np.empty(batch.candidates.shape)
     for rows in row_blocks(len(batch), o.candidates.shape[1], _ORACLE_BLOCK):
-        yield rows, OracleView(
-            o.catalog, o.candidates[rows], o.theta[rows], appetite[rows], fatigue[rows],
-            wellbeing[rows], o.behaviour,
-        )
+        scores[rows] = score(o.block(rows))
+    return scores

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from pydantic import ValidationError
 
+from ..plugins import import_object
 from .base import Policy
 
 __all__ = ["BUILTIN_POLICIES", "resolve_policy", "validate_policy_spec", "build_policy"]
@@ -29,6 +29,7 @@ def _builtins() -> dict[str, type[Policy]]:
         "epsilon_greedy": rerank.EpsilonGreedyPolicy,
         "engagement_oracle": builtin.EngagementOracle,
         "wellbeing_oracle": builtin.WellbeingOracle,
+        "attribute_oracle": builtin.AttributeOracle,
     }
 
 
@@ -48,6 +49,7 @@ BUILTIN_POLICIES = (
     "epsilon_greedy",
     "engagement_oracle",
     "wellbeing_oracle",
+    "attribute_oracle",
 )
 
 
@@ -61,16 +63,7 @@ def resolve_policy(type_name: str) -> type[Policy]:
             f"unknown policy {type_name!r}; built-ins are {', '.join(builtins)}, "
             "or name your own as 'module:Class'"
         )
-    module_name, _, attr = type_name.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise LookupError(f"cannot import module {module_name!r} for policy {type_name!r}: {exc}") from None
-    target: Any = module
-    for part in attr.split("."):
-        if not hasattr(target, part):
-            raise LookupError(f"module {module_name!r} has no attribute {attr!r}")
-        target = getattr(target, part)
+    target = import_object(type_name, f"policy {type_name!r}")
     if isinstance(target, type) and issubclass(target, Policy):
         return target
     if callable(target) and not isinstance(target, type):

@@ -1,256 +1,257 @@
-"""The behaviour model of DESIGN §2.3–2.5 as plain functions.
+"""The user model: one component per role, chosen and configured by the scenario.
 
-Every function works on scalars and on NumPy arrays (broadcasting), takes its randomness as
-arguments (uniforms ``u`` or standard normals ``z``), and mutates nothing. Both engines and the
-oracle policies call these, so the model is written down once.
-
-Units: times in seconds, fatigue ``F`` in hours of watching, watch time ``tau`` in seconds.
+``build_user_model(scenario)`` reads the scenario's ``user_model:`` section (which component
+plays each role: a built-in name or ``"module:Class"``, with its ``params``) and ``behaviour:``
+(the parameters of the default components). Both engines, the oracles and the metrics call the
+model through the :class:`UserModel` it returns.
 """
 
 from __future__ import annotations
 
-import math
+import inspect
+from typing import Any
 
 import numpy as np
-from scipy.special import expit, ndtr
+from pydantic import ValidationError
 
-from ..config import (
-    AllureConfig,
-    AppetiteDynamicsConfig,
-    ChoiceConfig,
-    ContinuationConfig,
-    TopicDynamicsConfig,
-    ValueConfig,
-    WatchConfig,
-)
+from ..config import UserModelConfig
+from ..plugins import import_object
+from .components import ROLES, Component
+from .state import StateView, UserState
 
 __all__ = [
-    "grip",
-    "allure",
-    "value",
-    "wellbeing",
-    "position_term",
-    "outside_utility",
-    "choice_probabilities",
-    "sample_choice",
-    "click_probability_alone",
-    "watch_log_mean",
-    "watch_time",
-    "expected_watch_time",
-    "continue_probability",
-    "update_topic",
-    "relax_topic",
-    "update_appetite",
-    "relax_toward",
-    "update_satisfaction",
-    "update_habit",
+    "UserModel",
+    "build_user_model",
+    "resolve_component",
+    "builtin_components",
+    "DEFAULT_COMPONENTS",
+    "UserModelError",
+    "check_user_model_config",
 ]
 
-_max = np.maximum.reduce  # ndarray.max() and .sum() minus their Python-level wrappers
-_sum = np.add.reduce
+
+class UserModelError(ValueError):
+    """A user model that cannot be built: names the role, the component and what is wrong;
+    ``loc`` is the path of the offending key below ``user_model`` (e.g. ``("choice", "type")``)."""
+
+    def __init__(self, message: str, loc: tuple = ()):
+        super().__init__(message)
+        self.loc = tuple(loc)
 
 
-def grip(e, a, cfg: AllureConfig):
-    """g(e; a) = exp(-(e - a - δ)² / (2ω²)): content just past the appetite grips most."""
-    d = e - a - cfg.delta
-    if type(d) is np.ndarray:
-        # in place, on the fresh array ``d``; x / (-c) is bit-identical to (-x) / c
-        np.multiply(d, d, out=d)
-        d /= -(2.0 * cfg.omega * cfg.omega)
-        return np.exp(d, out=d)
-    return np.exp(-(d * d) / (2.0 * cfg.omega * cfg.omega))
+def _builtins() -> dict[str, dict[str, tuple[type[Component], str | None]]]:
+    """role -> name -> (class, where the default parameters come from: a ``behaviour``
+    section, ``"behaviour"`` for the whole of it, ``"population"``, or None for ``params``)."""
+    from . import default as d
+    from . import peers as p
+
+    return {
+        "sampler": {"population": (d.PopulationSampler, "population")},
+        "allure": {"allure": (d.Allure, "allure")},
+        "value": {"value": (d.Value, "value"), "lts_kale": (p.KaleValue, None)},
+        "choice": {
+            "logit": (d.LogitChoice, "choice"),
+            "proportional": (p.ProportionalChoice, None),
+            "cascade": (p.CascadeChoice, None),
+            "first_item": (p.FirstItemChoice, None),
+        },
+        "response": {
+            "lognormal": (d.LogNormalWatch, "watch"),
+            "budget_watch": (p.BudgetWatch, None),
+            "lts_engagement": (p.ChocKaleEngagement, None),
+        },
+        "transition": {"consumption": (d.Consumption, "behaviour"), "lts_exposure": (p.NetPositiveExposure, None)},
+        "relaxation": {"relax": (d.BetweenSessions, "behaviour"), "none": (p.NoRelaxation, None)},
+        "session": {
+            "continuation": (d.Continuation, "continuation"),
+            "time_budget": (p.TimeBudget, None),
+            "patience": (p.Patience, None),
+        },
+        "returns": {"hawkes": (d.HawkesReturns, "returns"), "poisson": (p.PoissonReturns, None)},
+        "churn": {"value_ema": (d.ValueChurn, "churn"), "never": (p.NoChurn, None)},
+        "survey": {"linear": (d.LinearSurvey, "survey"), "never": (p.NoSurvey, None)},
+    }
 
 
-def allure(r, e, b, a, cfg: AllureConfig):
-    """A = w_r·r + w_e·g(e; a) + w_c·b — what pulls: clicks, watch time, continuation."""
-    g = e - a
-    if type(g) is np.ndarray and type(r) is np.ndarray and type(b) is np.ndarray and g.shape == r.shape == b.shape:
-        # grip inlined, in place on fresh temporaries: the same operations
-        g -= cfg.delta
-        np.multiply(g, g, out=g)
-        g /= -(2.0 * cfg.omega * cfg.omega)
-        np.exp(g, out=g)
-        g *= cfg.w_e
-        A = cfg.w_r * r
-        A += g
-        g = np.multiply(b, cfg.w_c, out=g)
-        A += g
-        return A
-    return cfg.w_r * r + cfg.w_e * grip(e, a, cfg) + cfg.w_c * b
+#: the default model's component name for each role (the scenario's defaults)
+DEFAULT_COMPONENTS = {role: field.get_default(call_default_factory=True).type
+                      for role, field in UserModelConfig.model_fields.items()}
 
 
-def value(r, q, e, tau, cfg: ValueConfig):
-    """V = v_r·r + v_q·q - v_h·e² - c_τ·(τ in minutes) — what helps (hidden)."""
-    return cfg.v_r * r + cfg.v_q * q - cfg.v_h * e * e - cfg.c_tau * (tau / 60.0)
+def builtin_components() -> dict[str, dict[str, type[Component]]]:
+    """role -> built-in name -> class."""
+    return {role: {name: cls for name, (cls, _) in table.items()} for role, table in _builtins().items()}
 
 
-def wellbeing(S, kappa: float):
-    """W = sigmoid(κ·S), in (0, 1)."""
-    return expit(kappa * S)
+def resolve_component(role: str, type_name: str) -> type[Component]:
+    """The component class for ``type_name`` in ``role``: a built-in name or
+    ``"module:Class"``. Raises :class:`UserModelError` with what was expected."""
+    if role not in ROLES:
+        raise UserModelError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
+    interface, method = ROLES[role]
+    table = _builtins()[role]
+    if ":" not in type_name:
+        if type_name in table:
+            return table[type_name][0]
+        raise UserModelError(
+            f"unknown {role} component {type_name!r}; built-ins are {', '.join(table)}, "
+            "or give your own as 'module:Class'"
+        )
+    try:
+        obj = import_object(type_name, f"{role} component {type_name!r}")
+    except LookupError as exc:
+        raise UserModelError(str(exc)) from None
+    if not (inspect.isclass(obj) and issubclass(obj, interface)):
+        raise UserModelError(
+            f"{type_name!r} is not a {role} component: expected a subclass of "
+            f"recsim.users.{interface.__name__} implementing {method}()"
+        )
+    if getattr(obj, method) is getattr(interface, method):
+        raise UserModelError(f"{type_name!r} does not implement {method}(), the {role} component's required method")
+    return obj
 
 
-def position_term(n: int, cfg: ChoiceConfig) -> np.ndarray:
-    """ℓ_k = log(k^-p) for positions k = 1..n, shape ``(n,)``."""
-    return -cfg.position_exponent * np.log(np.arange(1, n + 1, dtype=float))
+def _default_params(source: str | None, scenario: Any):
+    if source is None:
+        return None
+    if source == "population":
+        return scenario.population
+    if source == "behaviour":
+        return scenario.behaviour
+    return getattr(scenario.behaviour, source)
 
 
-def outside_utility(F, cfg: ChoiceConfig):
-    """U₀ = u₀ + φ_F·F: tired users click less."""
-    return cfg.u0 + cfg.phi_f * F
+def component_params(role: str, spec: Any, scenario: Any):
+    """The Params instance of the component ``spec`` plays ``role`` with (spec may be None:
+    the default); default components take theirs from the scenario's sections."""
+    name = DEFAULT_COMPONENTS[role] if spec is None else spec.type
+    cls = resolve_component(role, name)
+    source = _builtins()[role].get(name, (None, None))[1] if ":" not in name else None
+    if source is not None:
+        if spec is not None and spec.params:
+            where = "population" if source == "population" else (
+                "behaviour" if source == "behaviour" else f"behaviour.{source}")
+            raise UserModelError(
+                f"the {role} component {name!r} takes its parameters from `{where}`; set them "
+                "there, not in user_model params"
+            )
+        return cls, _default_params(source, scenario)
+    params = {} if spec is None else spec.params
+    try:
+        return cls, cls.Params(**params)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(x) for x in first["loc"])
+        message = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":
+            known = ", ".join(cls.Params.model_fields) or "none"
+            message = f"unknown parameter {field!r} of {name!r}; its parameters are: {known}"
+        elif "input" in first and first["type"] != "missing":
+            message += f" (got {first['input']!r:.60})"
+        raise UserModelError(message, (role, "params", *first["loc"])) from None
 
 
-def choice_probabilities(
-    slate_allure: np.ndarray, F: float, cfg: ChoiceConfig, position: np.ndarray | None = None
-) -> np.ndarray:
-    """Multinomial-logit probabilities over ``[outside, item 1, ..., item n]``, shape ``(n+1,)``.
+class UserModel:
+    """The components of a user model, by role (see :mod:`recsim.users.components`)."""
 
-    P(i) = exp(β(A_i + ℓ_k)) / (exp(β·U₀) + Σ_j exp(β(A_j + ℓ_kj))).
-    ``position``, if given, is ``position_term(n, cfg)`` (callers cache it).
-    """
-    n = slate_allure.shape[0]
-    z = np.empty(n + 1)
-    z[0] = outside_utility(F, cfg)
-    np.add(slate_allure, position_term(n, cfg) if position is None else position, out=z[1:])
-    z *= cfg.beta
-    z -= _max(z)
-    np.exp(z, out=z)
-    z /= _sum(z)
-    return z
+    def __init__(self, components: dict[str, Component], behaviour: Any = None):
+        missing = [role for role in ROLES if role not in components]
+        if missing:
+            raise UserModelError(f"a user model needs a component for every role; missing: {', '.join(missing)}")
+        for role, component in components.items():
+            interface = ROLES[role][0]
+            if not isinstance(component, interface):
+                raise UserModelError(f"{component!r} cannot play the {role} role (not a {interface.__name__})")
+            if behaviour is not None:
+                component.bind(behaviour)
+        self.components = dict(components)
+        self.behaviour = behaviour
+        provided = {name for c in components.values() for name in c.provides} | {"wellbeing"}
+        for role, component in components.items():
+            lacking = [name for name in component.requires if name not in provided]
+            if lacking:
+                raise UserModelError(
+                    f"the {role} component {type(component).__name__} reads the state field(s) "
+                    f"{', '.join(lacking)}, which no component of this model provides"
+                )
+        scan = components["choice"].scan_time
+        if not scan > 0:
+            raise UserModelError(f"the choice component's scan_time must be > 0 seconds (got {scan})", ("choice",))
+        self._derived = {"wellbeing": self.wellbeing}
+        for role in ROLES:
+            setattr(self, role, components[role])
 
+    # ------------------------------------------------------------------ state
+    @property
+    def streams(self) -> tuple[str, ...]:
+        """Per-user random streams the components draw from."""
+        return tuple(dict.fromkeys(s for c in self.components.values() for s in c.streams))
 
-def sample_choice(probabilities: np.ndarray, u: float) -> int:
-    """Index into the slate chosen by uniform ``u``, or -1 for the outside option (no click)."""
-    # the first index whose cumulative probability exceeds u (np.searchsorted(np.cumsum(p), u,
-    # side="right")), summed sequentially as np.cumsum does, without two NumPy calls
-    c = 0.0
-    index = 0
-    for p in probabilities.tolist():
-        c += p
-        if c > u:
-            return index - 1
-        index += 1
-    return index - 2  # u beyond the last cumulative value (rounding): the last item
+    def initial_state(self, n_users: int, centers: np.ndarray, rng: np.random.Generator, start: float) -> UserState:
+        """Sample every user's initial hidden state and let each component add its fields."""
+        state = UserState(n_users, self.sampler.sample(n_users, centers, rng))
+        everyone = np.arange(n_users)
+        for role, component in self.components.items():
+            if role == "sampler":
+                continue
+            for name, values in component.initial_state(self.view(state, everyone), start).items():
+                state.add(name, values)
+        return state
 
+    def view(self, state: UserState, users: np.ndarray) -> StateView:
+        """The state of ``users`` as components read it (``wellbeing`` derived on access)."""
+        return StateView(state, users, self._derived)
 
-def click_probability_alone(A, F, cfg: ChoiceConfig):
-    """P(click) of an item shown alone in position 1: sigmoid(β(A - U₀)). Used by oracles."""
-    return expit(cfg.beta * (A - outside_utility(F, cfg)))
+    def wellbeing(self, state: StateView) -> np.ndarray:
+        """W of each row of ``state``, ``(B,)`` (the transition component defines it)."""
+        return self.transition.wellbeing(state)
 
+    # ------------------------------------------------------------------ for oracles
+    def click_probability_alone(self, state: StateView, terms: dict[str, np.ndarray]) -> np.ndarray:
+        """P(click) of each of ``c`` items if shown alone in position 1, ``(B, c)``: the
+        choice model on ``B·c`` slates of one item each."""
+        B, c = terms["allure"].shape
+        single = {name: values.reshape(B * c, 1) for name, values in terms.items()}
+        return self.choice.probabilities(state.repeat(c), single)[:, 1].reshape(B, c)
 
-def watch_log_mean(L, A, W, cfg: WatchConfig):
-    """Mean of log T: log L + μ_τ + α_A·A + α_W·(W - ½)."""
-    return np.log(L) + cfg.mu + cfg.alpha_a * A + cfg.alpha_w * (W - 0.5)
-
-
-def watch_time(L: float, A: float, W: float, z: float, cfg: WatchConfig) -> float:
-    """τ = min(L, T) with log T = watch_log_mean + σ·z (z a standard normal draw)."""
-    m = math.log(L) + cfg.mu + cfg.alpha_a * A + cfg.alpha_w * (W - 0.5)
-    return min(L, math.exp(m + cfg.sigma * z))
-
-
-def expected_watch_time(L, A, W, cfg: WatchConfig, log_length=None):
-    """E[min(L, T)] for log-normal T (closed form), in seconds; arrays broadcast.
-    ``log_length``, if given, is ``np.log(L)`` (callers may keep it per item)."""
-    log_l = np.log(L) if log_length is None else log_length
-    m = log_l + cfg.mu + cfg.alpha_a * A + cfg.alpha_w * (W - 0.5)  # watch_log_mean
-    s = cfg.sigma
-    if s == 0:
-        return np.minimum(L, np.exp(m))
-    if type(m) is not np.ndarray:
-        below = np.exp(m + 0.5 * s * s) * ndtr((log_l - m - s * s) / s)
-        above = L * ndtr((m - log_l) / s)
-        return below + above
-    # the same operations as above, in place on fresh temporaries
-    below = m + 0.5 * s * s
-    np.exp(below, out=below)
-    t = log_l - m
-    t -= s * s
-    t /= s
-    below *= ndtr(t, out=t)
-    np.subtract(m, log_l, out=m)
-    m /= s
-    above = ndtr(m, out=m)
-    above *= L  # L·ndtr(·) == ndtr(·)·L
-    above += below  # below + above, commuted
-    return above
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{role}={type(c).__name__}" for role, c in self.components.items())
+        return f"UserModel({inner})"
 
 
-def continue_probability(A, psi, F, cfg: ContinuationConfig):
-    """P(continue the session after an item) = sigmoid(c₀ + c_A·A + c_ψ·ψ - c_F·F)."""
-    x = cfg.c0 + cfg.c_a * A + cfg.c_psi * psi - cfg.c_f * F
-    if type(x) is float:
-        # the per-event path; scipy's expit is 1 / (1 + exp(-x)) with the C library's exp,
-        # so this is bit-identical to it, without the cost of a ufunc call
-        return 1.0 / (1.0 + math.exp(-x))
-    return expit(x)
+def check_user_model_config(scenario: Any) -> UserModel:
+    """Build the scenario's user model, turning every problem into a :class:`UserModelError`
+    whose ``loc`` names the role (and key) at fault."""
+    specs = scenario.user_model
+    components = {}
+    for role in ROLES:
+        spec = getattr(specs, role)
+        try:
+            cls, params = component_params(role, spec, scenario)
+        except UserModelError as exc:
+            if not exc.loc:
+                exc.loc = (role, "params" if "parameters from" in str(exc) else "type")
+            raise
+        try:
+            components[role] = cls(params)
+        except Exception as exc:  # user code: name it rather than show a traceback
+            raise UserModelError(
+                f"constructing the {role} component {spec.type!r} failed: {type(exc).__name__}: {exc}", (role,)
+            ) from None
+    try:
+        return UserModel(components, scenario.behaviour)
+    except UserModelError as exc:
+        role = next((r for r in ROLES if f"the {r} component" in str(exc)), None)
+        exc.loc = (role,) if role else ()
+        raise
 
 
-def update_topic(theta, x, r, frac, s, cfg: TopicDynamicsConfig):
-    """θ ← normalize(θ + η_θ·s·r·(τ/L)·x). Returns a new vector; ``theta`` is not mutated."""
-    if theta.ndim == 1:
-        # the per-event path: the same operations as below with fewer NumPy calls
-        # (np.linalg.norm(v, axis=-1) is sqrt(add.reduce(v * v)))
-        new = x * (cfg.eta * s * r * frac)
-        new += theta
-        norm = math.sqrt(np.add.reduce(new * new))
-        if norm > 0:
-            new /= norm
-            return new
-        return theta
-    step = np.asarray(cfg.eta * s * r * frac)[..., None]
-    new = theta + step * x
-    norm = np.linalg.norm(new, axis=-1, keepdims=True)
-    return np.where(norm > 0, new / np.where(norm > 0, norm, 1.0), theta)
-
-
-def relax_topic(theta, theta0, dt, tau):
-    """Between sessions θ relaxes toward θ₀: normalize(θ₀ + (θ - θ₀)·e^{-dt/τ}).
-    ``theta`` may be ``(K,)`` or ``(n, K)`` with ``dt`` scalar or ``(n,)``."""
-    if np.ndim(theta) == 1 and type(dt) is float:
-        # the per-session path: the same operations as below with fewer NumPy calls
-        keep = float(np.exp(-dt / tau)) if tau > 0 else 0.0
-        new = theta - theta0
-        new *= keep
-        new += theta0
-        norm = math.sqrt(np.add.reduce(new * new))
-        if norm > 0:
-            new /= norm
-            return new
-        return theta0
-    keep = np.exp(-np.asarray(dt, dtype=float) / tau) if tau > 0 else np.zeros_like(np.asarray(dt, dtype=float))
-    if np.ndim(theta) > 1:
-        keep = np.asarray(keep)[..., None]
-    new = theta0 + (theta - theta0) * keep
-    norm = np.linalg.norm(new, axis=-1, keepdims=True)
-    return np.where(norm > 0, new / np.where(norm > 0, norm, 1.0), theta0)
-
-
-def update_appetite(a, e, frac, s, cfg: AppetiteDynamicsConfig):
-    """Appetite ratchet a ← a + η_up·s·(τ/L)·[e - a]₊ - η_down·[a - e]₊, kept in [0, 1]."""
-    if type(a) is float and type(e) is float and type(frac) is float:
-        # the per-event path, without NumPy scalars (max/min of floats are exact; e - a and
-        # a - e are never -0.0, so max(·, 0.0) agrees with np.maximum)
-        up = cfg.eta_up * s * frac * max(e - a, 0.0)
-        down = cfg.eta_down * max(a - e, 0.0)
-        return min(max(a + up - down, 0.0), 1.0)
-    up = cfg.eta_up * s * frac * np.maximum(e - a, 0.0)
-    down = cfg.eta_down * np.maximum(a - e, 0.0)
-    return np.clip(a + up - down, 0.0, 1.0)
-
-
-def relax_toward(x, target, dt, tau):
-    """Exponential relaxation of ``x`` toward ``target`` over ``dt`` with time constant ``tau``."""
-    keep = np.exp(-np.asarray(dt) / tau) if tau > 0 else 0.0
-    return target + (x - target) * keep
-
-
-def update_satisfaction(S, V, eps, gamma: float):
-    """S ← γ_S·S + V + ε."""
-    return gamma * S + V + eps
-
-
-def update_habit(psi, A, dt, tau):
-    """ψ ← ψ·e^{-dt/τ_ψ} + A (dt: time since the last habit update)."""
-    if np.ndim(psi) == 0 and np.ndim(dt) == 0:
-        return psi * math.exp(-dt / tau) + A  # the per-event path: avoid NumPy scalar overhead
-    return psi * np.exp(-np.asarray(dt) / tau) + A
+def build_user_model(scenario: Any) -> UserModel:
+    """The user model a scenario describes (``user_model:`` and ``behaviour:``)."""
+    specs = getattr(scenario, "user_model", None)
+    components = {}
+    for role in ROLES:
+        spec = getattr(specs, role, None) if specs is not None else None
+        cls, params = component_params(role, spec, scenario)
+        components[role] = cls(params)
+    return UserModel(components, scenario.behaviour)

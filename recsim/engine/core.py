@@ -1,0 +1,740 @@
+"""What happens to a user at each step of their life on the platform, for a batch of users.
+
+Both engines run these steps; they differ only in *when* they take them. A user's life is a
+chain of four kinds of step, each at a time the previous one fixed:
+
+* ``RETURN`` — the user comes back: the churn check, then a session starts (the state relaxes
+  over the time away);
+* ``SERVE``  — a slate is requested and served: candidates, the policy, the user's choice
+  after scanning the slate; a click starts a watch;
+* ``WATCH``  — a watch ends: the item's value, the state transition, whether the session goes on;
+* ``END``    — the session ends: session summaries feed churn, the return process and the
+  survey; the next return is drawn.
+
+Every model quantity comes from the user model's components (:mod:`recsim.users`); this module
+only routes arrays between them, the policy, the logs and the metrics. Between synchronization
+points (retrains, metric snapshots) users do not affect one another, so steps of different
+users may be taken in any order: the reference engine takes them one user at a time in time
+order (SimPy), the batched engine all due users at once. Everything a step emits carries the
+simulated time at which it happens and is handed to the event log and the metrics in time order
+at the next synchronization point (:meth:`Simulation.flush`), so both engines write the same
+outputs, bit for bit: every user's numbers are computed by the same array functions from the
+same counter-based draws, whatever the batch.
+
+Nothing here imports SimPy. Times are simulated seconds: the warm-up runs on ``[start, 0)``,
+the horizon on ``[0, end]``; events and metrics cover the horizon (an event counts if it
+happens at ``t >= 0``, whenever its session started).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from .. import rng as rngmod
+from ..config import PolicySpec
+from ..eventlog import EVENT_CODES as _CODE
+from ..eventlog import EventLog
+from ..metrics import MetricsCollector
+from ..policies.base import (
+    BatchFeatures,
+    Feedback,
+    HistoryTable,
+    OracleBatch,
+    Policy,
+    PolicyContext,
+    RequestBatch,
+    RequestRngs,
+)
+from ..policies.registry import build_policy, resolve_policy
+from ..users.components import SessionSummary
+from ..users.formulas import sample_choice, session_mean
+from ..users.state import Draws, ItemView
+from ..world import World
+
+__all__ = ["Simulation", "RunResult", "SlateError", "RETURN", "SERVE", "WATCH", "END", "DONE", "check_slate"]
+
+RETURN, SERVE, WATCH, END, DONE = range(5)
+_NAN = math.nan
+
+
+class SlateError(ValueError):
+    """A policy returned a slate that breaks the contract (names the policy and the problem)."""
+
+
+@dataclass
+class RunResult:
+    """What one (policy, replication) run produced, besides its event log file."""
+
+    metrics: list[tuple]  # (metric, kind, start, end, value)
+    headline: dict[str, float]
+    initial_state: dict[str, np.ndarray]
+    final_state: dict[str, np.ndarray]
+    user_totals: dict[str, np.ndarray]
+    retrain_times: list[float] = field(default_factory=list)
+    n_events: int = 0
+    n_decisions: int = 0
+    policy: Policy | None = None  # the policy as it ended the run (learned state included)
+
+
+class _Table:
+    """Rows of named columns, each with the simulated time it was emitted at, in growable
+    preallocated arrays (struct of arrays); taken in emission order (rows emitted at the same
+    time keep the order they were added in, and a user's rows are added in the order the user
+    emits them)."""
+
+    def __init__(self, columns: dict[str, tuple[type, object]]):
+        self.spec = columns  # name: (dtype, default)
+        self.n = 0
+        self._alloc(1024)
+
+    def _alloc(self, capacity: int) -> None:
+        old = getattr(self, "cols", None)
+        self.capacity = capacity
+        self.emit = np.empty(capacity) if old is None else np.concatenate([self.emit[: self.n], np.empty(capacity - self.n)])
+        cols = {}
+        for name, (dtype, _) in self.spec.items():
+            col = np.empty(capacity, dtype=dtype)
+            if old is not None:
+                col[: self.n] = old[name][: self.n]
+            cols[name] = col
+        self.cols = cols
+
+    def add(self, emit, n: int, **columns) -> None:
+        if n == 0:
+            return
+        if self.n + n > self.capacity:
+            self._alloc(max(2 * self.capacity, self.n + n))
+        lo, hi = self.n, self.n + n
+        self.emit[lo:hi] = emit
+        for name, (_, default) in self.spec.items():
+            self.cols[name][lo:hi] = columns.get(name, default)
+        self.n = hi
+
+    def take_before(self, t: float) -> dict[str, np.ndarray] | None:
+        """The rows emitted before ``t``, in emission order; the rest stay."""
+        n = self.n
+        if n == 0:
+            return None
+        emit = self.emit[:n]
+        now = emit < t
+        k = int(now.sum())
+        if k == 0:
+            return None
+        if k == n:
+            order = np.argsort(emit, kind="stable")
+            out = {name: col[:n][order] for name, col in self.cols.items()}
+            self.n = 0
+        else:
+            taken = np.flatnonzero(now)
+            order = taken[np.argsort(emit[taken], kind="stable")]
+            out = {name: col[:n][order] for name, col in self.cols.items()}
+            rest = np.flatnonzero(~now)
+            m = rest.shape[0]
+            self.emit[:m] = emit[rest]
+            for col in self.cols.values():
+                col[:m] = col[rest]
+            self.n = m
+        return out  # the capacity stays: the next window fills about as many rows
+
+    def take_last(self, n: int) -> dict[str, np.ndarray]:
+        """Copies of the last ``n`` rows added (they stay)."""
+        return {name: col[self.n - n: self.n].copy() for name, col in self.cols.items()}
+
+    def __len__(self) -> int:
+        return self.n
+
+
+def _event_rows() -> _Table:
+    """Event rows emitted but not yet written (the event log's columns)."""
+    return _Table({
+        "time": (np.float64, _NAN), "user_id": (np.int64, -1), "session": (np.int64, 0),
+        "event": (np.int8, 0), "item_id": (np.int64, -1), "position": (np.int64, 0),
+        "watch_time": (np.float64, _NAN), "watch_fraction": (np.float64, _NAN),
+        "survey_score": (np.float64, _NAN), "true_value": (np.float64, _NAN),
+        "true_extremeness": (np.float64, _NAN), "true_allure": (np.float64, _NAN),
+    })
+
+
+class _FeedbackRows:
+    """Observable feedback since the last retrain, as :class:`Feedback` rows with emission
+    times."""
+
+    def __init__(self) -> None:
+        self.rows = _Table({
+            "time": (np.float64, 0.0), "served_at": (np.float64, 0.0), "user_id": (np.int64, 0),
+            "session": (np.int64, 0), "item_id": (np.int64, 0), "position": (np.int64, 0),
+            "clicked": (bool, False), "watch_time": (np.float64, 0.0),
+        })
+        self.surveys = _Table({
+            "time": (np.float64, 0.0), "user_id": (np.int64, 0), "session": (np.int64, 0), "score": (np.float64, 0.0),
+        })
+
+    @staticmethod
+    def _empty(table: _Table) -> dict[str, np.ndarray]:
+        return {name: np.empty(0, dtype=dtype) for name, (dtype, _) in table.spec.items()}
+
+    @staticmethod
+    def _feedback(cols: dict[str, np.ndarray], sv: dict[str, np.ndarray]) -> Feedback:
+        # rows come in emission order, which within one user and time lists a slate's
+        # non-clicked impressions by position; the canonical order (time, user, non-clicked
+        # first, position) is then a stable sort by time of [non-clicked rows, clicked rows]
+        # (users never share a time)
+        clicked = cols["clicked"]
+        grouped = np.concatenate([np.flatnonzero(~clicked), np.flatnonzero(clicked)])
+        order = grouped[np.argsort(cols["time"][grouped], kind="stable")]
+        so = np.lexsort((sv["user_id"], sv["time"]))
+        return Feedback(**{k: v[order] for k, v in cols.items()}, surveys={k: v[so] for k, v in sv.items()})
+
+    def take(self, t: float) -> Feedback:
+        """Feedback emitted before ``t``, sorted by time, user, non-clicked first, position."""
+        cols = self.rows.take_before(t) or self._empty(self.rows)
+        sv = self.surveys.take_before(t) or self._empty(self.surveys)
+        return self._feedback(cols, sv)
+
+    def last(self, n_rows: int, n_surveys: int) -> Feedback:
+        """The last rows added (for an online policy's update), without taking them."""
+        cols = self.rows.take_last(n_rows) if n_rows else self._empty(self.rows)
+        sv = self.surveys.take_last(n_surveys) if n_surveys else self._empty(self.surveys)
+        return self._feedback(cols, sv)
+
+
+class Simulation:
+    """One policy on one replication's world: the platform's and the users' bookkeeping and
+    the steps of :mod:`this module <recsim.engine.core>`. An engine calls :meth:`start`,
+    then :meth:`step` (or the step methods on groups of users due at their ``t_next``) and
+    :meth:`sync` at each synchronization point of :meth:`schedule`, and :meth:`finish`.
+
+    ``single`` (the reference engine) serves each request through ``Policy.recommend``, the
+    policy's one required method; otherwise requests are served in batches through
+    ``Policy.recommend_batch``. ``on_feedback`` (optional) is called with the feedback every
+    step logs, as it happens (online policies learn from it)."""
+
+    def __init__(self, world: World, spec: PolicySpec, events: EventLog,
+                 progress: Callable[[float], None] | None = None, single: bool = False):
+        sc = world.scenario
+        self.world, self.sc = world, sc
+        self.model = world.model
+        self.catalog = cat = world.catalog
+        self.state = world.state
+        self.events = events
+        self.progress = progress
+        self.single = single
+        self.items = cat.observable()
+        n_users = self.n_users = world.n_users
+        self.spec = spec
+        self.context = PolicyContext(
+            n_topics=cat.n_topics,
+            slate_size=sc.recommender.slate_size,
+            n_candidates=sc.recommender.n_candidates,
+            retrain_interval=sc.recommender.retrain_interval,
+            items=self.items,
+            n_users=n_users,
+        )
+        self.policy: Policy = build_policy(spec)
+        self.policy.reset(self.context)
+        self.warmup_policy: Policy = resolve_policy(sc.warmup_policy)()
+        self.warmup_policy.reset(self.context)
+        # a policy's draws come from a stream per request, keyed by the user and the user's
+        # request number: independent of the order requests are served in
+        self.policy_rngs = RequestRngs(rngmod.stream_key(sc.seed, world.replication, f"policy:{spec.name}"))
+        # identical under every policy: the warm-up is common to all of them
+        self.warmup_rngs = RequestRngs(rngmod.stream_key(sc.seed, world.replication, "policy:warmup"))
+        self.trusted = _built_in(self.policy)
+        self.metrics = MetricsCollector(n_users, cat.n_topics, sc.outputs.extreme_threshold, np.maximum(cat.topics, 0.0),
+                                        pair_users=getattr(events, "user_limit", None))
+        # a policy that keeps the base class's no-op fit never reads the feedback: skip it
+        self.learns = not (type(self.policy).fit is Policy.fit and "fit" not in vars(self.policy))
+        self.on_feedback: Callable[[Feedback], None] | None = None
+        self.feedback = _FeedbackRows()
+        self.rows = _event_rows()
+        self.hist = HistoryTable(n_users, cat.n_topics)
+        self.hist_view = self.hist.readonly()  # what policies see: the live table, read-only
+        self.retrain_times: list[float] = []
+        self.n_decisions = 0
+        self.end_cut = world.end + 1e-9  # nothing happens after the end of the horizon
+        # per-user counter-based streams: keys and counters (draws taken so far)
+        self.keys = {s: rngmod.user_keys(k, np.arange(n_users)) for s, k in world.user_stream_keys.items()}
+        self.ctr = {s: np.zeros(n_users, dtype=np.int64) for s in world.user_stream_keys}
+        # the engine's bookkeeping, one entry per user
+        self.phase = np.full(n_users, RETURN, dtype=np.int8)
+        self.t_next = np.full(n_users, np.inf)
+        self.session = np.zeros(n_users, dtype=np.int64)
+        self.churned = np.zeros(n_users, dtype=bool)
+        self.in_session = np.zeros(n_users, dtype=bool)
+        # when each user's state was last relaxed: the start of the run, then session ends
+        self.state_time = np.full(n_users, world.start)
+        self.n_requests = np.zeros(n_users, dtype=np.int64)
+        # the session so far: items watched, seconds, Σ value, Σ allure
+        self.n_watched = np.zeros(n_users, dtype=np.int64)
+        self.sum_watch = np.zeros(n_users)
+        self.sum_value = np.zeros(n_users)
+        self.sum_allure = np.zeros(n_users)
+        # the watch in progress: item, its terms, τ, when its slate was served, position
+        self.w_item = np.zeros(n_users, dtype=np.int64)
+        self.w_terms: dict[str, np.ndarray] = {}
+        self.w_tau = np.zeros(n_users)
+        self.w_served = np.zeros(n_users)
+        self.w_position = np.zeros(n_users, dtype=np.int64)
+        self.avail_times, self.n_avail0 = self._availability()
+        self.initial_state: dict[str, np.ndarray] = {}
+        self.final_state: dict[str, np.ndarray] = {}
+        self._bucket_start = 0.0
+        #: requests scored at once (bounds the policy's temporaries, keeps them in cache)
+        self.max_batch = 1024
+        # users whose events are written (outputs.event_sample); the others only feed metrics
+        limit = getattr(events, "user_limit", None)
+        self.written_users = n_users if limit is None else min(int(limit), n_users)
+
+    # ------------------------------------------------------------------ helpers
+    def _availability(self) -> tuple[np.ndarray, int]:
+        """When each upload becomes available, and how many items are available at the start."""
+        times = self.catalog.upload_time
+        n0 = self.catalog.n_available(self.world.start)
+        return np.asarray(times[n0:], dtype=float), n0
+
+    def draws(self, users: np.ndarray) -> Draws:
+        return Draws(self.keys, self.ctr, users)
+
+    def view(self, users: np.ndarray):
+        return self.model.view(self.state, users)
+
+    def _written(self, users: np.ndarray, log: np.ndarray) -> np.ndarray:
+        """``log`` restricted to the users whose events are written (outputs.event_sample),
+        for rows that feed no metric (impressions, session ends, breaks, churn)."""
+        if self.written_users < self.n_users:
+            return log & (users < self.written_users)
+        return log
+
+    def _put(self, users: np.ndarray, updates: dict[str, np.ndarray]) -> None:
+        if updates:
+            self.state.put(users, updates)
+
+    # ------------------------------------------------------------------ steps
+    def start(self) -> None:
+        """Draw every user's first return (from the start of the warm-up)."""
+        everyone = np.arange(self.n_users)
+        self._next_returns(everyone, np.full(self.n_users, self.world.start))
+
+    def step(self, users: np.ndarray, now: np.ndarray) -> None:
+        """Take the due step of ``users`` (all in the same phase) at times ``now``."""
+        (self.returns, self.serve, self.watch, self.end)[int(self.phase[users[0]])](users, now)
+
+    def _next_returns(self, users: np.ndarray, now: np.ndarray) -> None:
+        t = self.model.returns.next_return(self.view(users), now, self.world.end, self.draws(users))
+        t = np.where(t < self.end_cut, t, np.inf)
+        self.t_next[users] = t
+        self.phase[users] = np.where(np.isinf(t), DONE, RETURN)
+
+    def returns(self, users: np.ndarray, now: np.ndarray) -> None:
+        """Users come back: churn (at a return after the first session), else a session."""
+        again = np.flatnonzero(self.session[users] > 0)
+        if again.shape[0]:
+            u = users[again]
+            p = self.model.churn.probability(self.view(u))
+            quit_ = np.zeros(users.shape[0], dtype=bool)
+            quit_[again] = self.draws(u).uniform("churn") < p
+            if quit_.any():
+                cu, ct = users[quit_], now[quit_]
+                self.churned[cu] = True
+                self.phase[cu] = DONE
+                self.t_next[cu] = np.inf
+                log = self._written(cu, ct >= 0)
+                self.rows.add(ct[log], int(log.sum()), time=ct[log], user_id=cu[log],
+                              session=self.session[cu][log], event=_CODE["churn"])
+                users, now = users[~quit_], now[~quit_]
+        if users.shape[0] == 0:
+            return
+        self.session[users] += 1
+        model = self.model
+        self._put(users, model.relaxation.relax(self.view(users), now - self.state_time[users], now))
+        self._put(users, model.session.start(self.view(users), self.draws(users)))
+        self.in_session[users] = True
+        hist = self.hist
+        hist.n_sessions[users] += 1
+        hist.session_items[users] = 0
+        hist.session_watch_seconds[users] = 0.0
+        logging = now >= 0
+        lu = users[logging]
+        self.rows.add(now[logging], lu.shape[0], time=now[logging], user_id=lu, session=self.session[lu],
+                      event=_CODE["session_start"])
+        self.n_watched[users] = 0
+        self.sum_watch[users] = 0.0
+        self.sum_value[users] = 0.0
+        self.sum_allure[users] = 0.0
+        self.phase[users] = SERVE  # the first slate, at once
+
+    def serve(self, users: np.ndarray, now: np.ndarray) -> None:
+        """Slates are requested: the warm-up policy serves before t = 0, the policy after."""
+        warm = now < 0
+        for use, policy, rngs, is_warm in ((warm, self.warmup_policy, self.warmup_rngs, True),
+                                           (~warm, self.policy, self.policy_rngs, False)):
+            if use.any():
+                self._serve_with(users[use], now[use], policy, rngs, is_warm)
+
+    def _serve_with(self, users, now, policy: Policy, rngs: RequestRngs, warm: bool) -> None:
+        n = self.sc.recommender.n_candidates
+        ctr, keys = self.ctr["candidates"], self.keys["candidates"]
+        size = self.max_batch
+        # in chunks of users: the candidate draw's temporaries (B × m hashes) and the policy's
+        # (B × c × K floats) stay bounded however many users are served at once
+        for lo in range(0, users.shape[0], size):
+            u, t = users[lo: lo + size], now[lo: lo + size]
+            n_avail = self.n_avail0 + np.searchsorted(self.avail_times, t, side="right")
+            candidates, count, m = rngmod.candidate_rows(keys[u], ctr[u], n, n_avail)
+            ctr[u] += m
+            candidates.flags.writeable = False
+            counts = np.unique(count)
+            if counts.shape[0] == 1:
+                self._serve_rows(u, t, candidates[:, : int(counts[0])], policy, rngs, warm)
+                continue
+            for c in counts.tolist():  # rows with fewer candidates (a small catalog)
+                rows = np.flatnonzero(count == c)
+                cand = np.ascontiguousarray(candidates[rows, :c])
+                cand.flags.writeable = False
+                self._serve_rows(u[rows], t[rows], cand, policy, rngs, warm)
+
+    def _serve_rows(self, users, now, candidates, policy, rngs, warm) -> None:
+        k = self.sc.recommender.slate_size
+        oracle = OracleBatch(self.model, self.state, users, candidates, self.catalog) if policy.oracle else None
+        now = now.copy()
+        now.flags.writeable = False
+        batch = RequestBatch(
+            user_ids=_frozen(users), now=now, candidates=candidates, histories=self.hist_view,
+            features=BatchFeatures(self.items, candidates, now), slate_size=k, items=self.items, oracle=oracle,
+        )
+        batch_rngs = rngs.rows(users, self.n_requests[users])
+        if self.single:  # the policy's one required method, request by request
+            slates = [policy.recommend(batch.request(i), batch_rngs[i]) for i in range(len(batch))]
+        else:
+            slates = policy.recommend_batch(batch, batch_rngs)
+        self.n_requests[users] += 1
+        check = not (warm or self.trusted)
+        if isinstance(slates, np.ndarray) and slates.ndim == 2 and slates.shape[0] == users.shape[0]:
+            if check:
+                slates = np.stack([check_slate(policy, s, candidates[i], k) for i, s in enumerate(slates)]) \
+                    if slates.shape[1] else slates.astype(np.int64)
+            groups = {slates.shape[1]: (np.arange(users.shape[0]), np.asarray(slates, dtype=np.int64))}
+        else:
+            slates = list(slates)
+            if len(slates) != users.shape[0]:
+                raise SlateError(f"recommend_batch returned {len(slates)} slates for {users.shape[0]} requests")
+            if check:
+                slates = [check_slate(policy, s, candidates[i], k) for i, s in enumerate(slates)]
+            else:
+                slates = [np.asarray(s, dtype=np.int64).ravel() for s in slates]
+            lengths = np.fromiter(map(len, slates), np.int64, len(slates))
+            groups = {}
+            for length in np.unique(lengths).tolist():
+                rows = np.flatnonzero(lengths == length)
+                groups[length] = (rows, np.array([slates[i] for i in rows.tolist()], dtype=np.int64).reshape(rows.shape[0], length))
+        for length, (rows, slate) in groups.items():
+            if length == 0:
+                self._breaks(users[rows], now[rows])
+            else:
+                self._show(users[rows], now[rows], slate)
+
+    def _breaks(self, users, now) -> None:
+        """An empty slate: the policy ends the session (a break suggestion)."""
+        log = self._written(users, now >= 0)
+        self.rows.add(now[log], int(log.sum()), time=now[log], user_id=users[log],
+                      session=self.session[users][log], event=_CODE["break"])
+        self.phase[users] = END
+        self.t_next[users] = now
+
+    def _show(self, users, now, slate) -> None:
+        """Users look over their slates ``(B, n)``; after the scan they click one or none."""
+        model = self.model
+        B, n_shown = slate.shape
+        self.n_decisions += B
+        state = self.view(users)
+        items = ItemView(self.catalog, slate)
+        terms = model.allure.score(state, items)
+        probs = model.choice.probabilities(state, terms)
+        draws = self.draws(users)
+        choice = sample_choice(probs, draws.uniform("choice"))
+        t_choice = now + model.choice.scan_time
+        alive = t_choice < self.end_cut  # nothing happens after the end of the horizon
+        if not alive.all():
+            gone = users[~alive]
+            self.phase[gone] = DONE
+            self.t_next[gone] = np.inf
+            keep = np.flatnonzero(alive)
+            users, now, slate, choice, t_choice = users[keep], now[keep], slate[keep], choice[keep], t_choice[keep]
+            terms = {name: values[keep] for name, values in terms.items()}
+            state = self.view(users)
+            B = users.shape[0]
+            if B == 0:
+                return
+        hist = self.hist
+        hist.n_impressions[users] += n_shown
+        session = self.session[users]
+        log = now >= 0
+        # impressions feed no metric: rows only for the users whose events are written
+        shown_log = self._written(users, log)
+        if self.events.log_impressions and shown_log.any():
+            lu = np.repeat(users[shown_log], n_shown)
+            self.rows.add(np.repeat(t_choice[shown_log], n_shown), lu.shape[0],
+                          time=np.repeat(now[shown_log], n_shown), user_id=lu,
+                          session=np.repeat(session[shown_log], n_shown), event=_CODE["impression"],
+                          item_id=slate[shown_log].ravel(),
+                          position=np.tile(np.arange(1, n_shown + 1), int(shown_log.sum())))
+        n_feedback = 0
+        if self.learns or self.on_feedback is not None:
+            positions = np.broadcast_to(np.arange(n_shown), (B, n_shown))
+            keep = positions != choice[:, None]
+            rows_b = np.broadcast_to(np.arange(B)[:, None], (B, n_shown))[keep]
+            n_feedback = rows_b.shape[0]
+            self.feedback.rows.add(
+                t_choice[rows_b], n_feedback, time=now[rows_b], served_at=now[rows_b], user_id=users[rows_b],
+                session=session[rows_b], item_id=slate[keep], position=positions[keep] + 1,
+                clicked=False, watch_time=0.0,
+            )
+            if self.on_feedback is not None:
+                self.on_feedback(self.feedback.last(n_feedback, 0))
+        # no click: leave, or look at another slate, after the scan
+        none = choice < 0
+        if none.any():
+            rows = np.flatnonzero(none)
+            nu = users[rows]
+            goes_on, updates = model.session.after_no_click(self.view(nu), self.draws(nu))
+            self._put(nu, updates)
+            self.phase[nu] = np.where(goes_on, SERVE, END)
+            self.t_next[nu] = t_choice[rows]
+        click = np.flatnonzero(~none)
+        if not click.shape[0]:
+            return
+        cu, cc, ct = users[click], choice[click], t_choice[click]
+        item = slate[click, cc]
+        chosen = {name: values[click, cc] for name, values in terms.items()}
+        hist.n_clicks[cu] += 1
+        clog = log[click]
+        self.rows.add(ct[clog], int(clog.sum()), time=ct[clog], user_id=cu[clog], session=session[click][clog],
+                      event=_CODE["click"], item_id=item[clog], position=cc[clog] + 1)
+        tau = model.response.watch_time(self.view(cu), ItemView(self.catalog, item), chosen, self.draws(cu))
+        t_watch = ct + tau
+        ends = t_watch < self.end_cut
+        self.w_item[cu] = item
+        for name, values in chosen.items():
+            target = self.w_terms.get(name)
+            if target is None:
+                target = self.w_terms[name] = np.zeros(self.n_users)
+            target[cu] = values
+        self.w_tau[cu] = tau
+        self.w_served[cu] = now[click]
+        self.w_position[cu] = cc + 1
+        self.phase[cu] = np.where(ends, WATCH, DONE)
+        self.t_next[cu] = np.where(ends, t_watch, np.inf)
+
+    def watch(self, users: np.ndarray, now: np.ndarray) -> None:
+        """Watches end: value, the state transition, what the platform observes, continuation."""
+        model, hist = self.model, self.hist
+        item, tau = self.w_item[users], self.w_tau[users]
+        items = ItemView(self.catalog, item)
+        terms = {name: values[users] for name, values in self.w_terms.items()}
+        state = self.view(users)
+        draws = self.draws(users)
+        V = model.value.value(state, items, terms, tau)
+        self._put(users, model.transition.consume(state, items, terms, tau, V, now, draws))
+        frac = tau / items.length
+        session = self.session[users]
+        position = self.w_position[users]
+        if self.learns or self.on_feedback is not None:
+            self.feedback.rows.add(now, users.shape[0], time=now, served_at=self.w_served[users], user_id=users,
+                                   session=session, item_id=item, position=position, clicked=True, watch_time=tau)
+            if self.on_feedback is not None:
+                self.on_feedback(self.feedback.last(users.shape[0], 0))
+        obs = self.items
+        hist.watch_seconds[users] += tau
+        hist.watch_fraction_sum[users] += frac
+        hist.classifier_seconds[users] += tau * obs.classifier[item]
+        hist.topic_mix[users] += tau[:, None] * obs.topics[item]
+        hist.session_items[users] += 1
+        hist.session_watch_seconds[users] += tau
+        allure = terms["allure"]
+        self.n_watched[users] += 1
+        self.sum_watch[users] += tau
+        self.sum_value[users] += V
+        self.sum_allure[users] += allure
+        log = now >= 0
+        self.rows.add(now[log], int(log.sum()), time=now[log], user_id=users[log], session=session[log],
+                      event=_CODE["watch"], item_id=item[log], position=position[log], watch_time=tau[log],
+                      watch_fraction=frac[log], true_value=V[log], true_extremeness=items.extremeness[log],
+                      true_allure=allure[log])
+        goes_on, updates = model.session.after_watch(self.view(users), items, terms, tau, V, draws)
+        self._put(users, updates)
+        self.phase[users] = np.where(goes_on, SERVE, END)  # at the same time
+
+    def end(self, users: np.ndarray, now: np.ndarray) -> None:
+        """Sessions end: session summaries to churn, returns and surveys; the next return."""
+        model, hist = self.model, self.hist
+        self.in_session[users] = False
+        self.state_time[users] = now
+        hist.last_session_end[users] = now
+        session = self.session[users]
+        log = now >= 0
+        end_log = self._written(users, log)
+        self.rows.add(now[end_log], int(end_log.sum()), time=now[end_log], user_id=users[end_log],
+                      session=session[end_log], event=_CODE["session_end"])
+        n_w = self.n_watched[users]
+        summary = SessionSummary(
+            n_watched=n_w,
+            watch_time=self.sum_watch[users],
+            mean_value=session_mean(self.sum_value[users], n_w),
+            mean_allure=session_mean(self.sum_allure[users], n_w),
+        )
+        self._put(users, model.churn.end_session(self.view(users), summary))
+        self._put(users, model.returns.end_session(self.view(users), summary, now))
+        draws = self.draws(users)
+        score = np.asarray(model.survey.respond(self.view(users), summary, draws), dtype=float)
+        asked = ~np.isnan(score)
+        if asked.any():
+            au, at, sc = users[asked], now[asked], score[asked]
+            hist.survey_sum[au] += sc
+            hist.n_surveys[au] += 1
+            if self.learns or self.on_feedback is not None:
+                self.feedback.surveys.add(at, au.shape[0], time=at, user_id=au, session=session[asked], score=sc)
+                if self.on_feedback is not None:
+                    self.on_feedback(self.feedback.last(0, au.shape[0]))
+            alog = log[asked]
+            self.rows.add(at[alog], int(alog.sum()), time=at[alog], user_id=au[alog], session=session[asked][alog],
+                          event=_CODE["survey"], survey_score=sc[alog])
+        self._next_returns(users, now)
+
+    # ------------------------------------------------------------------ synchronization
+    def flush(self, until: float) -> None:
+        """Hand the rows emitted before ``until`` to the event log and the metrics."""
+        cols = self.rows.take_before(until)
+        if cols is None:
+            return
+        ev = cols["event"]
+        m = self.metrics
+        starts = ev == _CODE["session_start"]
+        if starts.any():
+            m.on_sessions(cols["user_id"][starts])
+        clicks = int((ev == _CODE["click"]).sum())
+        if clicks:
+            m.on_clicks(clicks)
+        watches = ev == _CODE["watch"]
+        if watches.any():
+            m.on_watches(cols["user_id"][watches], cols["time"][watches], cols["watch_time"][watches],
+                         cols["true_value"][watches], cols["true_extremeness"][watches], cols["item_id"][watches])
+        surveys = ev == _CODE["survey"]
+        if surveys.any():
+            m.on_surveys(cols["time"][surveys], cols["user_id"][surveys], cols["survey_score"][surveys])
+        self.events.add_rows(cols)
+
+    def schedule(self) -> list[tuple[float, str]]:
+        """The synchronization points ``(time, what)`` in time order: retrains every
+        ``retrain_interval`` from the start of the warm-up, the initial snapshot at t = 0
+        and a metrics snapshot at each bucket end."""
+        sc, start, end = self.sc, self.world.start, self.end_cut
+        points: list[tuple[float, str]] = []
+        interval = sc.recommender.retrain_interval
+        if interval > 0:
+            k = 1
+            while start + k * interval < end:
+                points.append((start + k * interval, "retrain"))
+                k += 1
+        points.append((0.0, "initial"))
+        bucket, horizon, b_start = sc.outputs.metrics_interval, sc.horizon, 0.0
+        while b_start < horizon:
+            b_end = min(b_start + bucket, horizon)
+            points.append((b_end, "bucket"))
+            b_start = b_end
+        points.sort(key=lambda p: p[0])
+        return points
+
+    def sync(self, t: float, what: str) -> None:
+        """What happens at a synchronization point (after :meth:`flush` up to ``t``)."""
+        if what == "retrain":
+            self.retrain_times.append(t)
+            if self.learns:
+                self.policy.fit(self.feedback.take(t), t)
+            if t >= 0:
+                self.rows.add(t, 1, time=t, user_id=-1, session=0, event=_CODE["retrain"])
+        elif what == "initial":
+            self.initial_state = self.snapshot(t)
+        else:
+            bucket_end = min(self._bucket_start + self.sc.outputs.metrics_interval, self.sc.horizon)
+            self.metrics.close_bucket(self._bucket_start, bucket_end)
+            self.final_state = self.snapshot(t)
+            self._bucket_start = bucket_end
+
+    def snapshot(self, now: float) -> dict[str, np.ndarray]:
+        state = self.metrics.snapshot(self.model, self.state, self.in_session, self.state_time, self.churned, now)
+        state["churned"] = self.churned.copy()
+        return state
+
+    def finish(self) -> RunResult:
+        """Close the event log and assemble the run's results."""
+        self.flush(math.inf)
+        self.events.close()
+        m = self.metrics
+        headline = m.headline(self.sc.horizon)
+        initial, final = self.initial_state, self.final_state
+        headline.update(
+            final_wellbeing=float(final["wellbeing"].mean()),
+            wellbeing_change=float(final["wellbeing"].mean() - initial["wellbeing"].mean()),
+            final_appetite=float(final["appetite"].mean()),
+            appetite_change=float(final["appetite"].mean() - initial["appetite"].mean()),
+            topic_drift=float(final["topic_drift"].mean()),
+            # users who churned during the horizon, as a share of the population
+            churn_rate=float((final["churned"] & ~initial["churned"]).mean()),
+        )
+        flows = [row for row in m.rows if row[0] == "consumed_extremeness" and not math.isnan(row[4])]
+        headline["consumed_extremeness_change"] = flows[-1][4] - flows[0][4] if len(flows) >= 2 else math.nan
+        totals = {
+            "watch_minutes": m.user_watch / 60.0,
+            "sessions": m.user_sessions,
+            "value": m.user_value,
+            "consumed_extremeness": np.divide(
+                m.user_ext, m.user_watch, out=np.full_like(m.user_ext, np.nan), where=m.user_watch > 0
+            ),
+        }
+        return RunResult(
+            metrics=m.rows, headline=headline, initial_state=initial, final_state=final, user_totals=totals,
+            retrain_times=self.retrain_times, n_events=self.events.n_rows, n_decisions=self.n_decisions,
+            policy=self.policy,
+        )
+
+
+def _frozen(x: np.ndarray) -> np.ndarray:
+    x = x.view()
+    x.flags.writeable = False
+    return x
+
+
+def check_slate(policy: Policy, slate, candidates: np.ndarray, k: int) -> np.ndarray:
+    """A user policy's slate as int64 ids, or a :class:`SlateError` if it breaks the contract."""
+    slate = np.asarray(slate).ravel()
+    if slate.shape[0] == 0:
+        if not policy.may_end_sessions:
+            raise SlateError(
+                "policy returned an empty slate; set may_end_sessions = True on a policy "
+                "that ends sessions on purpose"
+            )
+        return slate.astype(np.int64)
+    if not np.issubdtype(slate.dtype, np.integer):
+        raise SlateError(f"policy returned item ids of type {slate.dtype}; expected integers")
+    slate = slate.astype(np.int64)
+    if slate.shape[0] > k:
+        raise SlateError(f"policy returned a slate of {slate.shape[0]} items; expected at most {k}")
+    if np.unique(slate).shape[0] != slate.shape[0]:
+        raise SlateError("policy returned a slate with repeated items")
+    if not np.isin(slate, candidates).all():
+        raise SlateError("policy returned items that are not among the candidates")
+    return slate
+
+
+def _built_in(policy: Policy) -> bool:
+    """True if the policy and every policy it wraps (``base_``) are recsim's own, whose slates
+    need no checking; user code is checked on every decision."""
+    while policy is not None:
+        if not type(policy).__module__.startswith("recsim."):
+            return False
+        policy = getattr(policy, "base_", None)
+    return True

@@ -1,0 +1,280 @@
+"""recsim's default user model (``docs/model.md``), as components over :mod:`.formulas`.
+
+Each class here is one part of the model; its parameters are a section of the scenario's
+``behaviour:`` (or ``population:`` for the sampler), and its arithmetic is the functions of
+:mod:`recsim.users.formulas` — nothing is computed here that is not written there.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..catalog import unit_rows
+from ..config import (
+    AllureConfig,
+    BehaviourConfig,
+    ChoiceConfig,
+    ChurnConfig,
+    ContinuationConfig,
+    PopulationConfig,
+    ReturnsConfig,
+    SurveyConfig,
+    ValueConfig,
+    WatchConfig,
+)
+from . import formulas as f
+from .components import (
+    AllureModel,
+    ChoiceModel,
+    ChurnRule,
+    Relaxation,
+    ResponseModel,
+    ReturnProcess,
+    SessionRule,
+    SessionSummary,
+    StateTransition,
+    SurveyModel,
+    UserSampler,
+    ValueModel,
+)
+from .state import Draws, ItemView, StateView, align
+
+__all__ = [
+    "PopulationSampler",
+    "Allure",
+    "Value",
+    "LogitChoice",
+    "LogNormalWatch",
+    "Consumption",
+    "BetweenSessions",
+    "Continuation",
+    "HawkesReturns",
+    "ValueChurn",
+    "LinearSurvey",
+]
+
+
+class PopulationSampler(UserSampler):
+    """Users around a home topic cluster (``population:`` settings): θ₀ = normalize(center +
+    noise), a₀ ~ Beta, a vulnerable share with a high susceptibility, others log-normal
+    around 1, and an initial satisfaction S₀. θ and a start at θ₀ and a₀."""
+
+    Params = PopulationConfig
+    provides = ("home_cluster", "vulnerable", "susceptibility", "theta0", "theta", "appetite0",
+                "appetite", "satisfaction")
+
+    def sample(self, n_users: int, centers: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        p = self.params
+        n, k = n_users, centers.shape[1]
+        home = rng.integers(0, centers.shape[0], size=n)
+        theta0 = unit_rows(centers[home] + rng.normal(0.0, p.home_noise, size=(n, k)))
+        a0 = rng.beta(*p.appetite, size=n)
+        vulnerable = rng.random(n) < p.vulnerable_share
+        ordinary = np.exp(rng.normal(0.0, p.susceptibility_log_sd, size=n))
+        return {
+            "home_cluster": home,
+            "vulnerable": vulnerable,
+            "susceptibility": np.where(vulnerable, p.vulnerable_susceptibility, ordinary),
+            "theta0": theta0,
+            "theta": theta0.copy(),
+            "appetite0": a0,
+            "appetite": a0.copy(),
+            "satisfaction": np.full(n, p.initial_satisfaction),
+        }
+
+
+class Allure(AllureModel):
+    """Relevance r = θ·x and allure A = w_r·r + w_e·g(e; a) + w_c·b (``behaviour.allure``)."""
+
+    Params = AllureConfig
+    requires = ("theta", "appetite")
+
+    def score(self, state: StateView, items: ItemView) -> dict[str, np.ndarray]:
+        r = f.relevance(state["theta"], items.topics_by_topic)
+        A = f.allure(r, items.extremeness, items.clickbait, align(state["appetite"], r), self.params)
+        return {"relevance": r, "allure": A}
+
+
+class Value(ValueModel):
+    """V = v_r·r + v_q·q − v_h·e² − c_τ·minutes watched (``behaviour.value``)."""
+
+    Params = ValueConfig
+
+    def value(self, state, items, terms, watch_time):
+        return f.value(terms["relevance"], items.quality, items.extremeness, watch_time, self.params)
+
+
+class LogitChoice(ChoiceModel):
+    """Multinomial logit over the slate with position term ℓ_k = log(k^−p) and an outside
+    option U₀ = u₀ + φ_F·F (``behaviour.choice``)."""
+
+    Params = ChoiceConfig
+    requires = ("fatigue",)
+
+    def probabilities(self, state, terms):
+        p = self.params
+        A = terms["allure"]
+        utility = A + f.position_term(A.shape[1], p.position_exponent)
+        return f.logit_probabilities(utility, f.outside_utility(state["fatigue"], p.u0, p.phi_f), p.beta)
+
+
+class LogNormalWatch(ResponseModel):
+    """τ = min(L, T), log T ~ N(log L + μ_τ + α_A·A + α_W·(W − ½), σ_τ²) (``behaviour.watch``)."""
+
+    Params = WatchConfig
+    streams = ("watch",)
+
+    def watch_time(self, state, items, terms, draws: Draws):
+        return f.watch_time(items.length, items.log_length, terms["allure"], state["wellbeing"],
+                            draws.normal("watch"), self.params)
+
+    def expected_watch_time(self, state, items, terms):
+        A = terms["allure"]
+        return f.expected_watch_time(items.length, items.log_length, A, align(state["wellbeing"], A), self.params)
+
+
+class Consumption(StateTransition):
+    """After watching τ of item i: topic drift, the appetite ratchet, S ← γS + V + ε, habit
+    ψ ← ψ·e^{−Δ/τ_ψ} + A, fatigue F ← F + τ/3600 (``behaviour.topic``, ``appetite``,
+    ``satisfaction``, ``habit``). Wellbeing W = sigmoid(κ·S)."""
+
+    Params = BehaviourConfig
+    streams = ("satisfaction",)
+    provides = ("habit", "habit_time", "fatigue")
+    requires = ("theta", "appetite", "satisfaction", "susceptibility")
+
+    def initial_state(self, state, start):
+        n = state.n_rows
+        return {"habit": np.zeros(n), "habit_time": np.full(n, float(start)), "fatigue": np.zeros(n)}
+
+    def consume(self, state, items, terms, watch_time, value, now, draws):
+        b = self.params
+        frac = watch_time / items.length
+        s = state["susceptibility"]
+        A = terms["allure"]
+        return {
+            "theta": f.update_topic(state["theta"], items.topics, terms["relevance"], frac, s, b.topic.eta),
+            "appetite": f.update_appetite(state["appetite"], items.extremeness, frac, s, b.appetite),
+            "satisfaction": f.update_satisfaction(state["satisfaction"], value, draws.normal("satisfaction"),
+                                                  b.satisfaction.gamma, b.satisfaction.noise),
+            "habit": f.update_habit(state["habit"], A, now - state["habit_time"], b.habit.relax),
+            "habit_time": now,
+            "fatigue": f.add_fatigue(state["fatigue"], watch_time),
+        }
+
+    def wellbeing(self, state):
+        return f.wellbeing(state["satisfaction"], self.params.satisfaction.kappa)
+
+
+class BetweenSessions(Relaxation):
+    """Away from the platform θ relaxes toward θ₀ (τ_θ), a toward a₀ (τ_a), S toward 0 (τ_S)
+    and fatigue is gone (``behaviour.topic.relax``, ``appetite.relax``, ``satisfaction.relax``);
+    habit, which decays continuously (τ_ψ, ``habit.relax``), is brought up to ``now`` — also
+    for a user in a session (dt = 0), whose θ, a, S and F stay exactly as they are."""
+
+    Params = BehaviourConfig
+    requires = ("theta", "theta0", "appetite", "appetite0", "satisfaction", "habit", "habit_time", "fatigue")
+
+    def relax(self, state, dt, now):
+        b = self.params
+        away = dt > 0  # a user in a session (dt = 0) keeps θ, a, S and F exactly
+        theta = f.relax_topic(state["theta"], state["theta0"], dt, b.topic.relax)
+        appetite = f.relax_toward(state["appetite"], state["appetite0"], dt, b.appetite.relax)
+        satisfaction = f.relax_toward(state["satisfaction"], 0.0, dt, b.satisfaction.relax)
+        return {
+            "theta": np.where(away[:, None], theta, state["theta"]),
+            "appetite": np.where(away, appetite, state["appetite"]),
+            "satisfaction": np.where(away, satisfaction, state["satisfaction"]),
+            # habit decays with time whether or not the user is away: brought up to `now`
+            "habit": f.update_habit(state["habit"], 0.0, now - state["habit_time"], b.habit.relax),
+            "habit_time": now,
+            "fatigue": np.where(away, 0.0, state["fatigue"]),
+        }
+
+
+class Continuation(SessionRule):
+    """After a watch, continue with probability sigmoid(c₀ + c_A·A + c_ψ·ψ − c_F·F); after a
+    slate without a click, leave with probability ``p_leave_no_click`` (``behaviour.continuation``)."""
+
+    Params = ContinuationConfig
+    streams = ("continue", "no_click")
+    requires = ("habit", "fatigue")
+
+    def after_watch(self, state, items, terms, watch_time, value, draws):
+        p = f.continue_probability(terms["allure"], state["habit"], state["fatigue"], self.params)
+        return draws.uniform("continue") < p, {}
+
+    def after_no_click(self, state, draws):
+        return draws.uniform("no_click") >= self.params.p_leave_no_click, {}
+
+
+class HawkesReturns(ReturnProcess):
+    """Returns with intensity λ(t) = λ₀·d(t)·exp(b_W·(W(t) − ½)) + impulse and value kernels
+    fed by each session's mean allure and positive mean value (``behaviour.returns``; W from
+    ``behaviour.satisfaction``), sampled exactly by thinning."""
+
+    Params = ReturnsConfig
+    streams = ("returns",)
+    provides = ("impulse", "slow", "kernel_time")
+    requires = ("satisfaction",)
+
+    def initial_state(self, state, start):
+        n = state.n_rows
+        return {"impulse": np.zeros(n), "slow": np.zeros(n), "kernel_time": np.full(n, float(start))}
+
+    def end_session(self, state, session: SessionSummary, now):
+        p = self.params
+        dt = now - state["kernel_time"]
+        return {
+            "impulse": f.decay_and_add(state["impulse"], dt, p.tau_impulse, p.alpha_impulse, session.mean_allure),
+            "slow": f.decay_and_add(state["slow"], dt, p.tau_value, p.alpha_value, session.mean_value),
+            "kernel_time": now,
+        }
+
+    def next_return(self, state, now, until, draws):
+        p = self.params
+        sat = self.behaviour.satisfaction if self.behaviour is not None else BehaviourConfig().satisfaction
+        t_end, S, impulse, slow = state["kernel_time"], state["satisfaction"], state["impulse"], state["slow"]
+
+        def intensity(rows, t):
+            return f.return_intensity(t, t_end[rows], S[rows], impulse[rows], slow[rows], p, sat.kappa, sat.relax)
+
+        def bound(rows, t):
+            return f.return_intensity_bound(t, t_end[rows], S[rows], impulse[rows], slow[rows], p,
+                                            sat.kappa, sat.relax)
+
+        return f.thinning(now, until, intensity, bound, lambda rows: draws.uniform("returns", rows))
+
+
+class ValueChurn(ChurnRule):
+    """Quit at a would-be return with probability sigmoid(ζ₀ − ζ₁·(Ū − u_out)), Ū an EMA of
+    session mean value (``behaviour.churn``)."""
+
+    Params = ChurnConfig
+    provides = ("ubar",)
+
+    def initial_state(self, state, start):
+        return {"ubar": np.full(state.n_rows, self.params.initial)}
+
+    def probability(self, state):
+        return f.churn_probability(state["ubar"], self.params)
+
+    def end_session(self, state, session):
+        return {"ubar": f.update_ema(state["ubar"], session.mean_value, self.params.ema_weight)}
+
+
+class LinearSurvey(SurveyModel):
+    """After a session, with probability p, answer round(clip(intercept + slope·V̄ + noise·z,
+    1, 5)) (``behaviour.survey``)."""
+
+    Params = SurveyConfig
+    streams = ("survey",)
+
+    def respond(self, state, session, draws):
+        p = self.params
+        asked = draws.uniform("survey") < p.probability
+        scores = np.full(asked.shape[0], np.nan)
+        if asked.any():
+            rows = np.flatnonzero(asked)
+            scores[rows] = f.survey_score(session.mean_value[rows], draws.normal("survey", rows), p)
+        return scores

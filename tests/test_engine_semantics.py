@@ -1,0 +1,157 @@
+"""Engine semantics that used to be wrong, each pinned by a test:
+
+* a user's first session relaxes the hidden state over the time since the start of the run
+  (the start of the warm-up), never over a negative interval;
+* a session that starts in the warm-up and goes on past t = 0 has its events and metrics from
+  t = 0 on logged;
+* an online policy (``online = True``) gets ``update(feedback)`` after every event that
+  produces feedback (a served slate, a watch, a survey answer);
+* nothing a policy is handed can be written through into the world.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from recsim.config import scenario_from_dict
+from recsim.engine import simulate_batched, simulate_reference
+from recsim.engine.core import RETURN, Simulation
+from recsim.eventlog import EventLog
+from recsim.policies.base import Policy
+from recsim.policies.builtin import RandomPolicy
+from recsim.world import build_world
+
+ENGINES = {"reference": simulate_reference, "batched": simulate_batched}
+
+
+def _scenario(tiny, **changes):
+    data = {**tiny, **changes}
+    return scenario_from_dict(data)
+
+
+# ----------------------------------------------------------------------------- relaxation
+def test_first_session_relaxes_over_the_time_since_the_start_of_the_warmup(tiny):
+    """With a non-neutral initial satisfaction S₀ = 2, a user's first session starts with
+    S = S₀·e^{−(t − start)/τ_S} (start = −warm-up): less than S₀, never more (relaxing from
+    t = 0 instead, a warm-up session would see a negative interval and S grow)."""
+    sc = _scenario(tiny, warmup="3d", population={"n_users": 12, "initial_satisfaction": 2.0})
+    world = build_world(sc, 0)
+    sim = Simulation(world, sc.policies[0], EventLog(None))
+    assert (sim.state_time == world.start).all()
+    sim.start()
+    first = int(np.argmin(sim.t_next))
+    t = float(sim.t_next[first])
+    assert sim.phase[first] == RETURN and world.start < t < 0  # a warm-up session
+    sim.step(np.array([first]), np.array([t]))
+    tau_s = sc.behaviour.satisfaction.relax
+    expected = 2.0 * np.exp(-(t - world.start) / tau_s)
+    assert world.state["satisfaction"][first] == pytest.approx(expected, rel=1e-12)
+    assert 0.0 < world.state["satisfaction"][first] < 2.0
+
+
+# ----------------------------------------------------------------------------- straddling sessions
+@pytest.mark.parametrize("engine", list(ENGINES))
+def test_a_session_under_way_at_t0_is_logged_from_t0(tiny, tmp_path, engine):
+    sc = _scenario(tiny, warmup="1d", horizon="12h", population={"n_users": 60},
+                   outputs={"metrics_interval": "12h"}, policies=["chronological"])
+    log = EventLog(tmp_path / "events.parquet")
+    result = ENGINES[engine](build_world(sc, 0), sc.policies[0], log)
+    events = pq.read_table(tmp_path / "events.parquet").to_pandas()
+    events["event"] = events["event"].astype(str)
+    assert (events["time"] >= 0).all()
+    started = set(map(tuple, events.loc[events.event == "session_start", ["user_id", "session"]].to_numpy()))
+    watches = events[events.event == "watch"]
+    straddling = [key not in started for key in map(tuple, watches[["user_id", "session"]].to_numpy())]
+    # some sessions began in the warm-up: their watches after t = 0 are in the log ...
+    assert sum(straddling) > 0
+    # ... and in the metrics: the logged watch time is the metric's, all of it
+    watched = watches["watch_time"].sum() / 60.0 / (len(result.user_totals["watch_minutes"]) * 0.5)
+    flow = [row for row in result.metrics if row[0] == "watch_minutes_per_user_day"]
+    assert flow[0][4] == pytest.approx(watched, rel=1e-12)
+    assert result.user_totals["watch_minutes"].sum() == pytest.approx(watches["watch_time"].sum() / 60.0, rel=1e-12)
+
+
+# ----------------------------------------------------------------------------- online policies
+class CountingOnline(RandomPolicy):
+    """Learns after every event (for the engines): counts its updates and the rows in them."""
+
+    online = True
+
+    def reset(self, context):
+        self.calls = 0
+        self.impressions = 0
+        self.watches = 0
+        self.surveys = 0
+
+    def update(self, feedback):
+        self.calls += 1
+        self.impressions += int((~feedback.clicked).sum())
+        self.watches += int(feedback.clicked.sum())
+        self.surveys += int(feedback.surveys["time"].shape[0])
+
+
+def test_an_online_policy_is_updated_after_every_event(tiny, tmp_path):
+    sc = _scenario(tiny, warmup="0s", horizon="1d", population={"n_users": 20},
+                   behaviour={"survey": {"probability": 0.5}},
+                   policies=[{"name": "online", "type": f"{__name__}:CountingOnline"}])
+    result = simulate_reference(build_world(sc, 0), sc.policies[0], EventLog(tmp_path / "e.parquet"))
+    policy = result.policy
+    events = pq.read_table(tmp_path / "e.parquet").to_pandas()
+    kind = events["event"].astype(str)
+    n_slates = events[kind == "impression"].groupby(["user_id", "time"]).ngroups
+    n_watches, n_surveys = int((kind == "watch").sum()), int((kind == "survey").sum())
+    assert n_watches > 20 and n_surveys > 5
+    # one update per served slate, per watch and per survey answer, with exactly their rows
+    assert policy.calls == n_slates + n_watches + n_surveys
+    assert policy.impressions == int((kind == "impression").sum()) - int((kind == "click").sum())
+    assert policy.watches == n_watches
+    assert policy.surveys == n_surveys
+
+
+# ----------------------------------------------------------------------------- read-only inputs
+WRITES = {
+    "catalog lengths via the context": lambda self, request: self.context_.items.length.__setitem__(0, 1.0),
+    "candidate ids": lambda self, request: request.candidates.__setitem__(0, 0),
+}
+
+
+class Writer(Policy):
+    """Tries to write into what it is handed."""
+
+    where = "candidate ids"
+
+    def reset(self, context):
+        self.context_ = context
+
+    def recommend(self, request, rng):
+        WRITES[type(self).where](self, request)
+        return request.candidates[: request.slate_size]
+
+
+class WriterBatch(Writer):
+    def recommend_batch(self, batch, rngs):
+        batch.histories.watch_seconds[batch.user_ids] = 0.0
+        return [batch.candidates[i, : batch.slate_size] for i in range(len(batch))]
+
+
+@pytest.mark.parametrize("engine", list(ENGINES))
+@pytest.mark.parametrize("where", list(WRITES))
+def test_a_policy_cannot_write_into_the_world(tiny, engine, where, monkeypatch):
+    monkeypatch.setattr(Writer, "where", where)
+    sc = _scenario(tiny, warmup="0s", policies=[{"name": "writer", "type": f"{__name__}:Writer"}])
+    with pytest.raises(ValueError, match="read-only"):
+        ENGINES[engine](build_world(sc, 0), sc.policies[0], EventLog(None))
+
+
+def test_a_batch_policy_cannot_write_into_the_histories(tiny):
+    sc = _scenario(tiny, warmup="0s", policies=[{"name": "writer", "type": f"{__name__}:WriterBatch"}])
+    with pytest.raises(ValueError, match="read-only"):
+        simulate_batched(build_world(sc, 0), sc.policies[0], EventLog(None))
+
+
+def test_hidden_catalog_arrays_are_read_only(tiny):
+    world = build_world(_scenario(tiny), 0)
+    for name in ("topics", "extremeness", "quality", "clickbait", "length", "topics_obs", "classifier"):
+        assert not getattr(world.catalog, name).flags.writeable, name
