@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -100,6 +101,12 @@ def validate(
         highlight=False,
     )
     out_console.print(f"  policies: {policies}", highlight=False)
+    from .users.model import DEFAULT_COMPONENTS
+
+    changed = [f"{role}={spec.type}" for role, spec in sc.user_model if spec.type != DEFAULT_COMPONENTS[role]]
+    out_console.print(
+        f"  user model: {'default' if not changed else 'default, with ' + ', '.join(changed)}", highlight=False
+    )
     if sc.sweep:
         from .sweep import grid_points
 
@@ -428,6 +435,59 @@ def policies() -> None:
         doc = (cls.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
         table.add_row(name, "yes" if cls.oracle else "", params or "–", " ".join(doc.split()))
     out_console.print(table)
+
+
+@app.command()
+def components() -> None:
+    """List the built-in user-model components by role, with their parameters."""
+    from .users.components import ROLES
+    from .users.model import DEFAULT_COMPONENTS, builtin_components, component_params
+
+    defaults = load_defaults()
+    table = Table(title="Built-in user-model components (scenario key user_model.<role>)")
+    table.add_column("role")
+    table.add_column("type")
+    table.add_column("parameters")
+    table.add_column("description")
+    for role, names in builtin_components().items():
+        for name, cls in names.items():
+            if name == DEFAULT_COMPONENTS[role]:
+                section = component_params(role, None, defaults)[1]
+                where = "population" if role == "sampler" else "behaviour"
+                params = f"from `{where}:`" if section is defaults.behaviour else (
+                    f"from `{where}.{_section_name(defaults, section)}`" if role != "sampler" else "from `population:`")
+                label = f"{name} (default)"
+            else:
+                params = ", ".join(f"{k}={v}" for k, v in cls.Params().model_dump(mode="json").items()) or "–"
+                label = name
+            table.add_row(role, label, params, _first_sentence(cls.__doc__ or ""))
+        table.add_section()
+    out_console.print(table)
+    out_console.print(
+        f"Roles: {', '.join(ROLES)}. Your own: a subclass of the role's interface in recsim.users, "
+        "named as \"module:Class\" (see README, \"Bringing your own user model\").",
+        highlight=False,
+    )
+
+
+def _first_sentence(doc: str) -> str:
+    text = " ".join(doc.replace("``", "").split())
+    match = re.search(r"(?<!\bal)(?<!e\.g)(?<!i\.e)\. ", text)
+    return text if match is None else text[: match.start() + 1]
+
+
+def load_defaults():
+    """A scenario of nothing but defaults (to show where default components' parameters live)."""
+    from .config import scenario_from_dict
+
+    return scenario_from_dict({"name": "defaults", "policies": ["random"]})
+
+
+def _section_name(scenario, section) -> str:
+    for name in type(scenario.behaviour).model_fields:
+        if getattr(scenario.behaviour, name) is section:
+            return name
+    return "?"
 
 
 def main() -> None:

@@ -253,3 +253,34 @@ def test_policies_lists_the_builtins():
     for name in BUILTINS:
         assert name in result.stdout
     assert "half_life" in result.stdout
+
+
+def test_components_lists_every_built_in_component_by_role():
+    from recsim.users.model import builtin_components
+
+    result = recsim("components")
+    assert result.returncode == 0, result.stderr
+    for role, names in builtin_components().items():
+        assert role in result.stdout
+        for name in names:
+            assert name in result.stdout, name
+    assert "from `behaviour.choice`" in result.stdout  # where the default's parameters live
+    assert "no_click_mass" in result.stdout
+
+
+def test_validate_names_the_user_model():
+    result = recsim("validate", "scenarios/custom_user_model.yaml")
+    assert result.returncode == 0, result.stderr
+    assert "user model: default, with choice=my_user_model:Satisficing" in result.stdout
+    assert "user model: default\n" in recsim("validate", "scenarios/baseline.yaml").stdout
+
+
+def test_a_bad_user_model_is_a_clear_scenario_error(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\npolicies: [random]\nuser_model:\n  choice: {type: cascade, params: {atention: 1}}\n"
+                   "  session: nope\n", encoding="utf-8")
+    result = recsim("validate", str(bad))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "user_model.choice.params.atention" in result.stderr
+    assert "its parameters are" in result.stderr

@@ -107,7 +107,7 @@ class _Table:
         if n == 0:
             return
         if self.n + n > self.capacity:
-            self._alloc(max(2 * self.capacity, self.n + n))
+            self._alloc(max(4 * self.capacity, self.n + n))  # few, large growths: copies cost
         lo, hi = self.n, self.n + n
         self.emit[lo:hi] = emit
         for name, (_, default) in self.spec.items():
@@ -511,7 +511,7 @@ class Simulation:
         item = slate[click, cc]
         chosen = {name: values[click, cc] for name, values in terms.items()}
         hist.n_clicks[cu] += 1
-        clog = log[click]
+        clog = ct >= 0  # the click happens after the scan: logged if that is in the horizon
         self.rows.add(ct[clog], int(clog.sum()), time=ct[clog], user_id=cu[clog], session=session[click][clog],
                       event=_CODE["click"], item_id=item[clog], position=cc[clog] + 1)
         tau = model.response.watch_time(self.view(cu), ItemView(self.catalog, item), chosen, self.draws(cu))

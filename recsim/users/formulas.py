@@ -18,12 +18,13 @@ last axis, so a user's numbers are the same bits whatever batch the user is in.
 
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import numpy as np
 from scipy.special import expit, ndtr
 
-from ..arrays import column_max, column_sum, sum_first, vector_norm
+from ..arrays import sum_first, vector_norm
 
 __all__ = [
     "relevance",
@@ -118,9 +119,13 @@ def wellbeing(S, kappa: float):
 
 
 # ----------------------------------------------------------------------------- choice
+@functools.lru_cache(maxsize=256)
 def position_term(n: int, exponent: float) -> np.ndarray:
-    """ℓ_k = log(k^−p) for positions k = 1..n, shape ``(n,)``."""
-    return -exponent * np.log(np.arange(1, n + 1, dtype=float))
+    """ℓ_k = log(k^−p) for positions k = 1..n, shape ``(n,)`` (read-only: computed once per
+    slate length and exponent)."""
+    out = -exponent * np.log(np.arange(1, n + 1, dtype=float))
+    out.flags.writeable = False
+    return out
 
 
 def outside_utility(F, u0: float, phi_f: float):
@@ -146,9 +151,9 @@ def logit_probabilities(utility: np.ndarray, outside: np.ndarray, beta: float) -
     z[:, 0] = outside
     z[:, 1:] = utility
     z *= beta
-    z -= column_max(z)[:, None]
+    z -= np.maximum.reduce(z, axis=1)[:, None]  # row by row: a row's bits do not depend on B
     np.exp(z, out=z)
-    z /= column_sum(z)[:, None]
+    z /= np.add.reduce(z, axis=1)[:, None]
     return z
 
 
@@ -175,7 +180,7 @@ def proportional_probabilities(score: np.ndarray, no_click_mass: float, min_norm
     w[:, 0] = no_click_mass - min_normalizer
     w[:, 1:] = score - min_normalizer
     np.maximum(w, 0.0, out=w)
-    total = column_sum(w)
+    total = np.add.reduce(w, axis=1)
     empty = total <= 0.0
     w[empty, 0] = 1.0
     total[empty] = 1.0
