@@ -1,7 +1,7 @@
 """recsim: a discrete-event simulator of recommendation platforms for studying Goodhart's law.
 
 A policy that maximizes an observable proxy (watch time) can drift users toward extreme
-content while their hidden satisfaction falls. See README.md and DESIGN §2 for the model.
+content while their hidden satisfaction falls. See README.md and docs/model.md for the model.
 """
 
 from importlib import metadata as _metadata

@@ -440,7 +440,7 @@ def paired_differences(
 
 
 def goodhart_gap(run: Run, reference: str | None = None) -> pd.DataFrame:
-    """The Goodhart gap of each policy against ``reference`` (DESIGN §2.8), as in
+    """The Goodhart gap of each policy against ``reference`` (README "Comparing policies"), as in
     ``comparison.csv`` (:func:`recsim.stats.compare`): ``goodhart_watch_gain`` — relative
     watch-time gain, mean(policy)/mean(reference) − 1 (0.5 = +50%); ``goodhart_wellbeing_change``
     — difference of final mean wellbeing W; ``goodhart_extremeness_change`` — difference of

@@ -1,4 +1,4 @@
-"""The item catalog (DESIGN §2.1): true attributes, observable features, uploads over time.
+"""The item catalog (docs/model.md §2): true attributes, observable features, uploads over time.
 
 Items are stored as a struct of arrays, **sorted by upload time**, so "the items available at
 time t" is the prefix ``[0, n_available(t))``. The whole catalog for a run (the backlog plus

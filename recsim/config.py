@@ -1,6 +1,6 @@
 """Scenario files: pydantic models, YAML loading, ``--set`` overrides and clear errors.
 
-Every model parameter of DESIGN §2 is a field here with its default. Unknown keys are
+Every model parameter (docs/model.md) is a field here with its default. Unknown keys are
 rejected everywhere (``extra="forbid"``), so a misspelt key is an error, not a silent default.
 Durations are stored in seconds and rates in events per second (see :mod:`recsim.units`).
 """

@@ -1,4 +1,4 @@
-"""Time-bucketed metrics (DESIGN §2.8), computed while a run goes.
+"""Time-bucketed metrics (docs/model.md §5.10), computed while a run goes.
 
 Flow metrics accumulate over a bucket from the events; state metrics are snapshots of the
 hidden state at the bucket's end (and once at t=0, the start of the horizon). Output rows are

@@ -1,4 +1,4 @@
-"""Conformance checks for plug-ins (DESIGN §5.5), in the spirit of Gymnasium's ``check_env``
+"""Conformance checks for plug-ins, in the spirit of Gymnasium's ``check_env``
 and scikit-learn's ``check_estimator``: :func:`check_policy` for policies,
 :func:`check_user_model` for user-model components.
 

@@ -1,4 +1,4 @@
-"""A policy never reads hidden state (DESIGN §2.1, §2.2): nothing reachable from what the
+"""A policy never reads hidden state (docs/model.md §1): nothing reachable from what the
 reference engine hands a non-oracle policy — the requests, the reset context, the feedback —
 is, shares memory with, or equals the hidden catalog or population. Oracles do get the truth,
 which both gives the test teeth and shows the leak detector works on real data."""

@@ -1,5 +1,5 @@
 """recsim.testing.check_policy: every built-in conforms, and broken policies are caught, each
-by the property it breaks (DESIGN §5.5)."""
+by the property it breaks."""
 
 from __future__ import annotations
 

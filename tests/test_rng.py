@@ -1,4 +1,4 @@
-"""Randomness (DESIGN §3, recsim.rng): named SeedSequence streams and counter-based per-user
+"""Randomness (docs/model.md §10, recsim.rng): named SeedSequence streams and counter-based per-user
 draws.
 
 The contract: the k-th draw of stream s for user u is a pure function of

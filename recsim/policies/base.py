@@ -1,4 +1,4 @@
-"""The policy interface (DESIGN §2.7, §5.2): one required method, optional hooks.
+"""The policy interface (docs/model.md §1, §9): one required method, optional hooks.
 
 A policy sees a :class:`Request` holding only what a platform observes and returns a slate:
 an array of item ids chosen from ``request.candidates``, best first. Oracles (flagged by

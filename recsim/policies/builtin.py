@@ -1,4 +1,4 @@
-"""Built-in policies of this release: baselines and oracles (DESIGN §2.7)."""
+"""Built-in policies of this release: baselines and oracles (README "Policies")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Policies that learn from the logs alone (DESIGN §2.7): an engagement ranker in the style of
+"""Policies that learn from the logs alone (README "Policies"): an engagement ranker in the style of
 YouTube's (Covington et al., 2016), a linear bandit, and alternatives built on them.
 
 Everything here sees only what a platform sees: the observable features of items

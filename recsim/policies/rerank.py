@@ -1,4 +1,4 @@
-"""Re-rankers and wrappers around a base policy (DESIGN §2.7): ``diversity`` (MMR),
+"""Re-rankers and wrappers around a base policy (README "Policies"): ``diversity`` (MMR),
 ``calibrated`` (Steck 2018), ``break_suggesting`` (a session time cap) and ``epsilon_greedy``.
 
 Each wrapper names its base policy in its ``base`` parameter, written like an entry of a
