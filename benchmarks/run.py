@@ -342,7 +342,7 @@ def table(result: dict) -> str:
             f"the candidates ({c['numpy_model_decisions_per_second']:,} decisions/s without)."
         )
     for name in result.get("not_available", []):
-        lines.append(f"The {name} engine is not available in this version; its rows are missing.")
+        lines.append(f"The {name} engine was not measured in this run (--engine).")
     for name, t in result["targets"].items():
         lines.append(f"Target {name}: {t['target']} — measured {t['measured']} — "
                      f"{'reached' if t['reached'] else 'not reached'}.")

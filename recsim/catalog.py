@@ -8,7 +8,7 @@ every Poisson upload until the end of the horizon) is drawn up front from the ``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -67,7 +67,8 @@ class Catalog:
         if self.topics_by_topic is None:
             # topic-major copy: relevance sums over topics term by term, fastest this way
             self.topics_by_topic = np.ascontiguousarray(self.topics.T)
-            self.topics_by_topic.flags.writeable = False
+        for f in fields(self):  # shared with every policy and user: nobody writes into them
+            getattr(self, f.name).flags.writeable = False
 
     @property
     def n_items(self) -> int:
@@ -149,7 +150,4 @@ def generate_catalog(
     fresh = _draw_items(cfg, centers, n_new, uploads_rng)
     columns = {key: np.concatenate([backlog[key], fresh[key]]) for key in backlog}
     columns["upload_time"] = np.concatenate([backlog_times, new_times])
-    columns["log_length"] = np.log(columns["length"])
-    for values in columns.values():  # shared with every policy and user: nobody writes into them
-        values.flags.writeable = False
     return Catalog(**columns)

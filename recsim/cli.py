@@ -80,9 +80,31 @@ def _report_scenario_error(exc: ScenarioError) -> None:
 
 def _load(file: Path, overrides: list[str] | None, seed: int | None = None):
     try:
-        return load_scenario(file, overrides or [], seed=seed)
+        sc = load_scenario(file, overrides or [], seed=seed)
+        _check_user_components(sc, str(file))
+        return sc
     except ScenarioError as exc:
         _report_scenario_error(exc)
+
+
+def _check_user_components(sc, source: str) -> None:
+    """Hold the scenario's own user-model components (``module:Class``) to the conformance
+    checks every built-in passes, before anything runs (a few milliseconds each)."""
+    from .testing import UserModelCheckError, check_user_model
+    from .users.model import build_user_model
+
+    roles = [role for role, spec in sc.user_model if ":" in spec.type]
+    if not roles:
+        return
+    model = build_user_model(sc)
+    problems = []
+    for role in roles:
+        try:
+            check_user_model(model, role)
+        except UserModelCheckError as exc:
+            problems.append((f"user_model.{role}.type", str(exc)))
+    if problems:
+        raise ScenarioError(source, problems)
 
 
 @app.command()
@@ -107,6 +129,8 @@ def validate(
     out_console.print(
         f"  user model: {'default' if not changed else 'default, with ' + ', '.join(changed)}", highlight=False
     )
+    for note in _unused_behaviour(sc):
+        out_console.print(f"  [yellow]note:[/] {note}", highlight=False)
     if sc.sweep:
         from .sweep import grid_points
 
@@ -468,6 +492,28 @@ def components() -> None:
         "named as \"module:Class\" (see README, \"Bringing your own user model\").",
         highlight=False,
     )
+
+
+def _unused_behaviour(sc) -> list[str]:
+    """Settings in a `behaviour:` section that no component of the scenario's model reads
+    (its default component was replaced), e.g. behaviour.watch with response: lts_engagement."""
+    from .config import BehaviourConfig
+    from .users.model import DEFAULT_COMPONENTS, _builtins, resolve_component
+
+    notes = []
+    defaults = BehaviourConfig()
+    for role, spec in sc.user_model:
+        default_name = DEFAULT_COMPONENTS[role]
+        default_cls, section = _builtins()[role][default_name]
+        if spec.type == default_name or section in (None, "behaviour", "population"):
+            continue
+        if resolve_component(role, spec.type).Params is default_cls.Params:
+            continue  # a subclass of the default reads the section too
+        # every choice model takes its scan time from behaviour.choice unless given its own
+        ignore = {"scan_time"} if role == "choice" else set()
+        if getattr(sc.behaviour, section).model_dump(exclude=ignore) != getattr(defaults, section).model_dump(exclude=ignore):
+            notes.append(f"behaviour.{section} is set but not used: {role} is {spec.type!r}")
+    return notes
 
 
 def _first_sentence(doc: str) -> str:

@@ -136,8 +136,9 @@ def run_task(task: Task, progress: Callable[[float], None] | None = None) -> Tas
         frame = pd.DataFrame(static)
         frame["oracle"] = oracle
         frame["stage"] = stage
-        for name in ("appetite", "wellbeing", "satisfaction", "habit", "topic_drift"):
-            frame[name] = state[name]
+        for name, values in state.items():  # every per-user quantity of the snapshot
+            if name != "churned" and np.ndim(values) == 1:
+                frame[name] = values
         frame["churned"] = state["churned"]
         for name, values in result.user_totals.items():
             frame[name] = 0 if stage == "initial" else values

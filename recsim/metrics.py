@@ -119,18 +119,27 @@ def effective_state(
     session are as they are. Pure: ``state`` is not mutated.
 
     Returns ``(n_users,)`` arrays ``appetite``, ``satisfaction``, ``wellbeing`` (the model's
-    W), ``topic_drift`` (‖θ − θ₀‖) and ``habit`` — NaN where the model has no such field —
-    and, with ``with_theta``, the ``(n_users, K)`` topic vectors ``theta``. Computed in
+    W), ``topic_drift`` (‖θ − θ₀‖) and ``habit`` — NaN where the model has no such field —,
+    every other per-user numeric field the model's components provide (but time stamps), and,
+    with ``with_theta``, the ``(n_users, K)`` topic vectors ``theta``. Computed in
     blocks of users (bounded temporaries)."""
     n = state.n_users
     out = {name: np.full(n, math.nan) for name in SNAPSHOT_FIELDS}
+    # the model's other per-user fields (e.g. fatigue, ubar; npe, budget, patience of other
+    # models), as of now; time stamps (``*_time``) left out
+    sampled = set(getattr(model.sampler, "provides", ()))
+    extra = [name for c in model.components.values() for name in c.provides
+             if name not in sampled and name not in out and not name.endswith("_time")
+             and state[name].ndim == 1 and state[name].dtype.kind in "biuf"]
+    for name in dict.fromkeys(extra):
+        out[name] = np.empty(n, dtype=float)
     theta = np.empty_like(state["theta"]) if with_theta and "theta" in state else None
     for lo in range(0, n, block):  # in blocks of users: bounded (block, K) temporaries
         users = np.arange(lo, min(lo + block, n))
         view = model.view(state, users)
         dt = np.where(in_session[users], 0.0, now - state_time[users])
         relaxed = view.with_values(model.relaxation.relax(view, dt, np.full(users.shape[0], float(now))))
-        for name in ("appetite", "satisfaction", "habit"):
+        for name in ("appetite", "satisfaction", "habit", *dict.fromkeys(extra)):
             if name in relaxed:
                 out[name][users] = relaxed[name]
         out["wellbeing"][users] = model.wellbeing(relaxed)

@@ -217,7 +217,8 @@ class Simulation:
                  progress: Callable[[float], None] | None = None, single: bool = False):
         sc = world.scenario
         self.world, self.sc = world, sc
-        self.model = world.model
+        # plug-in components are held to their output contract on every call
+        self.model = world.model.guarded(world.state)
         self.catalog = cat = world.catalog
         self.state = world.state
         self.events = events

@@ -16,6 +16,7 @@ from .. import rng as rngmod
 from ..catalog import Catalog, generate_catalog, make_topic_centers
 from ..config import CatalogConfig
 from ..users.components import ROLES, Component, SessionSummary
+from ..users.contracts import ContractError, OutputContract
 from ..users.formulas import sample_choice, session_mean
 from ..users.model import UserModel, UserModelError, build_user_model
 from ..users.state import Draws, ItemView, StateView, UserState, gather_items
@@ -66,17 +67,6 @@ _UM_SURVEY_TRIES = 12  # sessions ended until some user answers a survey
 _DAY = 86400.0
 
 #: (role, method) whose outputs the engine turns into what the platform observes
-_OBSERVABLE = {
-    ("choice", "probabilities"): "choice probabilities (the clicked position is drawn from them)",
-    ("response", "watch_time"): "watch times",
-    ("session", "after_watch"): "continuation flags",
-    ("session", "after_no_click"): "continuation flags",
-    ("returns", "next_return"): "return times",
-    ("churn", "probability"): "churn probabilities",
-    ("survey", "respond"): "survey answers",
-}
-
-
 class UserModelCheckError(AssertionError):
     """A failed user-model conformance check: ``check`` is the failed property (a key of
     :data:`USER_MODEL_CHECKS`), ``role`` and ``component`` the role and class name at fault."""
@@ -124,12 +114,6 @@ def _identical(a: Any, b: Any) -> bool:
         return type(a) is type(b) and bool(a == b)
     except (TypeError, ValueError):  # an ambiguous comparison
         return a is b
-
-
-def _describe(x: Any) -> str:
-    if isinstance(x, np.ndarray):
-        return f"{type(x).__name__} of shape {x.shape} and dtype {x.dtype}"
-    return type(x).__name__
 
 
 class _Frozen:
@@ -475,184 +459,13 @@ class _ModelChecker:
         return out
 
     # ------------------------------------------------------------------ outputs
-    def _array(self, role: str, what: str, x: Any, shape: tuple, kinds: str = "f") -> np.ndarray:
-        if not isinstance(x, np.ndarray):
-            raise self.fail(
-                role,
-                "shapes",
-                f"{what} returned a {_describe(x)}; expected a numpy array of shape {shape}",
-            )
-        if x.shape != shape:
-            raise self.fail(role, "shapes", f"{what} returned shape {x.shape}; expected {shape}")
-        if x.dtype.kind not in kinds:
-            expected = {"f": "float", "b": "bool", "biuf": "numeric"}.get(kinds, kinds)
-            raise self.fail(role, "shapes", f"{what} returned dtype {x.dtype}; expected {expected}")
-        return x
-
-    def _plain(self, role: str, what: str, x: np.ndarray, label: str) -> None:
-        if type(x) is not np.ndarray or x.dtype.kind not in "biuf":
-            raise self.fail(
-                role,
-                "hidden_observable_split",
-                f"{what} returned {label} as a {_describe(x)}; observable outputs are plain numpy "
-                "arrays of numbers (nothing else rides along with what the platform observes)",
-            )
-
-    def _fields(self, role: str, what: str, out: Any, n: int, exact: tuple[str, ...]) -> None:
-        """Initial values (sample, initial_state): ``exact`` fields, ``(n, ...)`` arrays."""
-        if not isinstance(out, dict):
-            raise self.fail(
-                role, "shapes", f"{what} returned a {_describe(out)}; expected a dict of arrays"
-            )
-        if set(out) != set(exact):
-            raise self.fail(
-                role,
-                "hidden_observable_split",
-                f"{what} gives the fields {sorted(out)} but the component declares provides = "
-                f"{exact!r}: it must give initial values of exactly the fields it provides "
-                "(other components name them in requires)",
-            )
-        for name, values in out.items():
-            if not isinstance(values, np.ndarray) or values.ndim == 0 or values.shape[0] != n:
-                raise self.fail(
-                    role,
-                    "shapes",
-                    f"{what}[{name!r}] is a {_describe(values)}; expected an array with a leading "
-                    f"axis of {n} users",
-                )
-            if values.dtype.kind not in "biuf":
-                raise self.fail(
-                    role, "shapes", f"{what}[{name!r}] has dtype {values.dtype}; expected numbers"
-                )
-
-    def _updates(self, role: str, what: str, out: Any, B: int) -> None:
-        """New values of state fields for a batch of ``B`` users."""
-        if not isinstance(out, dict):
-            raise self.fail(
-                role,
-                "shapes",
-                f"{what} returned a {_describe(out)}; expected a dict of state fields",
-            )
-        for name in out:
-            if name not in self.hidden:
-                raise self.fail(
-                    role,
-                    "hidden_observable_split",
-                    f"{what} writes {name!r}, which is not a hidden-state field of the model "
-                    f"(fields: {', '.join(sorted(self.hidden))}); a component writes only fields "
-                    "the sampler samples or some component provides (declare a new one in "
-                    "provides, with its initial value from initial_state)",
-                )
-        for name, values in out.items():
-            field = self.state[name]
-            shape = (B,) + field.shape[1:]
-            if not isinstance(values, np.ndarray) or values.shape != shape:
-                raise self.fail(
-                    role,
-                    "shapes",
-                    f"{what}[{name!r}] is a {_describe(values)}; expected an array of shape "
-                    f"{shape} (the field's shape for a batch of {B})",
-                )
-            if not np.can_cast(values.dtype, field.dtype, "same_kind"):
-                raise self.fail(
-                    role,
-                    "shapes",
-                    f"{what}[{name!r}] has dtype {values.dtype}; the field holds {field.dtype}",
-                )
-
     def validate(self, role: str, method: str, out: Any, args: tuple) -> None:
-        what = f"{method}()"
-        component = self.model.components[role]
-        if method == "sample":
-            self._fields(role, what, out, args[0], component.provides)
-            return
-        if method == "initial_state":
-            self._fields(role, what, out, args[0].n_rows, component.provides)
-            return
-        B = args[0].n_rows
-        observable = _OBSERVABLE.get((role, method))
-        if method == "score":
-            items = args[1]
-            if not isinstance(out, dict) or "allure" not in out:
-                raise self.fail(
-                    role,
-                    "shapes",
-                    f"{what} returned a {_describe(out)}; expected a dict of item-shaped "
-                    "arrays holding 'allure'",
-                )
-            for name, values in out.items():
-                self._array(role, f"{what}[{name!r}]", values, items.shape, "biuf")
-            if not np.isfinite(out["allure"]).all():
-                raise self.fail(role, "shapes", f"{what}['allure'] is not finite")
-        elif method == "value":
-            x = self._array(role, what, out, args[1].shape)
-            if not np.isfinite(x).all():
-                raise self.fail(role, "shapes", f"{what} returned values that are not finite")
-        elif method == "probabilities":
-            n = args[1]["allure"].shape[1]
-            x = self._array(role, what, out, (B, n + 1))
-            if not np.isfinite(x).all() or (x < 0).any():
-                raise self.fail(
-                    role, "shapes", f"{what} returned probabilities that are negative or not finite"
-                )
-            worst = float(np.max(np.abs(x.sum(axis=1) - 1.0)))
-            if worst > 1e-9:
-                raise self.fail(
-                    role, "shapes", f"{what}: rows sum to 1 within {worst:.3g}; expected 1e-9"
-                )
-        elif method in ("watch_time", "expected_watch_time"):
-            items = args[1]
-            x = self._array(role, what, out, items.shape)
-            length = self.catalog.length[items.ids]
-            if not np.isfinite(x).all() or (x < 0).any() or (x > length).any():
-                raise self.fail(
-                    role, "shapes", f"{what} returned times outside [0, item length] seconds"
-                )
-        elif method in ("consume", "relax", "start", "end_session"):
-            self._updates(role, what, out, B)
-        elif method in ("after_watch", "after_no_click"):
-            if not isinstance(out, tuple) or len(out) != 2:
-                raise self.fail(
-                    role, "shapes", f"{what} returned a {_describe(out)}; expected (flags, updates)"
-                )
-            self._array(role, f"{what}'s continuation flags", out[0], (B,), "b")
-            self._updates(role, what, out[1], B)
-            self._plain(role, what, out[0], observable)
-            return
-        elif method == "next_return":
-            now, until = args[1], args[2]
-            x = self._array(role, what, out, (B,))
-            finite = np.isfinite(x)
-            if (
-                np.isnan(x).any()
-                or (x[finite] <= now[finite]).any()
-                or (x[finite] > until).any()
-                or (x[~finite] < 0).any()
-            ):
-                raise self.fail(
-                    role,
-                    "shapes",
-                    f"{what} returned times that are not after now and by until, nor inf",
-                )
-        elif method == "probability":
-            x = self._array(role, what, out, (B,))
-            if np.isnan(x).any() or (x < 0).any() or (x > 1).any():
-                raise self.fail(role, "shapes", f"{what} returned probabilities outside [0, 1]")
-        elif method == "wellbeing":
-            x = self._array(role, what, out, (B,))
-            if ((x < 0) | (x > 1)).any():
-                raise self.fail(
-                    role, "shapes", f"{what} returned wellbeing outside [0, 1] (NaN if undefined)"
-                )
-        elif method == "respond":
-            x = self._array(role, what, out, (B,))
-            answered = x[~np.isnan(x)]
-            if not np.isin(answered, (1.0, 2.0, 3.0, 4.0, 5.0)).all():
-                raise self.fail(
-                    role, "shapes", f"{what} returned answers other than 1, ..., 5 or NaN"
-                )
-        if observable is not None:
-            self._plain(role, what, out, observable)
+        """The role's output contract (:mod:`recsim.users.contracts`), as a failed check."""
+        try:
+            contract = OutputContract(self.model, getattr(self, "state", None), getattr(self, "hidden", set()))
+            contract.validate(role, method, out, args)
+        except ContractError as exc:
+            raise self.fail(role, exc.check, exc.message) from None
 
     def scan_time(self) -> float:
         component = self.model.choice

@@ -27,7 +27,8 @@ batch of ``B`` users, ``items`` an :class:`~recsim.users.state.ItemView` (``(B,)
 ``(B, n)`` ids), ``terms`` the allure component's dict of arrays for those items, ``draws`` a
 :class:`~recsim.users.state.Draws` of the batch (a component's only source of randomness;
 it names its streams in ``streams``). A component returns new values of the state fields it
-changes as a dict; the engine writes them. It never sees the clock, the engine or a policy.
+changes as a dict; the engine writes them. It never sees the engine, SimPy or a policy (times
+come to it as arguments).
 
 Parameters are a pydantic model ``Params``; a component is built as ``Cls(**params)`` or
 ``Cls(params_instance)``, and learns the scenario's ``behaviour`` section (the default model's
@@ -219,7 +220,9 @@ class SessionRule(Component):
 
     def after_no_click(self, state: StateView, draws: Draws) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """After a slate without a click: whether each user asks for another slate, and the
-        fields it changes (optional; by default the user looks at another slate)."""
+        fields it changes (optional; by default the user looks at another slate — with a
+        choice model that rarely clicks, override it, or sessions last until the horizon, one
+        slate per scan time)."""
         return np.ones(state.n_rows, dtype=bool), {}
 
 

@@ -27,6 +27,7 @@ __all__ = [
     "DEFAULT_COMPONENTS",
     "UserModelError",
     "check_user_model_config",
+    "ComponentError",
 ]
 
 
@@ -111,6 +112,11 @@ def resolve_component(role: str, type_name: str) -> type[Component]:
     return obj
 
 
+def _default_params_of(role: str, scenario: Any):
+    """The behaviour (or population) section a role's default component reads, if any."""
+    return _default_params(_builtins()[role][DEFAULT_COMPONENTS[role]][1], scenario)
+
+
 def _default_params(source: str | None, scenario: Any):
     if source is None:
         return None
@@ -127,6 +133,11 @@ def component_params(role: str, spec: Any, scenario: Any):
     name = DEFAULT_COMPONENTS[role] if spec is None else spec.type
     cls = resolve_component(role, name)
     source = _builtins()[role].get(name, (None, None))[1] if ":" not in name else None
+    if source is None and ":" in name:
+        # a subclass of a default component that keeps its Params reads the same section
+        default_cls, default_source = _builtins()[role][DEFAULT_COMPONENTS[role]]
+        if default_source is not None and cls.Params is default_cls.Params:
+            source = default_source
     if source is not None:
         if spec is not None and spec.params:
             where = "population" if source == "population" else (
@@ -173,7 +184,17 @@ class UserModel:
                 raise UserModelError(
                     f"the {role} component {type(component).__name__} reads the state field(s) "
                     f"{', '.join(lacking)}, which no component of this model provides"
+                    f"{_providers_hint(lacking)}"
                 )
+        engine_streams = {"candidates", "choice", "churn"}  # the engine's own (rng.USER_STREAMS)
+        for role, component in components.items():
+            clash = engine_streams.intersection(component.streams)
+            if clash:
+                raise UserModelError(
+                    f"the {role} component {type(component).__name__} declares the stream(s) "
+                    f"{', '.join(sorted(clash))}, which the engine draws from itself; name its own "
+                    "streams (drawing from the engine's would shift its draws and break common "
+                    "random numbers)", (role,))
         scan = components["choice"].scan_time
         if not scan > 0:
             raise UserModelError(f"the choice component's scan_time must be > 0 seconds (got {scan})", ("choice",))
@@ -214,9 +235,86 @@ class UserModel:
         single = {name: values.reshape(B * c, 1) for name, values in terms.items()}
         return self.choice.probabilities(state.repeat(c), single)[:, 1].reshape(B, c)
 
+    def guarded(self, state: UserState) -> "UserModel":
+        """This model with every component that is not recsim's own held to its output
+        contract (:mod:`recsim.users.contracts`) on every call, for users whose state is
+        ``state``: a plug-in that returns NaN probabilities, a watch time longer than the item
+        or a return in the past stops the run with a :class:`ComponentError` naming it."""
+        from .contracts import OutputContract
+
+        if all(_built_in(c) for c in self.components.values()):
+            return self
+        contract = OutputContract(self, state, set(state.fields))
+        wrapped = {role: c if _built_in(c) else _Guarded(role, c, contract)
+                   for role, c in self.components.items()}
+        model = object.__new__(UserModel)
+        model.__dict__.update(self.__dict__)
+        model.components = wrapped
+        for role in ROLES:
+            setattr(model, role, wrapped[role])
+        model._derived = {"wellbeing": model.wellbeing}
+        return model
+
     def __repr__(self) -> str:
         inner = ", ".join(f"{role}={type(c).__name__}" for role, c in self.components.items())
         return f"UserModel({inner})"
+
+
+class ComponentError(ValueError):
+    """A user-model component broke its output contract during a run; names the role, the
+    component and what was wrong."""
+
+
+def _built_in(component: Any) -> bool:
+    return type(component).__module__.startswith("recsim.")
+
+
+#: the methods whose outputs the engines use, by role (held to the contract in guarded models)
+_CHECKED = {
+    "allure": ("score",), "value": ("value",), "choice": ("probabilities",),
+    "response": ("watch_time", "expected_watch_time"), "transition": ("consume", "wellbeing"),
+    "relaxation": ("relax",), "session": ("start", "after_watch", "after_no_click"),
+    "returns": ("next_return", "end_session"), "churn": ("probability", "end_session"),
+    "survey": ("respond",),
+}
+
+
+class _Guarded:
+    """A component whose outputs are checked against its role's contract on every call."""
+
+    def __init__(self, role: str, component: Any, contract: Any):
+        self._role = role
+        self._component = component
+        self._contract = contract
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._component, name)
+        if name not in _CHECKED.get(self._role, ()):
+            return attr
+        from .contracts import ContractError
+
+        def checked(*args):
+            out = attr(*args)
+            try:
+                self._contract.validate(self._role, name, out, args)
+            except ContractError as exc:
+                raise ComponentError(
+                    f"user_model.{self._role}: the component {type(self._component).__qualname__} "
+                    f"(from {type(self._component).__module__}) broke its contract: {exc.message}"
+                ) from None
+            return out
+
+        return checked
+
+
+def _providers_hint(fields: list[str]) -> str:
+    """'' or '; built-in components that provide them: ...' for an error message."""
+    found = []
+    for role, table in _builtins().items():
+        for name, (cls, _) in table.items():
+            if any(field in cls.provides for field in fields):
+                found.append(f"{role}: {name}")
+    return f" (built-ins that provide it: {', '.join(found)})" if found else ""
 
 
 def check_user_model_config(scenario: Any) -> UserModel:
@@ -232,6 +330,11 @@ def check_user_model_config(scenario: Any) -> UserModel:
             if not exc.loc:
                 exc.loc = (role, "params" if "parameters from" in str(exc) else "type")
             raise
+        if spec is not None and cls.Params is type(params) and params is not _default_params_of(role, scenario):
+            # the resolved scenario records every parameter, defaults included
+            full = params.model_dump(mode="json")
+            if spec.params != full:
+                spec.params = full
         try:
             components[role] = cls(params)
         except Exception as exc:  # user code: name it rather than show a traceback
