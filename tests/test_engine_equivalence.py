@@ -55,6 +55,7 @@ CASES = {
                "params": {"budget": "10m", "base": {"type": "chronological"}}},
     "diversity": {"name": "mmr", "type": "diversity", "params": {"base": {"type": "engagement", "params": {"min_clicks": 5}}}},
     "epsilon_greedy": {"name": "eps", "type": "epsilon_greedy", "params": {"base": {"type": "chronological"}}},
+    "calibrated": {"name": "cal", "type": "calibrated", "params": {"base": {"type": "engagement", "params": {"min_clicks": 5}}}},
     "user_code": {"name": "mine", "type": "my_policies:RelevantAndMild"},
 }
 
@@ -95,6 +96,13 @@ def _compare(scenario, tmp_path: Path) -> pd.DataFrame:
 @pytest.fixture(autouse=True)
 def _scenario_dir_on_path(monkeypatch):
     monkeypatch.syspath_prepend(str(SCENARIOS))  # for my_policies
+
+
+def test_every_built_in_policy_is_compared():
+    from recsim.policies.registry import BUILTIN_POLICIES
+
+    compared = {spec if isinstance(spec, str) else spec["type"] for spec in CASES.values()}
+    assert set(BUILTIN_POLICIES) <= compared, set(BUILTIN_POLICIES) - compared
 
 
 @pytest.mark.parametrize("case", list(CASES))
