@@ -131,6 +131,13 @@ def run_task(task: Task, progress: Callable[[float], None] | None = None) -> Tas
     path.parent.mkdir(parents=True, exist_ok=True)
     metrics.to_parquet(path, index=False)
 
+    if result.models:  # what a learned policy learned, after each retrain
+        models = pd.DataFrame(result.models, columns=["time", "name", "value"])
+        models["oracle"] = oracle
+        path = partition(run_dir, "models", spec.name, task.replication)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        models.to_parquet(path, index=False)
+
     frames = []
     for stage, state in (("initial", result.initial_state), ("final", result.final_state)):
         frame = pd.DataFrame(static)

@@ -75,6 +75,8 @@ class RunResult:
     final_state: dict[str, np.ndarray]
     user_totals: dict[str, np.ndarray]
     retrain_times: list[float] = field(default_factory=list)
+    #: what the policy reported it had learned after each fit: (time, name, value)
+    models: list[tuple[float, str, float]] = field(default_factory=list)
     n_events: int = 0
     n_decisions: int = 0
     policy: Policy | None = None  # the policy as it ended the run (learned state included)
@@ -255,6 +257,7 @@ class Simulation:
         self.hist = HistoryTable(n_users, cat.n_topics)
         self.hist_view = self.hist.readonly()  # what policies see: the live table, read-only
         self.retrain_times: list[float] = []
+        self.models: list[tuple[float, str, float]] = []
         self.n_decisions = 0
         self.end_cut = world.end + 1e-9  # nothing happens after the end of the horizon
         # per-user counter-based streams: keys and counters (draws taken so far)
@@ -655,6 +658,8 @@ class Simulation:
             self.retrain_times.append(t)
             if self.learns:
                 self.policy.fit(self.feedback.take(t), t)
+                for name, value in self.policy.learned().items():
+                    self.models.append((t, str(name), float(value)))
             if t >= 0:
                 self.rows.add(t, 1, time=t, user_id=-1, session=0, event=_CODE["retrain"])
         elif what == "initial":
@@ -698,7 +703,8 @@ class Simulation:
         }
         return RunResult(
             metrics=m.rows, headline=headline, initial_state=initial, final_state=final, user_totals=totals,
-            retrain_times=self.retrain_times, n_events=self.events.n_rows, n_decisions=self.n_decisions,
+            retrain_times=self.retrain_times, models=self.models, n_events=self.events.n_rows,
+            n_decisions=self.n_decisions,
             policy=self.policy,
         )
 

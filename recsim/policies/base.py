@@ -388,6 +388,13 @@ class Policy:
     def update(self, feedback: Feedback) -> None:
         """Learn from one event as it happens (only called for ``online`` policies)."""
 
+    def learned(self) -> dict[str, float]:
+        """What the policy has learned, as named numbers (optional): the engines record it
+        after every ``fit`` in the run folder's ``models`` table (time, name, value), so an
+        analysis can follow a learned ranker's inner objective across retrains. The default,
+        an empty dict, records nothing."""
+        return {}
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.params!r})"
 
