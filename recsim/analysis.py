@@ -9,7 +9,11 @@ Views of a run (each has a ``recsim.plots.plot_*`` counterpart):
 - :func:`drift_curves` — consumed extremeness, appetite and topic drift over time;
 - :func:`tradeoff` and :func:`goodhart_gap` — engagement against wellbeing per policy, and
   the paired gap against a reference policy (:func:`paired_differences` in general);
-- :func:`proxy_validity` — rank correlation between watch time and value over time;
+- :func:`learned_weights` — what the learned rankers learned: their coefficients after each
+  retrain (the ``models`` table);
+- :func:`proxy_validity` — does the proxy still rank items by their value? (validity and
+  top-k regret on a panel no policy chose, over time); :func:`watch_value_correlation` — rank
+  correlation of watch time and value over the watched items;
 - :func:`transition_matrix` and :func:`reach_top_probability` — rabbit-hole transitions
   between extremeness bins of successive watched items;
 - :func:`survival_curves` — share of users not churned, and share active, over time;
@@ -58,6 +62,7 @@ __all__ = [
     "paired_differences",
     "goodhart_gap",
     "proxy_validity",
+    "watch_value_correlation",
     "extremeness_edges",
     "transition_matrix",
     "transition_array",
@@ -148,6 +153,13 @@ class Run:
         return sampled_users(self.event_sample, self.n_users)
 
     # ---- tables
+    @cached_property
+    def models(self) -> pd.DataFrame | None:
+        """What learned policies learned after each retrain (the ``models`` table: ``time,
+        name, value, oracle, policy, replication``), or None without one."""
+        path = self.path / "models"
+        return _read_partitioned(self, "models") if path.is_dir() and any(path.rglob("*.parquet")) else None
+
     @cached_property
     def metrics(self) -> pd.DataFrame:
         """Tidy metrics: ``policy, replication, metric, kind, start, end, value, oracle``."""
@@ -378,12 +390,20 @@ def paired_differences(
     """Per-replication differences of each policy against ``reference`` (paired: under
     common random numbers every policy of a replication meets the same users and draws).
 
-    For each policy ≠ reference and metric, ``d_r = x_policy,r − x_reference,r`` (divided by
-    ``x_reference,r`` if ``relative``), then the mean of ``d`` with a Student-t interval and
-    the two-sided paired t-test p-value (``scipy.stats``; NaN with fewer than 2 replications).
+    For each policy ≠ reference and metric, ``d_r = x_policy,r − x_reference,r``, then the
+    mean of ``d`` with its paired t interval (:func:`recsim.stats.paired_t_ci`) and the
+    two-sided paired t-test p-value (``scipy.stats``). With ``relative``, the relative
+    difference of the means, ``mean(policy) / mean(reference) − 1``, with Fieller's interval
+    (:func:`recsim.stats.ratio_ci`) — the same number and interval as ``comparison.csv``'s
+    ``goodhart_watch_gain`` — and the same p-value (a ratio of 1 is a difference of 0).
+    Intervals and p-values are NaN with fewer than 2 replications, and very wide with 2
+    (t with 1 degree of freedom); coverage is measured in ``tests/test_stats.py``.
     Columns: ``policy, reference, oracle, metric, relative, n_replications, mean_difference,
-    ci_low, ci_high, p_value``; one row per (policy, metric).
+    ci_low, ci_high, p_value``; one row per (policy, metric). ``frame.attrs["interval"]``
+    names the interval.
     """
+    from .stats import FIELLER, PAIRED_T, paired_t_ci, ratio_ci
+
     reference = reference or default_reference(run)
     if reference not in run.policies:
         raise ValueError(f"unknown reference policy {reference!r}; the run has {run.policies}")
@@ -398,16 +418,14 @@ def paired_differences(
         for metric in metrics:
             if metric not in reps:
                 continue
-            ref = base.loc[shared, metric].to_numpy(dtype=float)
-            d = other.loc[shared, metric].to_numpy(dtype=float) - ref
-            if relative:
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    d = d / ref
-            d = d[np.isfinite(d)]
-            mean, low, high = mean_ci(d, level)
+            b = base.loc[shared, metric].to_numpy(dtype=float)
+            a = other.loc[shared, metric].to_numpy(dtype=float)
+            ok = np.isfinite(a) & np.isfinite(b)
+            a, b = a[ok], b[ok]
+            estimate, low, high = (ratio_ci if relative else paired_t_ci)(a, b, level)
             p = math.nan
-            if d.size >= 2 and np.std(d) > 0:
-                p = float(sps.ttest_1samp(d, 0.0).pvalue)
+            if a.size >= 2 and np.std(a - b) > 0:
+                p = float(sps.ttest_1samp(a - b, 0.0).pvalue)
             rows.append(
                 {
                     "policy": policy,
@@ -415,14 +433,14 @@ def paired_differences(
                     "oracle": run.oracle[policy],
                     "metric": metric,
                     "relative": relative,
-                    "n_replications": int(d.size),
-                    "mean_difference": mean,
-                    "ci_low": low,
-                    "ci_high": high,
+                    "n_replications": int(a.size),
+                    "mean_difference": float(estimate),
+                    "ci_low": float(low),
+                    "ci_high": float(high),
                     "p_value": p,
                 }
             )
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         rows,
         columns=[
             "policy",
@@ -437,25 +455,33 @@ def paired_differences(
             "p_value",
         ],
     )
+    frame.attrs["interval"] = f"{level:.0%} {FIELLER if relative else PAIRED_T}"
+    return frame
 
 
 def goodhart_gap(run: Run, reference: str | None = None) -> pd.DataFrame:
     """The Goodhart gap of each policy against ``reference`` (README "Comparing policies"), as in
     ``comparison.csv`` (:func:`recsim.stats.compare`): ``goodhart_watch_gain`` — relative
-    watch-time gain, mean(policy)/mean(reference) − 1 (0.5 = +50%); ``goodhart_wellbeing_change``
-    — difference of final mean wellbeing W; ``goodhart_extremeness_change`` — difference of
-    mean consumed extremeness. Intervals are paired 95% BCa bootstrap intervals over
-    replications (NaN with fewer than 3 replications).
+    watch-time gain, mean(policy)/mean(reference) − 1 (0.5 = +50%), with Fieller's 95%
+    interval; ``goodhart_wellbeing_change`` — difference of final mean wellbeing W, and
+    ``goodhart_extremeness_change`` — difference of mean consumed extremeness, with paired t
+    95% intervals over replications. No interval with one replication; with two, t has one
+    degree of freedom and the intervals are very wide. Coverage of each is measured in
+    ``tests/test_stats.py``.
 
-    Read from the run's ``comparison.csv`` when it was made against ``reference``, computed
-    from ``replications.csv`` otherwise (same function, same seed: same numbers). A policy
-    with a large watch-time gain and a negative wellbeing change has optimized the proxy at
-    the expense of what it stands for.
+    Read from the run's ``comparison.csv`` when it was made against ``reference`` by this
+    version (it has an ``interval`` column; older files had bootstrap intervals that
+    under-cover and are recomputed), computed from ``replications.csv`` otherwise (same
+    function: same numbers). A policy with a large watch-time gain and a negative wellbeing
+    change has optimized the proxy at the expense of what it stands for.
 
     Columns: ``policy, reference, oracle, quantity, mean, ci_low, ci_high``, three rows per
-    policy other than the reference.
+    policy other than the reference. ``frame.attrs["interval"]`` maps each quantity to the
+    name of its interval, ``frame.attrs["n_replications"]`` is the smallest number of paired
+    replications behind a row and ``frame.attrs["note"]`` what a reader must know about the
+    intervals at that number (:func:`recsim.stats.interval_note`; empty when nothing).
     """
-    from .stats import GOODHART, compare
+    from .stats import FIELLER, GOODHART, PAIRED_T, compare, interval_note
 
     reference = reference or default_reference(run)
     if reference not in run.policies:
@@ -463,37 +489,196 @@ def goodhart_gap(run: Run, reference: str | None = None) -> pd.DataFrame:
     table = run.comparison
     if (
         table is None
+        or "interval" not in table
         or not (table["reference"] == reference).all()
         or not table["metric"].isin(GOODHART).any()
     ):
         reps = run.replications.copy()
         if "oracle" not in reps:
             reps["oracle"] = reps["policy"].map(run.oracle)
-        table = compare(reps, reference, metrics=(), seed=int(run.scenario.get("seed", 0)))
+        table = compare(reps, reference, metrics=())
     columns = ["policy", "reference", "oracle", "quantity", "mean", "ci_low", "ci_high"]
+    if not table.empty:
+        table = table[table["metric"].isin(GOODHART)]
+    n = int(table["n_replications"].min()) if len(table) else 0
+    attrs = {
+        "interval": {
+            q: f"95% {FIELLER if q == 'goodhart_watch_gain' else PAIRED_T}" for q in GOODHART
+        },
+        "n_replications": n,
+        "note": interval_note(n) if len(table) else "",
+    }
     if table.empty:  # a run with one policy has nothing to compare
-        return pd.DataFrame(columns=columns)
-    frame = table[table["metric"].isin(GOODHART)].rename(
-        columns={"metric": "quantity", "difference": "mean"}
-    )
+        frame = pd.DataFrame(columns=columns)
+        frame.attrs.update(attrs)
+        return frame
+    frame = table.rename(columns={"metric": "quantity", "difference": "mean"})
     frame = frame.assign(oracle=frame["policy"].map(run.oracle))
     frame = frame[columns]
     rank = {q: i for i, q in enumerate(GOODHART)}
     frame = frame.assign(quantity_rank=frame["quantity"].map(rank))
-    return _ordered(run, frame, "quantity_rank").drop(columns="quantity_rank")
+    frame = _ordered(run, frame, "quantity_rank").drop(columns="quantity_rank")
+    frame.attrs.update(attrs)
+    return frame
+
+
+#: Per-user columns of :func:`user_outcomes` that :func:`paired_user_differences` compares by
+#: default.
+USER_QUANTITIES = (
+    "watch_minutes",
+    "sessions",
+    "value",
+    "consumed_extremeness",
+    "final_wellbeing",
+    "wellbeing_change",
+    "appetite_change",
+    "topic_drift",
+)
+
+
+def paired_user_differences(
+    run: Run,
+    reference: str | None = None,
+    columns: Iterable[str] = USER_QUANTITIES,
+    *,
+    where: Any = None,
+    level: float = 0.95,
+) -> pd.DataFrame:
+    """Per-user paired differences of each policy against ``reference``, with an interval
+    clustered by replication.
+
+    Under common random numbers every user of a replication exists under every policy, so
+    each user has a paired difference ``d = x_policy − x_reference`` of each per-user column
+    of :func:`user_outcomes` (``watch_minutes``, ``sessions``, ``value`` are horizon totals;
+    ``consumed_extremeness`` is the user's own watch-time-weighted mean, unweighted across
+    users, so not the headline metric). The estimate is the mean of ``d`` over every user of
+    every replication (pairs with a NaN dropped); the interval uses the replication-clustered
+    CR2 standard error with t on G − 1 degrees of freedom (:func:`recsim.stats.clustered_mean_ci`)
+    — users of one replication share a catalog and what the policies learned, so they are not
+    independent. With every user present the interval is exactly the paired t interval of the
+    per-replication means: per-user data give no narrower interval for the population mean
+    than one number per replication (README "Comparing policies, with uncertainty"). What they
+    add is subgroups: ``where`` is a function of the reference policy's :func:`user_outcomes`
+    rows returning a boolean mask of the users to keep, e.g.
+    ``where=lambda u: u["vulnerable"]`` (select on traits fixed before the horizon).
+
+    Columns: ``policy, reference, oracle, quantity, n_replications`` (clusters with at least
+    one user), ``n_users`` (pairs), ``mean_difference, ci_low, ci_high, level, interval``
+    (the method's name), ``interval_note`` (:func:`recsim.stats.interval_note`) and
+    ``design_effect`` — the clustered variance over the variance users
+    would give if they were independent: how far off a per-user interval ignoring
+    replications would be.
+    """
+    from .stats import CLUSTERED, clustered_mean_ci, interval_note
+
+    reference = reference or default_reference(run)
+    if reference not in run.policies:
+        raise ValueError(f"unknown reference policy {reference!r}; the run has {run.policies}")
+    columns = list(columns)
+    outcomes = user_outcomes(run)
+    keys = ["replication", "user_id"]
+    base = outcomes[outcomes["policy"] == reference]
+    if where is not None:
+        base = base[np.asarray(where(base), dtype=bool)]
+    base = base.set_index(keys)
+    replications = sorted(outcomes["replication"].unique())
+    rows = []
+    for policy in run.policies:
+        if policy == reference:
+            continue
+        other = outcomes[outcomes["policy"] == policy].set_index(keys)
+        shared = base.index.intersection(other.index)
+        for column in columns:
+            if column not in outcomes:
+                continue
+            d = other.loc[shared, column].astype(float) - base.loc[shared, column].astype(float)
+            d = d[np.isfinite(d.to_numpy())]
+            by_rep = d.groupby(level="replication")
+            sums = by_rep.sum().reindex(replications, fill_value=0.0).to_numpy(dtype=float)
+            counts = by_rep.size().reindex(replications, fill_value=0).to_numpy(dtype=float)
+            mean, low, high, se, g = clustered_mean_ci(sums, counts, level)
+            n = len(d)
+            iid_var = float(np.var(d.to_numpy(), ddof=1)) / n if n >= 2 else math.nan
+            deff = float(se) ** 2 / iid_var if iid_var and iid_var > 0 else math.nan
+            rows.append(
+                {
+                    "policy": policy,
+                    "reference": reference,
+                    "oracle": run.oracle[policy],
+                    "quantity": column,
+                    "n_replications": int(g),
+                    "n_users": n,
+                    "mean_difference": float(mean),
+                    "ci_low": float(low),
+                    "ci_high": float(high),
+                    "level": level,
+                    "interval": CLUSTERED,
+                    "interval_note": interval_note(int(g), float(low), float(high)),
+                    "design_effect": deff,
+                }
+            )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "policy",
+            "reference",
+            "oracle",
+            "quantity",
+            "n_replications",
+            "n_users",
+            "mean_difference",
+            "ci_low",
+            "ci_high",
+            "level",
+            "interval",
+            "interval_note",
+            "design_effect",
+        ],
+    )
+
+
+__all__.append("paired_user_differences")
 
 
 # ----------------------------------------------------------------------------- proxy validity
-def proxy_validity(run: Run, interval: float | None = None) -> pd.DataFrame:
-    """Proxy validity over time: Spearman rank correlation between watch time (the proxy)
-    and true value V over the items watched in each time bucket, per policy and replication.
+def proxy_validity(run: Run) -> pd.DataFrame:
+    """How well the proxy ranks what it stands for, over time: the ``proxy_validity`` and
+    ``proxy_regret`` metrics of each bucket, per policy and replication.
 
-    ``interval`` is the bucket width in seconds (default: the run's metrics interval, which
-    reproduces its ``proxy_validity`` metric). Goodhart's law predicts the correlation decays
-    under optimization of the proxy. Reads only the ``watch`` rows' ``time, watch_time,
-    true_value``. Columns: ``policy, replication, oracle, start, end, time`` (bucket midpoint,
-    s), ``day, n_watches, value`` (ρ, NaN with fewer than 3 watches).
-    """
+    In each bucket every active user is shown (in the simulation only) a panel of random
+    available items no policy chose; ``validity`` is the Spearman correlation, at the user's
+    hidden state, between the proxy the platform optimizes (expected watch time per
+    impression) and the items' true value before the cost of watching them, averaged over
+    users; ``regret`` is the value per slot lost by taking the top ``slate_size`` items by the
+    proxy instead of by value. Goodhart's law predicts validity falls and regret grows as a
+    policy optimizes the proxy. Columns: ``policy, replication, oracle, start, end, time``
+    (bucket midpoint, s), ``day, validity, regret``."""
+    metrics = run.metrics
+    metrics = metrics[metrics["metric"].isin(["proxy_validity", "proxy_regret"])]
+    columns = ["policy", "replication", "oracle", "start", "end", "time", "day", "validity", "regret"]
+    if metrics.empty:
+        return pd.DataFrame(columns=columns)
+    wide = metrics.set_index(["policy", "replication", "start", "end", "metric"])["value"].unstack("metric")
+    wide = wide.reindex(columns=["proxy_validity", "proxy_regret"]).reset_index()
+    wide.columns.name = None
+    wide = wide.rename(columns={"proxy_validity": "validity", "proxy_regret": "regret"})
+    wide["oracle"] = wide["policy"].map(lambda p: run.oracle.get(p, False))
+    wide["time"] = (wide["start"] + wide["end"]) / 2
+    wide["day"] = wide["time"] / DAY
+    wide["replication"] = wide["replication"].astype(int)
+    return _ordered(run, wide[columns], "time")
+
+
+def watch_value_correlation(run: Run, interval: float | None = None) -> pd.DataFrame:
+    """Spearman rank correlation between watch time and true value V over the items watched
+    in each time bucket, per policy and replication (the ``watch_value_correlation`` metric).
+
+    Not a measure of the proxy's validity: V includes the cost of the time spent watching,
+    and the watched items are the ones the policy chose. ``interval`` is the bucket width in
+    seconds (default: the run's metrics interval, which reproduces the metric). Reads only the
+    ``watch`` rows' ``time, watch_time, true_value``. Columns: ``policy, replication, oracle,
+    start, end, time`` (bucket midpoint, s), ``day, n_watches, value`` (ρ, NaN with fewer than
+    3 watches)."""
     interval = float(interval or run.metrics_interval)
     watches = run.events(["time", "watch_time", "true_value"], event="watch")
     n_buckets = max(1, math.ceil(run.horizon / interval - 1e-9))
@@ -519,18 +704,7 @@ def proxy_validity(run: Run, interval: float | None = None) -> pd.DataFrame:
                 }
             )
     frame = pd.DataFrame(
-        rows,
-        columns=[
-            "policy",
-            "replication",
-            "oracle",
-            "start",
-            "end",
-            "time",
-            "day",
-            "n_watches",
-            "value",
-        ],
+        rows, columns=["policy", "replication", "oracle", "start", "end", "time", "day", "n_watches", "value"],
     )
     return _ordered(run, frame, "time")
 
@@ -933,3 +1107,59 @@ def sweep_table(
     return merged.pivot_table(index=y, columns=x, values="value", aggfunc="mean").sort_index(
         ascending=False
     )
+
+
+# ----------------------------------------------------------------------------- learned models
+_LEARNED_COLUMNS = ["policy", "replication", "oracle", "time", "day", "name", "value"]
+
+
+def learned_weights(
+    run: Run | str | Path, names: str | Iterable[str] | None = None
+) -> pd.DataFrame:
+    """What the learned policies learned, retrain by retrain: the ``models`` table of the run
+    folder (written after every ``fit`` from ``Policy.learned()``), tidy.
+
+    Columns: ``policy, replication, oracle, time`` (seconds since the end of the warm-up;
+    negative for the retrains of the warm-up), ``day`` (``time / 86400``), ``name`` (e.g.
+    ``click_model.classifier``, the click model's weight on the raw extremeness-classifier
+    score; see ``learned()`` of :mod:`recsim.policies.learned` for the names) and ``value``.
+    ``names`` keeps those names only (rows then in that order within a retrain, else in the
+    order the policy reported them). Policies that learned nothing, or reported nothing, have
+    no rows; a run without any (or a run folder older than the ``models`` table) gives an
+    empty frame with these columns.
+    """
+    run = run if isinstance(run, Run) else load_run(run)
+    wanted = None if names is None else ([names] if isinstance(names, str) else list(names))
+    if not (run.path / "models").is_dir() or not any((run.path / "models").rglob("*.parquet")):
+        return pd.DataFrame(
+            {
+                "policy": pd.Series(dtype=str),
+                "replication": pd.Series(dtype=int),
+                "oracle": pd.Series(dtype=bool),
+                "time": pd.Series(dtype=float),
+                "day": pd.Series(dtype=float),
+                "name": pd.Series(dtype=str),
+                "value": pd.Series(dtype=float),
+            }
+        )[_LEARNED_COLUMNS]
+    frame = _read_partitioned(run, "models")
+    frame["name"] = frame["name"].astype(str)
+    if wanted is not None:
+        frame = frame[frame["name"].isin(wanted)].copy()
+    # stable sorts: within a retrain the names keep the policy's (or the caller's) order
+    rank = (
+        {n: i for i, n in enumerate(wanted)}
+        if wanted is not None
+        else {n: i for i, n in enumerate(dict.fromkeys(frame["name"]))}
+    )
+    frame = frame.assign(name_rank=frame["name"].map(rank))
+    if "oracle" not in frame:
+        frame["oracle"] = frame["policy"].map(run.oracle).fillna(False)
+    frame["oracle"] = frame["oracle"].astype(bool)
+    frame["time"] = frame["time"].astype(float)
+    frame["day"] = frame["time"] / DAY
+    frame = _ordered(run, frame, "time", "name_rank")
+    return frame[_LEARNED_COLUMNS].reset_index(drop=True)
+
+
+__all__.append("learned_weights")

@@ -354,6 +354,30 @@ def sweep(
     out_console.print(f"sweep folder: [bold]{escape(str(path))}[/]", highlight=False)
 
 
+def _interval_caption(comparison) -> tuple[str, str]:
+    """Which intervals a comparison table shows, and what a reader must know about them at
+    its number of replications (empty if nothing)."""
+    from .stats import GOODHART, interval_note
+
+    gap = comparison[comparison["metric"].isin(GOODHART)]
+    n = int(gap["n_replications"].min()) if len(gap) else int(comparison["n_replications"].max())
+    if n < 2:
+        methods = "no intervals"
+    elif "interval" in comparison:
+        level = float(comparison["level"].iloc[0]) if "level" in comparison else 0.95
+        methods = (
+            f"{level:.0%} CI: paired t over replications, Fieller's for the watch-time gain"
+        )
+    else:  # a comparison.csv from an older version: whatever it used
+        methods = "95% CI as in comparison.csv"
+    note = interval_note(n)
+    if n == 2:
+        note += "; 5 or more replications give far narrower ones"
+    elif n == 1:
+        note += " (intervals need 2 replications or more, and 5 or more to be narrow)"
+    return f"{n} paired replication{'s' if n != 1 else ''}; {methods}", note
+
+
 def _print_comparison(comparison, gap_only: bool = False) -> None:
     if comparison.empty:
         return
@@ -368,13 +392,15 @@ def _print_comparison(comparison, gap_only: bool = False) -> None:
             ("appetite_change", "Δ appetite change", "+.3f"),
             ("churn_rate", "Δ churn", "+.1%"),
         )
+    intervals, note = _interval_caption(comparison)
     table = Table(
-        title=f"Goodhart gap vs {reference} (paired over replications, 95% BCa bootstrap CI)",
+        title=f"Goodhart gap vs {reference} ({intervals})",
         caption="differences under common random numbers: each replication's worlds are shared",
     )
     table.add_column("policy", no_wrap=True)
     for _, label, _ in metrics:
         table.add_column(label, justify="right", no_wrap=True)
+    unbounded = False
     for policy, group in comparison.groupby("policy", sort=False):
         rows = group.set_index("metric")
         cells = []
@@ -387,10 +413,20 @@ def _print_comparison(comparison, gap_only: bool = False) -> None:
             text = format(r["difference"], spec)
             if not (math.isnan(low) or math.isnan(high)):
                 text += f"\n[{format(low, spec)}, {format(high, spec)}]"
+            elif r["n_replications"] >= 2:
+                text += "\n" + escape("[unbounded]")  # Fieller's, reference mean ≈ 0
+                unbounded = True
             cells.append(text)
         name = escape(str(policy)) + (" [dim](oracle)[/]" if bool(group["oracle"].iloc[0]) else "")
         table.add_row(name, *cells)
+    if unbounded:
+        table.caption += (
+            "\n\\[unbounded]: the reference's mean is not distinguishable from 0 with this many "
+            "replications, so no ratio is excluded"
+        )
     out_console.print(table)
+    if note:
+        err_console.print(f"[yellow]warning:[/] Goodhart gap intervals: {escape(note)}", highlight=False)
 
 
 @app.command()
@@ -402,10 +438,12 @@ def compare(
 ) -> None:
     """Compare every policy with a reference, paired over replications; writes comparison.csv.
 
-    Per-replication differences of the headline metrics with 95% BCa bootstrap intervals, and
-    the Goodhart gap (relative watch-time gain, wellbeing and extremeness change).
+    Per-replication differences of the headline metrics with 95% paired t intervals, and the
+    Goodhart gap (relative watch-time gain with Fieller's interval, wellbeing and extremeness
+    change); the `interval` column of comparison.csv names each row's interval.
     """
     import pandas as pd
+    from scipy import stats
 
     from .experiment import reference_policy
     from .stats import compare as paired
@@ -417,7 +455,7 @@ def compare(
     replications = pd.read_csv(reps_path)
     name = reference or reference_policy(sc)
     try:
-        table = paired(replications, name, seed=sc.seed)
+        table = paired(replications, name)
     except ValueError as exc:
         _fail(str(exc))
     table.to_csv(run_dir / "comparison.csv", index=False)
@@ -429,10 +467,12 @@ def compare(
             "the variance with independent seeds (median over policies and metrics)",
             highlight=False,
         )
-    if replications["replication"].nunique() < 10:
+    n = int(table["n_replications"].max()) if len(table) else 0
+    if 2 < n < 5:
         out_console.print(
-            "[dim]note: bootstrap intervals from fewer than 10 replications are rough; "
-            "raise `replications` for firm conclusions[/]"
+            f"[dim]note: with {n} replications the t intervals are valid but wide (t quantile "
+            f"{stats.t.ppf(0.975, n - 1):.2f}, not 1.96); more replications narrow them fastest[/]",
+            highlight=False,
         )
     out_console.print(f"wrote {escape(str(run_dir / 'comparison.csv'))}", highlight=False)
 

@@ -361,6 +361,9 @@ class OutputConfig(_Model):
     log_impressions: bool = Field(True, description="log one row per slate position shown")
     extreme_threshold: Probability = Field(0.4, description="e above this counts as extreme")
     events_chunk_rows: int = Field(200_000, ge=1000, description="rows per Parquet row group")
+    validity_panel: int = Field(
+        50, ge=0, description="items per active user in each bucket's proxy-validity panel (0: off)"
+    )
     event_sample: float = Field(
         1.0,
         gt=0.0,

@@ -146,6 +146,8 @@ def run_task(task: Task, progress: Callable[[float], None] | None = None) -> Tas
         for name, values in state.items():  # every per-user quantity of the snapshot
             if name != "churned" and np.ndim(values) == 1:
                 frame[name] = values
+        if "theta" in state:  # the final topic preferences, for the distance to the twin
+            frame["theta"] = list(state["theta"])
         frame["churned"] = state["churned"]
         for name, values in result.user_totals.items():
             frame[name] = 0 if stage == "initial" else values
@@ -335,6 +337,7 @@ def assemble(scenario: Scenario, run_dir: Path, results: list[TaskResult]) -> di
         row.update(res.headline)
         rows.append(row)
     replications = pd.DataFrame(rows)
+    replications = _add_twin_distances(scenario, run_dir, replications)
     replications.to_csv(run_dir / "replications.csv", index=False)
     summary = summarize(replications, [spec.name for spec in scenario.policies])
     summary.insert(1, "type", summary["policy"].map(types))
@@ -346,6 +349,45 @@ def assemble(scenario: Scenario, run_dir: Path, results: list[TaskResult]) -> di
         comparison.to_csv(run_dir / "comparison.csv", index=False)
         tables["comparison"] = comparison
     return tables
+
+
+def twin_policy(scenario: Scenario) -> str | None:
+    """The policy whose users are every other policy's natural-drift twins: the first of type
+    ``random`` (no recommender influence beyond chance), or None."""
+    return next((spec.name for spec in scenario.policies if spec.type == "random"), None)
+
+
+def _add_twin_distances(scenario: Scenario, run_dir: Path, replications: pd.DataFrame) -> pd.DataFrame:
+    """``twin_topic_distance`` (mean ‖θ − θ_twin‖) and ``twin_appetite_distance`` (mean
+    |a − a_twin|) at the end of the horizon: how far each policy moved its users from where
+    the same users (common random numbers) ended under the twin policy (:func:`twin_policy`).
+    Absent without a twin policy or topic vectors."""
+    twin = twin_policy(scenario)
+    if twin is None or replications.empty:
+        return replications
+
+    def final(policy: str, replication: int) -> pd.DataFrame | None:
+        path = partition(run_dir, "users", policy, replication)
+        if not path.exists():
+            return None
+        users = pd.read_parquet(path)
+        users = users[users["stage"] == "final"].sort_values("user_id")
+        return users if "theta" in users and "appetite" in users else None
+
+    topic, appetite = [], []
+    for policy, replication in zip(replications["policy"], replications["replication"]):
+        mine, theirs = final(policy, replication), final(twin, replication)
+        if mine is None or theirs is None:
+            topic.append(np.nan)
+            appetite.append(np.nan)
+            continue
+        a, b = np.stack(mine["theta"].to_numpy()), np.stack(theirs["theta"].to_numpy())
+        topic.append(float(np.linalg.norm(a - b, axis=1).mean()))
+        appetite.append(float(np.abs(mine["appetite"].to_numpy() - theirs["appetite"].to_numpy()).mean()))
+    out = replications.copy()
+    out["twin_topic_distance"] = topic
+    out["twin_appetite_distance"] = appetite
+    return out
 
 
 def task_manifest(results: list[TaskResult]) -> list[dict[str, Any]]:

@@ -13,6 +13,8 @@ from array import array
 import numpy as np
 from scipy.stats import spearmanr
 
+from .measures import gini, jaccard_pairs, spearman_rows, topk_regret
+
 __all__ = [
     "HEADLINE",
     "FLOW_METRICS",
@@ -22,6 +24,8 @@ __all__ = [
     "effective_state",
     "SNAPSHOT_FIELDS",
     "spearman",
+    "proxy_panel",
+    "HOMOGENIZATION_PAIRS",
 ]
 
 DAY = 86400.0
@@ -38,6 +42,12 @@ FLOW_METRICS = (
     "extreme_share",
     "topic_entropy",
     "proxy_validity",
+    "proxy_regret",
+    "watch_value_correlation",
+    "coverage_shown",
+    "coverage_watched",
+    "exposure_gini",
+    "homogenization",
     "survey_mean",
 )
 STATE_METRICS = (
@@ -47,7 +57,11 @@ STATE_METRICS = (
     "mean_habit",
     "retained_users",
     "churn_rate",
+    "survival",
 )
+
+#: user pairs a bucket's homogenization (mean Jaccard similarity) is averaged over, at most
+HOMOGENIZATION_PAIRS = 2000
 
 
 def _running_sum(x: np.ndarray) -> float:
@@ -99,6 +113,12 @@ def _row_entropies(mix: np.ndarray, block: int = 65536) -> np.ndarray:
     return out
 
 
+def _nanmean(values: list[float]) -> float:
+    x = np.asarray(values, dtype=float)
+    x = x[~np.isnan(x)]
+    return float(x.mean()) if x.shape[0] else math.nan
+
+
 def spearman(x: np.ndarray, y: np.ndarray) -> float:
     """Spearman rank correlation, NaN when undefined (fewer than 3 points or a constant)."""
     if len(x) < 3 or np.all(x == x[0]) or np.all(y == y[0]):
@@ -112,11 +132,12 @@ SNAPSHOT_FIELDS = ("appetite", "satisfaction", "wellbeing", "topic_drift", "habi
 
 def effective_state(
     model, state, in_session: np.ndarray, state_time: np.ndarray, now: float,
-    with_theta: bool = True, block: int = 65536,
+    with_theta: bool = True, block: int = 65536, frozen: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Every user's hidden state as of ``now``: users between sessions have relaxed since
     their last session (the user model's relaxation over ``now - state_time``), users in a
-    session are as they are. Pure: ``state`` is not mutated.
+    session are as they are, and users in ``frozen`` (bool, e.g. those who churned) stay as
+    their last session left them. Pure: ``state`` is not mutated.
 
     Returns ``(n_users,)`` arrays ``appetite``, ``satisfaction``, ``wellbeing`` (the model's
     W), ``topic_drift`` (‖θ − θ₀‖) and ``habit`` — NaN where the model has no such field —,
@@ -137,7 +158,8 @@ def effective_state(
     for lo in range(0, n, block):  # in blocks of users: bounded (block, K) temporaries
         users = np.arange(lo, min(lo + block, n))
         view = model.view(state, users)
-        dt = np.where(in_session[users], 0.0, now - state_time[users])
+        away = ~in_session[users] if frozen is None else ~(in_session[users] | frozen[users])
+        dt = np.where(away, now - state_time[users], 0.0)
         relaxed = view.with_values(model.relaxation.relax(view, dt, np.full(users.shape[0], float(now))))
         for name in ("appetite", "satisfaction", "habit", *dict.fromkeys(extra)):
             if name in relaxed:
@@ -200,6 +222,10 @@ class MetricsCollector:
         self._user_value = np.zeros(n_users)
         self._user_ext = np.zeros(n_users)
         self._n_topics = n_topics
+        self.n_items = 0 if item_topics is None else int(item_topics.shape[0])
+        #: users not churned at t = 0 (set by the first snapshot), for churn_rate and survival
+        self.alive_at_start: np.ndarray | None = None
+        self.bucket_values: dict[str, list[float]] = {}
         self._new_bucket()
 
     @property
@@ -231,6 +257,7 @@ class MetricsCollector:
         return self._user_totals()[2]
 
     def _new_bucket(self) -> None:
+        self.b_shown = np.zeros(self.n_items, dtype=np.int64)  # impressions per item
         self.b_sessions = 0
         self.b_clicks = 0
         self.b_active: set[int] = set()  # from on_session
@@ -295,6 +322,19 @@ class MetricsCollector:
     def on_clicks(self, n: int) -> None:
         """``n`` clicks."""
         self.b_clicks += int(n)
+
+    def on_impressions(self, items: np.ndarray) -> None:
+        """Items shown (any shape of item ids; a slate's every position counts)."""
+        items = np.asarray(items, dtype=np.int64).ravel()
+        if items.shape[0]:
+            self.b_shown += np.bincount(items, minlength=self.n_items)[: self.n_items]
+
+    def active_users(self) -> np.ndarray:
+        """Ids of the users who started a session in the open bucket, ascending."""
+        mask = np.zeros(self.n_users, dtype=bool) if self._b_active_mask is None else self._b_active_mask.copy()
+        if self.b_active:
+            mask[np.fromiter(self.b_active, np.int64, len(self.b_active))] = True
+        return np.flatnonzero(mask)
 
     def on_watches(
         self,
@@ -396,8 +436,15 @@ class MetricsCollector:
             mask[np.fromiter(self.b_active, np.int64, len(self.b_active))] = True
         return int(np.count_nonzero(mask))
 
-    def close_bucket(self, start: float, end: float) -> None:
-        """Emit the flow rows of the bucket ``[start, end)`` and start a new one."""
+    def close_bucket(self, start: float, end: float, n_available: int | None = None,
+                     extra: dict[str, float] | None = None,
+                     pairs_rng: np.random.Generator | None = None) -> None:
+        """Emit the flow rows of the bucket ``[start, end)`` and start a new one.
+
+        ``n_available`` is the number of items available at ``end`` (coverage and exposure
+        Gini are over them); ``extra`` holds flows the engine measured itself (the proxy
+        panel's); ``pairs_rng`` draws the user pairs of homogenization when there are more
+        than :data:`HOMOGENIZATION_PAIRS`."""
         users, items, tau, values, ext = self._watches()
         self._add_user_totals((self._user_watch, self._user_value, self._user_ext), users, tau, values, ext)
         surveys = self._surveys()
@@ -425,11 +472,16 @@ class MetricsCollector:
             "consumed_extremeness": b_ext / w if w > 0 else math.nan,
             "extreme_share": b_extreme / w if w > 0 else math.nan,
             "topic_entropy": entropy,
-            "proxy_validity": spearman(tau, values),
+            "proxy_validity": math.nan,
+            "proxy_regret": math.nan,
+            "watch_value_correlation": spearman(tau, values),
+            **self._exposure(users, items, n_available, pairs_rng),
             "survey_mean": float(np.mean(surveys)) if surveys.shape[0] else math.nan,
         }
+        flows.update(extra or {})
         for name, value in flows.items():
             self.rows.append((name, "flow", start, end, float(value)))
+            self.bucket_values.setdefault(name, []).append(float(value))
         t = self.total
         t["watch"] += w
         t["sessions"] += self.b_sessions
@@ -446,19 +498,56 @@ class MetricsCollector:
         self.all_surveys += surveys.tolist()
         self._new_bucket()
 
+    def _exposure(self, users: np.ndarray, items: np.ndarray, n_available: int | None,
+                  rng: np.random.Generator | None) -> dict[str, float]:
+        """Coverage, exposure Gini and homogenization of the open bucket."""
+        n = self.n_items if n_available is None else int(n_available)
+        shown = self.b_shown[:n]
+        watched = np.bincount(items[items >= 0], minlength=self.n_items)[:n] if items.shape[0] else np.zeros(n)
+        watchers = np.unique(users)
+        if watchers.shape[0] < 2:
+            pairs = np.empty((0, 2), dtype=np.int64)
+        elif watchers.shape[0] * (watchers.shape[0] - 1) // 2 <= HOMOGENIZATION_PAIRS:
+            a, b = np.triu_indices(watchers.shape[0], k=1)
+            pairs = np.stack([watchers[a], watchers[b]], axis=1)
+        else:
+            rng = rng if rng is not None else np.random.default_rng(0)
+            a = rng.integers(0, watchers.shape[0], HOMOGENIZATION_PAIRS)
+            b = (a + rng.integers(1, watchers.shape[0], HOMOGENIZATION_PAIRS)) % watchers.shape[0]  # b ≠ a
+            pairs = np.stack([watchers[a], watchers[b]], axis=1)
+        return {
+            "coverage_shown": float((shown > 0).mean()) if n else math.nan,
+            "coverage_watched": float((watched > 0).mean()) if n else math.nan,
+            "exposure_gini": gini(shown),
+            "homogenization": jaccard_pairs(users, items, pairs),
+        }
+
     def snapshot(self, model, state, in_session: np.ndarray, state_time: np.ndarray, churned_users: np.ndarray,
-                 now: float) -> dict[str, np.ndarray]:
+                 now: float, with_theta: bool = False) -> dict[str, np.ndarray]:
         """Emit the state rows at ``now``; returns the effective per-user state
-        (:func:`effective_state`, without the ``(n, K)`` topic vectors)."""
-        state = effective_state(model, state, in_session, state_time, now, with_theta=False)
-        churned = float(churned_users.sum())
+        (:func:`effective_state`; users who churned stay as their last session left them).
+        State means are over retained users; ``churn_rate`` is the share of the population
+        that churned since t = 0 (the first snapshot), ``survival`` the share of the users
+        present at t = 0 who have not churned since, ``retained_users`` the users not churned
+        (warm-up included)."""
+        state = effective_state(model, state, in_session, state_time, now, with_theta=with_theta,
+                                frozen=churned_users)
+        if self.alive_at_start is None:
+            self.alive_at_start = ~churned_users
+        retained = ~churned_users
+        since_start = self.alive_at_start & churned_users
+
+        def mean(x: np.ndarray) -> float:
+            return float(x[retained].mean()) if retained.any() else math.nan
+
         values = {
-            "mean_wellbeing": state["wellbeing"].mean(),
-            "mean_appetite": state["appetite"].mean(),
-            "topic_drift": state["topic_drift"].mean(),
-            "mean_habit": state["habit"].mean(),
-            "retained_users": self.n_users - churned,
-            "churn_rate": churned / self.n_users,
+            "mean_wellbeing": mean(state["wellbeing"]),
+            "mean_appetite": mean(state["appetite"]),
+            "topic_drift": mean(state["topic_drift"]),
+            "mean_habit": mean(state["habit"]),
+            "retained_users": float(retained.sum()),
+            "churn_rate": float(since_start.sum()) / self.n_users,
+            "survival": float((self.alive_at_start & retained).sum()) / max(int(self.alive_at_start.sum()), 1),
         }
         for name, value in values.items():
             self.rows.append((name, "state", now, now, float(value)))
@@ -475,8 +564,12 @@ class MetricsCollector:
             "regret_minutes_per_user_day": t["regret"] / 60.0 / user_days,
             "consumed_extremeness": t["ext"] / t["watch"] if t["watch"] > 0 else math.nan,
             "extreme_share": t["extreme"] / t["watch"] if t["watch"] > 0 else math.nan,
-            "proxy_validity": spearman(self.all_tau, self.all_value),
+            "watch_value_correlation": spearman(self.all_tau, self.all_value),
             "survey_mean": float(np.mean(self.all_surveys)) if self.all_surveys else math.nan,
+            # measured per bucket: their mean over the horizon's buckets
+            **{name: _nanmean(self.bucket_values.get(name, [])) for name in (
+                "proxy_validity", "proxy_regret", "coverage_shown", "coverage_watched",
+                "exposure_gini", "homogenization")},
         }
 
 
@@ -495,7 +588,54 @@ HEADLINE = (
     "final_appetite",
     "appetite_change",
     "topic_drift",
+    "final_wellbeing_churned",
     "churn_rate",
     "proxy_validity",
+    "proxy_regret",
+    "watch_value_correlation",
+    "coverage_shown",
+    "coverage_watched",
+    "exposure_gini",
+    "homogenization",
+    "twin_topic_distance",
+    "twin_appetite_distance",
     "survey_mean",
 )
+
+
+def proxy_panel(
+    model, state, users: np.ndarray, in_session: np.ndarray, state_time: np.ndarray, now: float,
+    catalog, n_available: int, keys: np.ndarray, counter: int, size: int, k: int, block: int = 1024,
+) -> tuple[np.ndarray, np.ndarray]:
+    """How well the proxy ranks what it stands for, at each of ``users``' current hidden state,
+    on a panel no policy chose: ``size`` items drawn uniformly (with replacement) from the
+    ``n_available`` available items by each user's own counter-based stream (``keys``,
+    counters ``counter .. counter + size - 1``), so every policy meets the same panel.
+
+    The proxy is what the platform optimizes, the expected watch time of an impression
+    (P(click alone) × E[watch time | click], the engagement oracle's score); what it stands
+    for is the item's true value before the cost of the time spent watching it
+    (``value.value`` at zero watch time). Returns per user the Spearman correlation of the
+    two over the panel (:func:`recsim.measures.spearman_rows`) and the top-``k`` value regret
+    of ranking by the proxy (:func:`recsim.measures.topk_regret`), in value units per slot.
+    """
+    from . import rng as rngmod
+    from .users.state import ItemView
+
+    validity = np.full(users.shape[0], math.nan)
+    regret = np.full(users.shape[0], math.nan)
+    counters = counter + np.arange(size, dtype=np.uint64)
+    for lo in range(0, users.shape[0], block):
+        u = users[lo: lo + block]
+        draws = rngmod.uniforms(keys[u][:, None], counters[None, :])
+        panel = np.minimum((draws * n_available).astype(np.int64), n_available - 1)
+        view = model.view(state, u)
+        dt = np.where(in_session[u], 0.0, now - state_time[u])
+        relaxed = view.with_values(model.relaxation.relax(view, dt, np.full(u.shape[0], float(now))))
+        items = ItemView(catalog, panel)
+        terms = model.allure.score(relaxed, items)
+        proxy = model.click_probability_alone(relaxed, terms) * model.response.expected_watch_time(relaxed, items, terms)
+        value = model.value.value(relaxed, items, terms, np.zeros(panel.shape))
+        validity[lo: lo + block] = spearman_rows(proxy, value)
+        regret[lo: lo + block] = topk_regret(proxy, value, k)
+    return validity, regret

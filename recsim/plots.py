@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from .stats import mean_ci
 
@@ -40,6 +41,8 @@ __all__ = [
     "plot_wellbeing_change",
     "plot_who_drifts",
     "plot_sweep_heatmap",
+    "LEARNED_WEIGHTS",
+    "plot_learned_weights",
 ]
 
 #: Axis labels with units, by metric or column name.
@@ -64,7 +67,13 @@ LABELS: dict[str, str] = {
     "susceptibility": "susceptibility s (drift speed multiplier)",
     "topic_drift": "topic drift (mean ‖θ − θ₀‖)",
     "topic_entropy": "topic entropy (nats)",
-    "proxy_validity": "proxy validity (Spearman ρ: watch time vs value)",
+    "proxy_validity": "proxy validity (Spearman ρ: expected watch time vs value)",
+    "proxy_regret": "value lost per slot (proxy vs value ranking)",
+    "watch_value_correlation": "Spearman ρ: watch time vs value of watched items",
+    "coverage_shown": "share of available items shown",
+    "coverage_watched": "share of available items watched",
+    "exposure_gini": "Gini of impressions over items",
+    "homogenization": "Jaccard similarity of users' watched sets",
     "survey_mean": "mean survey answer (1–5)",
     "churn_rate": "share of users churned",
     "active_users": "active users",
@@ -235,29 +244,24 @@ def plot_drift(drift: pd.DataFrame) -> Figure:
 
 
 def plot_proxy_validity(validity: pd.DataFrame) -> Figure:
-    """Rank correlation between watch time and true value of watched items over time, per
-    policy (95% bands over replications); the dotted line is 0 (watch time says nothing
-    about value). ``validity``: :func:`recsim.analysis.proxy_validity` output."""
+    """Does the proxy still rank items by what they are worth? Left: proxy validity (Spearman
+    ρ between expected watch time and value on a panel no policy chose; the dotted line is 0,
+    a proxy that says nothing about value); right: the value per slot lost by ranking by the
+    proxy. Per policy, 95% bands over replications. ``validity``:
+    :func:`recsim.analysis.proxy_validity` output."""
     frame = _labelled(validity)
     order, palette = _palette(frame)
-    fig, (ax,) = _figure(1, panel=(7.0, 4.2))
-    _lines(
-        ax,
-        frame,
-        "day",
-        "value",
-        order,
-        palette,
-        legend=True,
-        bounds=(-1.0, 1.0),
-        marker="o",
-        markersize=3,
-    )
-    ax.axhline(0.0, color="0.4", lw=0.8, ls=":")
-    ax.set_xlabel(label("day"))
-    ax.set_ylabel(label("proxy_validity"))
-    ax.set_title("Proxy validity: does watch time still track value?")
-    _shared_legend(fig, [ax])
+    fig, (left, right) = _figure(2, panel=(5.2, 4.0))
+    _lines(left, frame, "day", "validity", order, palette, legend=True, bounds=(-1.0, 1.0), marker="o", markersize=3)
+    left.axhline(0.0, color="0.4", lw=0.8, ls=":")
+    left.set_xlabel(label("day"))
+    left.set_ylabel(label("proxy_validity"))
+    left.set_title("Proxy validity: does expected watch time rank by value?")
+    _lines(right, frame, "day", "regret", order, palette, legend=False, marker="o", markersize=3)
+    right.set_xlabel(label("day"))
+    right.set_ylabel(label("proxy_regret"))
+    right.set_title("Value lost by ranking by the proxy (top slate)")
+    _shared_legend(fig, [left, right])
     return fig
 
 
@@ -376,7 +380,8 @@ def plot_goodhart_gap(gap: pd.DataFrame) -> Figure:
     if axes:
         axes[0].invert_yaxis()  # shared y: once
         axes[0].set_ylabel("policy")
-    fig.suptitle(f"Goodhart gap against {reference} (paired over replications, 95% BCa intervals)")
+    fig.suptitle(f"Goodhart gap against {reference} (paired over replications; 95% CI: Fieller's for the "
+                 "watch-time gain, paired t otherwise)")
     return fig
 
 
@@ -651,4 +656,112 @@ def plot_sweep_heatmap(
     ax.set_ylabel(str(table.index.name))
     if title:
         ax.set_title(title)
+    return fig
+
+
+# ----------------------------------------------------------------------------- learned models
+#: The coefficients :func:`plot_learned_weights` shows by default (those the frame has): the
+#: weights of each learned model on the extremeness-classifier score ê — ê, ê² and ê × the
+#: user's mean ê (its interaction with the user's history); names as in
+#: ``recsim.policies.learned`` (``learned()`` of each policy).
+LEARNED_WEIGHTS: tuple[str, ...] = (
+    "click_model.classifier",
+    "click_model.classifier_sq",
+    "click_model.classifier_x_user_classifier",
+    "survey_model.classifier",
+    "survey_model.classifier_sq",
+    "bandit.classifier",
+    "bandit.classifier_sq",
+    "bandit.classifier_x_user_classifier",
+)
+
+_MODEL_UNITS = {
+    "click_model": "click model weight (log-odds per unit)",
+    "click_model_std": "click model weight (log-odds per SD)",
+    "survey_model": "survey model weight (answer points per unit)",
+    "bandit": "bandit weight (watch min per impression per unit)",
+    "penalty": "penalty (watch min per unit)",
+    "blend": "blend weight",
+}
+_FEATURE_TEXT = {
+    "intercept": "intercept",
+    "relevance": "topic relevance",
+    "relevance_sq": "relevance²",
+    "classifier": "classifier score ê",
+    "classifier_sq": "ê²",
+    "classifier_x_user_classifier": "ê × user's mean ê",
+    "user_classifier": "user's mean ê",
+    "log_length": "log length",
+    "log_age_days": "log(1 + age in days)",
+    "user_activity": "user activity",
+    "log_position": "log slate position",
+}
+
+
+def _weight_label(name: str) -> tuple[str, str]:
+    """(panel title, y label) of a coefficient name such as ``click_model.classifier``."""
+    model, _, feature = name.partition(".")
+    if not feature:
+        return name, "value"
+    title = f"{model.replace('_', ' ')}: {_FEATURE_TEXT.get(feature, feature.replace('_', ' '))}"
+    return title, _MODEL_UNITS.get(model, f"{model.replace('_', ' ')} weight")
+
+
+def plot_learned_weights(
+    weights: pd.DataFrame, names: Sequence[str] | None = None, ncols: int = 3
+) -> Figure:
+    """What the learned rankers learned: one panel per coefficient over retrain time (days;
+    warm-up retrains at negative days, the dotted line at 0 is the end of the warm-up), a line
+    per policy with a 95% band over replications where there are several; the grey line is 0.
+    ``weights``: :func:`recsim.analysis.learned_weights` output. ``names`` default to the
+    weights on the extremeness classifier and its interaction with the user's history
+    (:data:`LEARNED_WEIGHTS`) that the frame has; a positive weight on ê (for a given
+    history) means the model predicts more watch time from more extreme-looking items."""
+    present = list(dict.fromkeys(weights["name"])) if "name" in weights else []
+    if names is None:
+        names = [n for n in LEARNED_WEIGHTS if n in present]
+    names = list(names)
+    if not names:
+        fig, (ax,) = _figure(1, panel=(6.0, 2.5))
+        ax.text(
+            0.5,
+            0.5,
+            "no learned policy reported its weights in this run",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+        )
+        ax.set_xlabel(label("day"))
+        ax.set_ylabel("weight")
+        return fig
+    frame = _labelled(weights[weights["name"].isin(names)])
+    order, palette = _palette(frame)
+    fig, axes = _figure(len(names), ncols=min(ncols, len(names)), panel=(4.8, 3.6), sharex=True)
+    for ax, name in zip(axes, names, strict=True):
+        sub = frame[frame["name"] == name]
+        _lines(ax, sub, "day", "value", order, palette, legend=False, marker="o", markersize=3)
+        ax.axhline(0.0, color="0.4", lw=0.8)
+        if len(sub) and float(sub["day"].min()) < 0:
+            ax.axvline(0.0, color="0.4", lw=0.8, ls=":")
+        title, ylabel = _weight_label(name)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel(label("day"))
+        ax.set_ylabel(ylabel)
+        ax.tick_params(axis="x", labelbottom=True)
+    # one legend for every policy of any panel (a policy may have only some of the weights)
+    handles = [
+        Line2D(
+            [], [], color=palette[n], marker="o", markersize=3,
+            dashes=_dashes(order)[n] or (None, None),
+        )
+        for n in order
+    ]
+    if handles:
+        fig.legend(handles, order, title="policy", loc="outside right upper")
+    default = all(n in LEARNED_WEIGHTS for n in names)
+    fig.suptitle(
+        "What the learner learned: weights on the extremeness classifier across retrains"
+        if default
+        else "What the learner learned: weights across retrains"
+    )
     return fig

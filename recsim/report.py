@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 from . import analysis, plots
 from .analysis import Run
 
-__all__ = ["ReportPlot", "REPORT_PLOTS", "write_report"]
+__all__ = ["ReportPlot", "REPORT_PLOTS", "LEARNED_WEIGHTS_PLOT", "report_plots", "write_report"]
 
 
 @dataclass(frozen=True)
@@ -75,8 +75,9 @@ REPORT_PLOTS: tuple[ReportPlot, ...] = (
         "The Goodhart gap",
         "Paired differences against the reference policy (same users, same random draws in "
         "every replication), as in comparison.csv: relative watch-time gain, difference in "
-        "final mean wellbeing and in consumed extremeness, with paired 95% BCa bootstrap "
-        "intervals (none with fewer than 3 replications).",
+        "final mean wellbeing and in consumed extremeness, with 95% intervals over "
+        "replications: Fieller's for the relative gain, paired t for the differences (none "
+        "with one replication, very wide with two).",
         lambda run: plots.plot_goodhart_gap(analysis.goodhart_gap(run)),
     ),
     ReportPlot(
@@ -90,9 +91,11 @@ REPORT_PLOTS: tuple[ReportPlot, ...] = (
     ReportPlot(
         "proxy_validity",
         "Proxy validity",
-        "Spearman rank correlation between the watch time of each watched item and its true "
-        "value V, per time bucket. Goodhart's law predicts it decays under optimization of "
-        "the proxy.",
+        "Left: in each day, the Spearman correlation, at each active user's hidden state, "
+        "between the proxy (expected watch time of an impression) and the true value of an "
+        "item before the cost of watching it, on a panel of random items no policy chose. "
+        "Right: the value per slot lost by filling a slate by the proxy instead of by value. "
+        "Goodhart's law predicts validity falls and the loss grows under optimization.",
         lambda run: plots.plot_proxy_validity(analysis.proxy_validity(run)),
     ),
     ReportPlot(
@@ -146,6 +149,36 @@ REPORT_PLOTS: tuple[ReportPlot, ...] = (
         _draw_trajectory,
     ),
 )
+
+
+#: The figure of what the learned rankers learned, drawn (after ``drift``) only for runs with a
+#: ``models`` table: a learned policy's coefficients after every retrain.
+LEARNED_WEIGHTS_PLOT = ReportPlot(
+    "learned_weights",
+    "What the learner learned",
+    "The weights each learned ranker's model put on the extremeness classifier score ê after "
+    "every retrain (negative days: retrains on the warm-up's logs): the click model's "
+    "log-odds weights on the raw features ê, ê² and ê × the user's mean ê (its interaction "
+    "with the user's history), and the survey model's or the bandit's where the run has "
+    "them; a line per policy with 95% bands over replications. With a negative weight on ê², "
+    "the click model's predicted watch time peaks at ê* = −(w_ê + w_ê×u·u) / (2·w_ê²) for a "
+    "user whose history has mean ê = u: an ê* above u is a learned pull toward items a little "
+    "more extreme than what the user has been watching. The ranker of harm_penalized learns "
+    "the same model and subtracts its penalty from the score.",
+    lambda run: plots.plot_learned_weights(analysis.learned_weights(run)),
+)
+
+
+def report_plots(run: Run) -> list[ReportPlot]:
+    """The report's figures for ``run``: :data:`REPORT_PLOTS`, with
+    :data:`LEARNED_WEIGHTS_PLOT` after ``drift`` when the run folder has a ``models`` table."""
+    figures = list(REPORT_PLOTS)
+    models = run.path / "models"
+    if models.is_dir() and any(models.rglob("*.parquet")):
+        names = [p.name for p in figures]
+        at = names.index("drift") + 1 if "drift" in names else len(figures)
+        figures.insert(at, LEARNED_WEIGHTS_PLOT)
+    return figures
 
 
 # ----------------------------------------------------------------------------- HTML pieces
@@ -227,23 +260,38 @@ def _gap_table(run: Run) -> str:
     gap = analysis.goodhart_gap(run)
     if gap.empty:
         return "<p>Only one policy: no gap to show.</p>"
+    methods = gap.attrs.get("interval", {})
+    n = int(gap.attrs.get("n_replications", 0))
     headers = {
-        "goodhart_watch_gain": ("watch-time gain, % [95% CI]", 100.0),
-        "goodhart_wellbeing_change": ("final wellbeing difference [95% CI]", 1.0),
-        "goodhart_extremeness_change": ("consumed extremeness difference [95% CI]", 1.0),
+        "goodhart_watch_gain": ("watch-time gain, % [95% CI, Fieller]", 100.0),
+        "goodhart_wellbeing_change": ("final wellbeing difference [95% CI, paired t]", 1.0),
+        "goodhart_extremeness_change": ("consumed extremeness difference [95% CI, paired t]", 1.0),
     }
     rows = []
     for policy, sub in gap.groupby("policy", sort=False):
         row = {"policy": policy + (" (oracle)" if bool(sub["oracle"].iloc[0]) else "")}
         for _, q in sub.iterrows():
             header, scale = headers.get(q["quantity"], (q["quantity"], 1.0))
-            row[header] = _interval(q["mean"], q["ci_low"], q["ci_high"], scale, 3)
+            cell = _interval(q["mean"], q["ci_low"], q["ci_high"], scale, 3)
+            if n >= 2 and cell != "–" and math.isnan(q["ci_low"]):
+                cell += " [unbounded]"  # Fieller's, when the reference mean is ≈ 0
+            row[header] = cell
         rows.append(row)
     reference = html.escape(str(gap["reference"].iloc[0]))
-    return (
-        f"<p>Against <b>{reference}</b>, paired over replications (common random numbers); "
-        "BCa bootstrap intervals need at least 3 replications.</p>" + _table(pd.DataFrame(rows))
+    described = "; ".join(
+        f"{html.escape(q)}: {html.escape(m)}" for q, m in methods.items() if q in set(gap["quantity"])
     )
+    text = (
+        f"<p>Against <b>{reference}</b>, paired over {n} replication{'s' if n != 1 else ''} "
+        "(common random numbers). Intervals — "
+        f"{described or 'as in comparison.csv'} — are exact for normal replications; their "
+        "coverage is measured in <code>tests/test_stats.py</code> (README \"Comparing policies, "
+        "with uncertainty\").</p>"
+    )
+    note = gap.attrs.get("note", "")
+    if note:
+        text += f"<p class='error'>{html.escape(note)}.</p>"
+    return text + _table(pd.DataFrame(rows))
 
 
 def _image(path: Path) -> str:
@@ -286,7 +334,8 @@ def _meta(run: Run) -> str:
 # ----------------------------------------------------------------------------- entry point
 def write_report(run_dir: Path, *, out: Path | None = None, dpi: int = 100) -> Path:
     """Write the report of the run folder ``run_dir`` into ``out`` (default
-    ``<run_dir>/report/``): one PNG per figure of :data:`REPORT_PLOTS` and ``report.html``,
+    ``<run_dir>/report/``): one PNG per figure of :func:`report_plots` (:data:`REPORT_PLOTS`,
+    and what the learned rankers learned if the run has a ``models`` table) and ``report.html``,
     which embeds every PNG (base64) and links to the file beside it, so it works offline and
     can be moved alone. Returns the path of ``report.html``.
 
@@ -298,7 +347,7 @@ def write_report(run_dir: Path, *, out: Path | None = None, dpi: int = 100) -> P
     out.mkdir(parents=True, exist_ok=True)
 
     figures = []
-    for plot in REPORT_PLOTS:
+    for plot in report_plots(run):
         path = out / f"{plot.name}.png"
         try:
             fig = plot.draw(run)
@@ -323,7 +372,7 @@ def write_report(run_dir: Path, *, out: Path | None = None, dpi: int = 100) -> P
     nav = ["<a href='#summary'>summary</a>", "<a href='#gap'>Goodhart gap</a>"]
     if run.comparison is not None:
         nav.append("<a href='#comparison'>comparison</a>")
-    nav += [f"<a href='#{p.name}'>{html.escape(p.title.lower())}</a>" for p in REPORT_PLOTS]
+    nav += [f"<a href='#{p.name}'>{html.escape(p.title.lower())}</a>" for p, _, _ in figures]
     nav.append("<a href='#scenario'>scenario</a>")
     parts.append("<nav>" + " ".join(nav) + "</nav>")
     parts.append("<h2>Run</h2>" + _meta(run))

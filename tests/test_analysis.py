@@ -286,8 +286,8 @@ def test_goodhart_gap_agrees_with_comparison_csv(run, run_dir):
 
 
 # ----------------------------------------------------------------------------- proxy validity
-def test_proxy_validity_reproduces_the_metric_and_scipy(run, watches):
-    validity = analysis.proxy_validity(run)
+def test_watch_value_correlation_reproduces_the_metric_and_scipy(run, watches):
+    validity = analysis.watch_value_correlation(run)
     assert list(validity.columns) == [
         "policy",
         "replication",
@@ -300,7 +300,7 @@ def test_proxy_validity_reproduces_the_metric_and_scipy(run, watches):
         "value",
     ]
     assert len(validity) == len(POLICIES) * N_REPS * N_BUCKETS
-    metric = analysis.metric_curves(run, ["proxy_validity"])
+    metric = analysis.metric_curves(run, ["watch_value_correlation"])
     merged = validity.merge(
         metric, on=["policy", "replication", "start", "end"], suffixes=("", "_metric")
     )
@@ -316,9 +316,22 @@ def test_proxy_validity_reproduces_the_metric_and_scipy(run, watches):
         stats.spearmanr(w["watch_time"], w["true_value"]).statistic
     )
 
-    daily = analysis.proxy_validity(run, interval=86400.0)
+    daily = analysis.watch_value_correlation(run, interval=86400.0)
     assert len(daily) == len(POLICIES) * N_REPS * 2
     assert daily.groupby(["policy", "replication"])["n_watches"].sum().sum() == len(watches)
+
+
+def test_proxy_validity_is_the_panel_metrics_per_bucket(run):
+    frame = analysis.proxy_validity(run)
+    assert list(frame.columns) == ["policy", "replication", "oracle", "start", "end", "time", "day",
+                                   "validity", "regret"]
+    assert len(frame) == len(POLICIES) * N_REPS * N_BUCKETS
+    metrics = run.metrics
+    for name, column in (("proxy_validity", "validity"), ("proxy_regret", "regret")):
+        rows = metrics[metrics["metric"] == name].merge(frame, on=["policy", "replication", "start", "end"])
+        assert len(rows) == len(frame)
+        assert np.allclose(rows["value"], rows[column], equal_nan=True)
+    assert frame["validity"].between(-1, 1).all() and (frame["regret"] >= 0).all()
 
 
 # ----------------------------------------------------------------------------- rabbit holes
@@ -461,6 +474,7 @@ def test_every_view_lists_policies_in_scenario_order(run):
         analysis.drift_curves(run),
         analysis.tradeoff(run),
         analysis.proxy_validity(run),
+        analysis.watch_value_correlation(run),
         trans,
         analysis.reach_top_probability(trans, 2),
         analysis.survival_curves(run),
@@ -596,8 +610,9 @@ def test_user_outcomes(run):
     } <= set(out.columns)
     assert np.allclose(out["wellbeing_change"], out["final_wellbeing"] - out["initial_wellbeing"])
     assert np.allclose(out["appetite_change"], out["final_appetite"] - out["initial_appetite"])
-    # the per-user final states average to the run's headline figures
-    means = out.groupby(["policy", "replication"])[["final_wellbeing", "appetite_change"]].mean()
+    # the final states of the users retained at the end average to the run's headline figures
+    retained = out[~out["churned"].astype(bool)]
+    means = retained.groupby(["policy", "replication"])[["final_wellbeing", "appetite_change"]].mean()
     reps = run.replications.set_index(["policy", "replication"])
     assert np.allclose(means["final_wellbeing"], reps.loc[means.index, "final_wellbeing"])
     assert np.allclose(means["appetite_change"], reps.loc[means.index, "appetite_change"])

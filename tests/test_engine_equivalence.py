@@ -43,6 +43,7 @@ BASE = {
 CASES = {
     "engagement_oracle": "engagement_oracle",
     "attribute_oracle": {"name": "choc", "type": "attribute_oracle"},
+    "click_value_oracle": "click_value_oracle",
     "wellbeing_oracle": "wellbeing_oracle",
     "random": "random",
     "chronological": "chronological",

@@ -40,7 +40,7 @@ FIT_TIME = 2 * DAY
 #: Policies whose batch methods are vectorized (they must not call recommend/score per row).
 VECTORIZED = {
     "chronological", "popularity", "engagement", "harm_penalized", "stated_preference", "bandit",
-    "engagement_oracle", "wellbeing_oracle", "attribute_oracle",
+    "engagement_oracle", "wellbeing_oracle", "click_value_oracle", "attribute_oracle",
 }
 #: Wrappers that serve a batch through their base's batch methods (their own per-row work
 #: does not go through recommend).

@@ -38,7 +38,7 @@ from .. import rng as rngmod
 from ..config import PolicySpec
 from ..eventlog import EVENT_CODES as _CODE
 from ..eventlog import EventLog
-from ..metrics import MetricsCollector
+from ..metrics import MetricsCollector, _nanmean, proxy_panel
 from ..policies.base import (
     BatchFeatures,
     Feedback,
@@ -287,6 +287,8 @@ class Simulation:
         self.initial_state: dict[str, np.ndarray] = {}
         self.final_state: dict[str, np.ndarray] = {}
         self._bucket_start = 0.0
+        self._bucket_index = 0
+        self._panel_keys: np.ndarray | None = None
         #: requests scored at once (bounds the policy's temporaries, keeps them in cache)
         self.max_batch = 1024
         # users whose events are written (outputs.event_sample); the others only feed metrics
@@ -477,6 +479,8 @@ class Simulation:
         hist.n_impressions[users] += n_shown
         session = self.session[users]
         log = now >= 0
+        if log.any():
+            self.metrics.on_impressions(slate[log])
         # impressions feed no metric: rows only for the users whose events are written
         shown_log = self._written(users, log)
         if self.events.log_impressions and shown_log.any():
@@ -666,12 +670,36 @@ class Simulation:
             self.initial_state = self.snapshot(t)
         else:
             bucket_end = min(self._bucket_start + self.sc.outputs.metrics_interval, self.sc.horizon)
-            self.metrics.close_bucket(self._bucket_start, bucket_end)
-            self.final_state = self.snapshot(t)
+            n_available = self.n_avail0 + int(np.searchsorted(self.avail_times, t, side="right"))
+            replication = self.world.replication
+            self.metrics.close_bucket(
+                self._bucket_start, bucket_end, n_available, extra=self._proxy_panel(t, n_available),
+                pairs_rng=rngmod.generator(self.sc.seed, replication, f"metrics:pairs:{self._bucket_index}"),
+            )
+            self.final_state = self.snapshot(t, with_theta=bucket_end >= self.sc.horizon)
             self._bucket_start = bucket_end
+            self._bucket_index += 1
 
-    def snapshot(self, now: float) -> dict[str, np.ndarray]:
-        state = self.metrics.snapshot(self.model, self.state, self.in_session, self.state_time, self.churned, now)
+    def _proxy_panel(self, now: float, n_available: int) -> dict[str, float]:
+        """The bucket's proxy validity and regret (:func:`recsim.metrics.proxy_panel`), means
+        over the users active in it (those whose events are written, with event_sample < 1)."""
+        size = self.sc.outputs.validity_panel
+        users = self.metrics.active_users()
+        users = users[(users < self.metrics.pair_users) & ~self.churned[users]]
+        if size < 3 or users.shape[0] == 0:
+            return {"proxy_validity": math.nan, "proxy_regret": math.nan}
+        if self._panel_keys is None:
+            key = rngmod.stream_key(self.sc.seed, self.world.replication, "metrics:panel")
+            self._panel_keys = rngmod.user_keys(key, np.arange(self.n_users))
+        validity, regret = proxy_panel(
+            self.model, self.state, users, self.in_session, self.state_time, now, self.catalog, n_available,
+            self._panel_keys, self._bucket_index * size, size, self.sc.recommender.slate_size,
+        )
+        return {"proxy_validity": _nanmean(validity), "proxy_regret": _nanmean(regret)}
+
+    def snapshot(self, now: float, with_theta: bool = False) -> dict[str, np.ndarray]:
+        state = self.metrics.snapshot(self.model, self.state, self.in_session, self.state_time, self.churned, now,
+                                      with_theta=with_theta)
         state["churned"] = self.churned.copy()
         return state
 
@@ -682,14 +710,24 @@ class Simulation:
         m = self.metrics
         headline = m.headline(self.sc.horizon)
         initial, final = self.initial_state, self.final_state
+        # state figures over the users retained at the end (present at t = 0, not churned
+        # since), changes paired on those users; churned users' wellbeing (frozen at their
+        # last session) apart
+        retained = ~final["churned"]
+        lost = final["churned"] & ~initial["churned"]
+
+        def mean(x: np.ndarray, who: np.ndarray) -> float:
+            return float(x[who].mean()) if who.any() else math.nan
+
         headline.update(
-            final_wellbeing=float(final["wellbeing"].mean()),
-            wellbeing_change=float(final["wellbeing"].mean() - initial["wellbeing"].mean()),
-            final_appetite=float(final["appetite"].mean()),
-            appetite_change=float(final["appetite"].mean() - initial["appetite"].mean()),
-            topic_drift=float(final["topic_drift"].mean()),
+            final_wellbeing=mean(final["wellbeing"], retained),
+            wellbeing_change=mean(final["wellbeing"] - initial["wellbeing"], retained),
+            final_wellbeing_churned=mean(final["wellbeing"], lost),
+            final_appetite=mean(final["appetite"], retained),
+            appetite_change=mean(final["appetite"] - initial["appetite"], retained),
+            topic_drift=mean(final["topic_drift"], retained),
             # users who churned during the horizon, as a share of the population
-            churn_rate=float((final["churned"] & ~initial["churned"]).mean()),
+            churn_rate=float(lost.mean()),
         )
         flows = [row for row in m.rows if row[0] == "consumed_extremeness" and not math.isnan(row[4])]
         headline["consumed_extremeness_change"] = flows[-1][4] - flows[0][4] if len(flows) >= 2 else math.nan

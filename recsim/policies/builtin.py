@@ -27,6 +27,7 @@ __all__ = [
     "PopularityPolicy",
     "EngagementOracle",
     "WellbeingOracle",
+    "ClickValueOracle",
     "AttributeOracle",
 ]
 
@@ -126,9 +127,53 @@ class EngagementOracle(Policy):
         return top_k_rows(batch.candidates, _block_scores(batch, self._scores), batch.slate_size)
 
 
+class WellbeingParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    suggest_breaks: bool = Field(
+        True, description="serve an empty slate (a break) when no candidate has positive expected value")
+
+
 class WellbeingOracle(EngagementOracle):
-    """Oracle: ranks by true expected value per impression, P(click)·E[V | click]. Reads
-    hidden state; an upper bound on what a wellbeing-minded ranker could do.
+    """Oracle: ranks by the true expected value of watching an item, E[V | click] — what an
+    item would do for the user, without rewarding what makes it clicked (allure) — and, with
+    ``suggest_breaks``, ends the session (an empty slate) when no candidate has positive
+    expected value. Reads hidden state. A myopic bound: the best per-impression value a
+    ranker could serve, not the best long-run wellbeing (it ignores what today's slates do to
+    tomorrow's appetite and returns).
+
+    ``recommend_batch`` scores a whole batch at once, row for row the same slates."""
+
+    Params = WellbeingParams
+    may_end_sessions = True
+
+    @staticmethod
+    def _scores(view) -> np.ndarray:
+        return view.expected_value
+
+    def recommend(self, request: Request, rng: np.random.Generator) -> np.ndarray:
+        scores = self._scores(request.oracle)
+        if self.params.suggest_breaks and not (scores > 0).any():
+            return request.candidates[:0]
+        return top_k(request.candidates, scores, request.slate_size)
+
+    def recommend_batch(self, batch: RequestBatch, rngs: RequestRngs) -> np.ndarray | list[np.ndarray]:
+        if not uses_own(self, WellbeingOracle, "recommend"):
+            return Policy.recommend_batch(self, batch, rngs)
+        scores = _block_scores(batch, self._scores)
+        slates = top_k_rows(batch.candidates, scores, batch.slate_size)
+        if not self.params.suggest_breaks:
+            return slates
+        nothing_good = ~(scores > 0).any(axis=1)
+        if not nothing_good.any():
+            return slates
+        return [slate[:0] if stop else slate for slate, stop in zip(slates, nothing_good.tolist())]
+
+
+class ClickValueOracle(EngagementOracle):
+    """Oracle: ranks by the true expected value per impression, P(click)·E[V | click]. Reads
+    hidden state. P(click) rewards allure, which peaks at content just past the user's
+    appetite, so this ranker drifts users toward extreme content too: it is not a wellbeing
+    bound (``wellbeing_oracle`` is), but shows what weighting value by clicks does.
 
     ``recommend_batch`` scores a whole batch at once, row for row the same scores."""
 

@@ -46,6 +46,7 @@ __all__ = [
     "UserProfiles",
     "pair_features",
     "FEATURE_NAMES",
+    "CLASSIFIER_FEATURES",
     "WeightedLogistic",
     "EngagementPolicy",
     "HarmPenalizedPolicy",
@@ -66,6 +67,13 @@ FEATURE_NAMES = (
     "log_age_days",  # log(1 + age in days)
     "user_activity",  # log(1 + decayed minutes watched)
     "log_position",  # slate position bias; 0 (position 1) when serving
+)
+
+#: The features that involve the extremeness classifier score ê, alone or with the user's
+#: history (the watch-time-weighted mean ê of what the user watched): ê, ê², ê × the user's
+#: mean ê and the user's mean ê. Within one request only the first three change the ranking.
+CLASSIFIER_FEATURES = (
+    "classifier", "classifier_sq", "classifier_x_user_classifier", "user_classifier",
 )
 
 
@@ -368,6 +376,34 @@ class EngagementPolicy(ScoringPolicy):
         self.profiles_.update(feedback, self.context_.items, now)
         self.n_fits_ += 1
 
+    def learned(self) -> dict[str, float]:
+        """The click model's coefficients, ``{}`` before the first fit that yields one.
+
+        - ``click_model.intercept`` and ``click_model.<feature>`` for every name of
+          :data:`FEATURE_NAMES`: the log-odds ``b + w·x`` on the *raw* features (the
+          standardization folded in, :meth:`WeightedLogistic.linear`). The odds estimate
+          the watch minutes per impression, so a weight is the change of log(predicted
+          watch minutes) per unit of its feature. The weights on the classifier are
+          ``click_model.classifier`` (ê), ``click_model.classifier_sq`` (ê²),
+          ``click_model.classifier_x_user_classifier`` (ê × the user's mean ê: with it the
+          preferred ê can follow the user's history) and ``click_model.user_classifier``
+          (the user's mean ê alone, which shifts every candidate of a user alike). With a
+          negative weight on ê² the predicted watch time peaks at
+          ``ê* = −(w_ê + w_{ê×u}·u) / (2·w_ê²)`` for a user whose mean ê is ``u``.
+        - ``click_model_std.intercept`` and ``click_model_std.<feature>``: the coefficients
+          as fitted, per standard deviation of each feature in the training window.
+        """
+        model = self.model_
+        if not model.fitted:
+            return {}
+        w, b = model.linear()
+        out = {"click_model.intercept": b}
+        out.update({f"click_model.{n}": float(v) for n, v in zip(FEATURE_NAMES, w)})
+        out["click_model_std.intercept"] = float(model.coef[0])
+        std = zip(FEATURE_NAMES, model.coef[1:])
+        out.update({f"click_model_std.{n}": float(v) for n, v in std})
+        return out
+
     # ---- serving
     #
     # Serving computes the log-odds b + w·x of the serving features x (position 1) from the
@@ -528,6 +564,18 @@ class HarmPenalizedPolicy(EngagementPolicy):
             return ScoringPolicy.score_batch(self, batch, rngs)
         return self._penalized(self._predicted_rows(batch), batch.features.classifier)
 
+    def learned(self) -> dict[str, float]:
+        """The click model's coefficients as :meth:`EngagementPolicy.learned` names them, and
+        (once there is a model) the penalty the score subtracts: ``penalty.classifier`` = λ,
+        predicted watch minutes per unit ê, and ``penalty.demote_above`` if it is set. The
+        ranking's weight on ê is then that of the click model minus λ on the minutes scale."""
+        out = super().learned()
+        if out:
+            out["penalty.classifier"] = float(self.params.penalty)
+            if self.params.demote_above is not None:
+                out["penalty.demote_above"] = float(self.params.demote_above)
+        return out
+
     def _penalized(self, scores: np.ndarray, classifier: np.ndarray) -> np.ndarray:
         scores = scores - self.params.penalty * classifier
         if self.params.demote_above is not None:
@@ -544,6 +592,7 @@ class StatedPreferenceParams(EngagementParams):
 
 
 _SURVEY_FEATURES = (0, 2, 3, 6)  # relevance, ê, ê², log length: what an item contributes
+_SURVEY_NAMES = tuple(FEATURE_NAMES[i] for i in _SURVEY_FEATURES)
 
 
 class StatedPreferencePolicy(EngagementPolicy):
@@ -599,6 +648,21 @@ class StatedPreferencePolicy(EngagementPolicy):
             penalty[0, 0] = 0.0
             self.survey_coef_ = np.linalg.solve(Z.T @ Z + penalty, Z.T @ y)
         super().fit(feedback, now)
+
+    def learned(self) -> dict[str, float]:
+        """The click model's coefficients as :meth:`EngagementPolicy.learned` names them (once
+        fitted), and the survey model's once it is: ``survey_model.intercept`` and
+        ``survey_model.relevance``, ``survey_model.classifier`` (ê),
+        ``survey_model.classifier_sq`` (ê²), ``survey_model.log_length`` — survey answer
+        points (1–5) per unit of the session's mean feature — with ``blend.survey_weight``,
+        the share of the ranking given to it. ``{}`` while neither model exists."""
+        out = super().learned()
+        coef = self.survey_coef_
+        if coef is not None:
+            out["survey_model.intercept"] = float(coef[0])
+            out.update({f"survey_model.{n}": float(v) for n, v in zip(_SURVEY_NAMES, coef[1:])})
+            out["blend.survey_weight"] = float(self.params.weight)
+        return out
 
     def score(self, request: Request, rng: np.random.Generator) -> np.ndarray:
         if self.survey_coef_ is None or not self.model_.fitted:
@@ -715,6 +779,20 @@ class BanditPolicy(ScoringPolicy):
             self.A_inv_ = np.linalg.inv(self.A_)
             self.theta_ = self.A_inv_ @ self.b_
         self.profiles_.update(feedback, self.context_.items, now)
+
+    def learned(self) -> dict[str, float]:
+        """The mean of the linear model, ``{}`` before any feedback reached it:
+        ``bandit.intercept`` and ``bandit.<feature>`` for every name of
+        :data:`FEATURE_NAMES` (θ, on the raw features; predicted watch minutes per impression
+        per unit of the feature). The classifier features are ``bandit.classifier`` (ê),
+        ``bandit.classifier_sq`` (ê²), ``bandit.classifier_x_user_classifier`` (ê × the
+        user's mean ê) and ``bandit.user_classifier``. The confidence bonus is not included."""
+        if not self.A_[0, 0] > self.params.ridge:  # no row added yet (A = ridge·I + Σ x xᵀ)
+            return {}
+        theta = self.theta_
+        out = {"bandit.intercept": float(theta[0])}
+        out.update({f"bandit.{n}": float(v) for n, v in zip(FEATURE_NAMES, theta[1:])})
+        return out
 
     def score(self, request: Request, rng: np.random.Generator) -> np.ndarray:
         # equal scores go to the candidate drawn first (candidates arrive in random order)

@@ -29,6 +29,7 @@ def _builtins() -> dict[str, type[Policy]]:
         "epsilon_greedy": rerank.EpsilonGreedyPolicy,
         "engagement_oracle": builtin.EngagementOracle,
         "wellbeing_oracle": builtin.WellbeingOracle,
+        "click_value_oracle": builtin.ClickValueOracle,
         "attribute_oracle": builtin.AttributeOracle,
     }
 
@@ -49,6 +50,7 @@ BUILTIN_POLICIES = (
     "epsilon_greedy",
     "engagement_oracle",
     "wellbeing_oracle",
+    "click_value_oracle",
     "attribute_oracle",
 )
 

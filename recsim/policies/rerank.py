@@ -254,6 +254,10 @@ class _Wrapper(Policy):
         """Forwarded to the base policy (which may mutate its learned state)."""
         self.base_.fit(feedback, now)
 
+    def learned(self) -> dict[str, float]:
+        """Forwarded to the base policy (the wrapper itself learns nothing)."""
+        return self.base_.learned() if hasattr(self, "base_") else {}
+
     def update(self, feedback: Feedback) -> None:
         """Forwarded to the base policy (which may mutate its learned state)."""
         self.base_.update(feedback)
