@@ -251,16 +251,16 @@ def plot_proxy_validity(validity: pd.DataFrame) -> Figure:
     :func:`recsim.analysis.proxy_validity` output."""
     frame = _labelled(validity)
     order, palette = _palette(frame)
-    fig, (left, right) = _figure(2, panel=(5.2, 4.0))
+    fig, (left, right) = _figure(2, panel=(6.0, 4.2))
     _lines(left, frame, "day", "validity", order, palette, legend=True, bounds=(-1.0, 1.0), marker="o", markersize=3)
     left.axhline(0.0, color="0.4", lw=0.8, ls=":")
     left.set_xlabel(label("day"))
-    left.set_ylabel(label("proxy_validity"))
-    left.set_title("Proxy validity: does expected watch time rank by value?")
+    left.set_ylabel("Spearman ρ, proxy vs value")
+    left.set_title("Proxy validity")
     _lines(right, frame, "day", "regret", order, palette, legend=False, marker="o", markersize=3)
     right.set_xlabel(label("day"))
-    right.set_ylabel(label("proxy_regret"))
-    right.set_title("Value lost by ranking by the proxy (top slate)")
+    right.set_ylabel("value lost per slot")
+    right.set_title("Value lost by ranking by the proxy")
     _shared_legend(fig, [left, right])
     return fig
 
