@@ -78,7 +78,22 @@ def _report_scenario_error(exc: ScenarioError) -> None:
     raise typer.Exit(EXIT_BAD_INPUT) from None
 
 
+def _example_or(file: Path) -> Path:
+    """``file``, or the example scenario of that name when no such file exists (``recsim run
+    baseline`` after a plain pip install)."""
+    from .examples import find_example
+
+    if file.exists():
+        return file
+    example = find_example(str(file))
+    if example is None:
+        return file
+    err_console.print(f"[dim]using the example scenario {escape(str(example))}[/]", highlight=False)
+    return example
+
+
 def _load(file: Path, overrides: list[str] | None, seed: int | None = None):
+    file = _example_or(file)
     try:
         sc = load_scenario(file, overrides or [], seed=seed)
         _check_user_components(sc, str(file))
@@ -574,6 +589,24 @@ def _section_name(scenario, section) -> str:
         if getattr(scenario.behaviour, name) is section:
             return name
     return "?"
+
+
+@app.command()
+def init(
+    folder: Path = typer.Argument(Path("recsim-scenarios"), help="Folder to copy the example scenarios into."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace files that already exist there."),
+) -> None:
+    """Copy the example scenarios (baseline, rabbit_hole, the sweeps, RecSim's environments, a
+    policy and a user model of one's own) into FOLDER, to run and edit."""
+    from .examples import copy_examples
+
+    try:
+        written = copy_examples(folder, overwrite=overwrite)
+    except OSError as exc:
+        _fail(f"cannot write the example scenarios into {folder}: {exc.strerror or exc}")
+    kept = "" if overwrite else " (files already there were kept; --overwrite replaces them)"
+    out_console.print(f"wrote {len(written)} files into [bold]{escape(str(folder))}[/]{kept}", highlight=False)
+    out_console.print(f"next: recsim run {escape(str(folder / 'baseline.yaml'))}", highlight=False)
 
 
 def main() -> None:
