@@ -27,12 +27,18 @@ Conventions: times are in **seconds** since the end of the warm-up (column ``tim
 ``start``/``end`` for buckets) with ``day = time / 86400`` added for plotting; ``policy`` is a
 string and rows come in the scenario's policy order; ``replication`` is an int; every table
 that has a policy has its ``oracle`` flag.
+
+Reading the files without this module: the partitioned tables take ``policy`` and
+``replication`` from the folder names, so give readers their types (:data:`PARTITIONING` for
+pandas and pyarrow, ``hive_schema`` for polars, ``hive_types`` for duckdb; README "Outputs"),
+and read the CSV files with :func:`read_csv` (policy names stay text: ``007``, ``None``).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable, Sequence
 from functools import cached_property
 from pathlib import Path
@@ -52,6 +58,11 @@ from .stats import mean_ci
 __all__ = [
     "Run",
     "load_run",
+    "read_csv",
+    "write_csv",
+    "PARTITION_SCHEMA",
+    "PARTITIONING",
+    "hive_ambiguous",
     "latest_run",
     "read_events",
     "default_reference",
@@ -80,9 +91,63 @@ DAY = 86400.0
 #: was watched (flow), mean appetite a (state), mean ‖θ − θ₀‖ (state).
 DRIFT_METRICS = ("consumed_extremeness", "mean_appetite", "topic_drift")
 
-_PARTITIONING = ds.partitioning(
-    pa.schema([("policy", pa.string()), ("replication", pa.int32())]), flavor="hive"
-)
+#: Types of the partition fields of ``events``, ``metrics``, ``users`` and ``models``.
+PARTITION_SCHEMA = pa.schema([("policy", pa.string()), ("replication", pa.int32())])
+#: Hive partitioning with those types: ``pd.read_parquet(run / "metrics",
+#: partitioning=PARTITIONING)`` reads ``policy`` as text and ``replication`` as an int (without
+#: it pandas makes both categories, and a policy named ``007`` the number 7).
+PARTITIONING = ds.partitioning(PARTITION_SCHEMA, flavor="hive")
+_PARTITIONING = PARTITIONING
+
+#: Text columns of recsim's CSV files (never numbers or missing values: a policy may be
+#: named ``007`` or ``None``).
+TEXT_COLUMNS = ("policy", "reference", "type", "metric", "quantity", "interval", "interval_note")
+
+_NUMBER_LIKE = re.compile(r"^[-+]?(?:[0-9]+|0[xX][0-9a-fA-F]+)$|^[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_MISSING_LIKE = {"none", "null", "na", "nan", "n/a", "true", "false"}
+
+
+def read_csv(path: str | Path) -> pd.DataFrame:
+    """Read one of recsim's CSV files (``summary.csv``, ``replications.csv``,
+    ``comparison.csv``, a sweep's ``results.csv``...): names stay text (a policy named
+    ``007`` is not the number 7, one named ``None`` is not missing) and only empty cells are
+    missing values. An empty file gives an empty frame."""
+    try:
+        return pd.read_csv(
+            path, dtype={c: str for c in TEXT_COLUMNS}, keep_default_na=False, na_values=[""]
+        )
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+
+
+def write_csv(frame: pd.DataFrame, path: str | Path) -> None:
+    """Write ``frame`` to ``path`` as CSV atomically (a temporary file beside it, then a
+    rename): an interrupted write never leaves a truncated or empty file in its place.
+    Missing values are written as empty cells."""
+    import os
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        frame.to_csv(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def hive_ambiguous(name: str) -> bool:
+    """Whether a reader that guesses column types (pandas, polars or duckdb on
+    ``policy=<name>`` folders without a schema, pandas ``read_csv`` without ``dtype``) would
+    read the policy name back as something else than this text: a number, a date, a boolean
+    or a missing value."""
+    text = str(name).strip()
+    if _NUMBER_LIKE.match(text) or text.lower() in _MISSING_LIKE:
+        return True
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 # ----------------------------------------------------------------------------- loading
@@ -98,14 +163,19 @@ class Run:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        if not (self.path / "manifest.json").exists():
+        #: the sweep grid point this folder is (``points/point=<i>/`` of a sweep), else None
+        self.point: int | None = _sweep_point(self.path)
+        root = self.path.parent.parent if self.point is not None else self.path
+        if not (root / "manifest.json").exists():
             raise FileNotFoundError(f"{self.path} is not a run folder (no manifest.json)")
-        self.manifest: dict[str, Any] = json.loads((self.path / "manifest.json").read_text("utf-8"))
-        self.scenario: dict[str, Any] = yaml.safe_load(
-            (self.path / "scenario.yaml").read_text("utf-8")
-        )
-        self.policies: list[str] = [p["name"] for p in self.scenario["policies"]]
-        flags = {p["name"]: bool(p.get("oracle", False)) for p in self.manifest.get("policies", [])}
+        self.manifest: dict[str, Any] = json.loads((root / "manifest.json").read_text("utf-8"))
+        self.scenario: dict[str, Any] = yaml.safe_load((root / "scenario.yaml").read_text("utf-8"))
+        if self.point is not None:
+            self.scenario = _point_scenario(self.scenario, self.point)
+        self.policies: list[str] = [
+            str(p["name"]) if isinstance(p, dict) else str(p) for p in self.scenario["policies"]
+        ]
+        flags = {str(p["name"]): bool(p.get("oracle", False)) for p in self.manifest.get("policies", [])}
         self.oracle: dict[str, bool] = {name: flags.get(name, False) for name in self.policies}
 
     def __repr__(self) -> str:
@@ -173,18 +243,22 @@ class Run:
     @cached_property
     def summary(self) -> pd.DataFrame:
         """One row per policy: mean and 95% CI over replications of each headline metric."""
-        return pd.read_csv(self.path / "summary.csv")
+        return read_csv(self.path / "summary.csv")
 
     @cached_property
     def replications(self) -> pd.DataFrame:
         """One row per policy × replication: the headline metrics."""
-        return pd.read_csv(self.path / "replications.csv")
+        return read_csv(self.path / "replications.csv")
 
     @cached_property
     def comparison(self) -> pd.DataFrame | None:
-        """``comparison.csv`` (paired differences against a reference policy) if the run has it."""
+        """``comparison.csv`` (paired differences against a reference policy) if the run has
+        it (``None`` without one, or with an empty one: a run of one policy compares nothing)."""
         path = self.path / "comparison.csv"
-        return pd.read_csv(path) if path.exists() else None
+        if not path.exists():
+            return None
+        table = read_csv(path)
+        return None if table.empty or "policy" not in table else table
 
     @cached_property
     def events_dataset(self) -> ds.Dataset:
@@ -204,6 +278,33 @@ def load_run(path: str | Path) -> Run:
     event log only through :meth:`Run.events`.
     """
     return Run(path)
+
+
+def _sweep_point(path: Path) -> int | None:
+    """``i`` if ``path`` is ``<sweep>/points/point=<i>`` of a sweep folder, else None."""
+    match = re.fullmatch(r"point=([0-9]+)", path.name)
+    if match is None or path.parent.name != "points" or (path / "manifest.json").exists():
+        return None
+    return int(match.group(1))
+
+
+def _point_scenario(base: dict[str, Any], index: int) -> dict[str, Any]:
+    """The scenario of grid point ``index`` of a sweep's resolved scenario (as plain data): the
+    base with the point's swept values set (the grid is the product of the ``sweep`` values,
+    in order, as :func:`recsim.sweep.grid_points` makes it)."""
+    import copy
+    import itertools
+
+    from .config import set_path
+
+    data = copy.deepcopy(base)
+    sweep = data.pop("sweep", None) or {}
+    combos = list(itertools.product(*sweep.values()))
+    if not 0 <= index < len(combos):
+        raise FileNotFoundError(f"the sweep has no grid point {index} ({len(combos)} points)")
+    for path, value in zip(sweep, combos[index]):
+        set_path(data, path, value, "scenario.yaml")
+    return data
 
 
 def latest_run(root: str | Path = "runs") -> Path:
@@ -1074,7 +1175,7 @@ def load_sweep(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """
     path = Path(path)
     grid = pd.read_csv(path / "grid.csv")
-    results = pd.read_csv(path / "results.csv")
+    results = read_csv(path / "results.csv")
     return grid, results
 
 

@@ -53,13 +53,21 @@ def _version_callback(value: bool) -> None:
         raise typer.Exit()
 
 
+_DEBUG = False  # --debug: show the full traceback of an error (set by _root, read by main)
+
+
 @app.callback()
 def _root(
     version: bool = typer.Option(
         False, "--version", callback=_version_callback, is_eager=True, help="Show the version and exit."
     ),
+    debug: bool = typer.Option(
+        False, "--debug", help="On an error, show the full Python traceback (also accepted after the command)."
+    ),
 ) -> None:
     """Simulate recommendation platforms: engagement proxies against hidden user wellbeing."""
+    global _DEBUG
+    _DEBUG = _DEBUG or debug
 
 
 def _fail(message: str) -> None:
@@ -103,23 +111,114 @@ def _load(file: Path, overrides: list[str] | None, seed: int | None = None):
 
 
 def _check_user_components(sc, source: str) -> None:
-    """Hold the scenario's own user-model components (``module:Class``) to the conformance
-    checks every built-in passes, before anything runs (a few milliseconds each)."""
+    """Hold the scenario's own user-model components and policies (``module:Class`` or a
+    function) to the conformance checks every built-in passes, before anything runs (a few
+    milliseconds per component, well under a second per policy): a failure is an error of the
+    scenario at the path naming it, with the line of user code when it raised."""
     from .testing import UserModelCheckError, check_user_model
     from .users.model import build_user_model
 
-    roles = [role for role, spec in sc.user_model if ":" in spec.type]
-    if not roles:
-        return
-    model = build_user_model(sc)
     problems = []
-    for role in roles:
-        try:
-            check_user_model(model, role)
-        except UserModelCheckError as exc:
-            problems.append((f"user_model.{role}.type", str(exc)))
+    roles = [role for role, spec in sc.user_model if ":" in spec.type]
+    if roles:
+        model = build_user_model(sc)
+        for role in roles:
+            try:
+                with _user_code_exits():
+                    check_user_model(model, role)
+            except UserModelCheckError as exc:
+                problems.append((f"user_model.{role}.type", _with_line(str(exc), exc)))
+            except (Exception, SystemExit) as exc:  # the check itself tripped over the component
+                problems.append((f"user_model.{role}.type", _raised("its conformance check", exc)))
+    problems += _check_user_policies(sc)
     if problems:
         raise ScenarioError(source, problems)
+
+
+def _check_user_policies(sc) -> list[tuple[str, str]]:
+    """``check_policy`` on every policy of the scenario that runs user code (its type, or a
+    policy it wraps, is ``module:Class`` or a function), built with its parameters, and on a
+    user warm-up policy: ``(path, message)`` problems. With ``recommender.policy_time_limit``
+    set, each check may take 5 times that limit (it makes about 150 small calls)."""
+    from .engine.errors import CallLimit, TimedOut
+    from .policies.registry import build_policy, resolve_policy, user_policy_types
+    from .testing import PolicyCheckError, check_policy
+
+    checks = [(f"policies.{index}.type", lambda spec=spec: build_policy(spec))
+              for index, spec in enumerate(sc.policies) if user_policy_types(spec)]
+    if ":" in sc.warmup_policy:
+        checks.append(("warmup_policy", lambda: resolve_policy(sc.warmup_policy)()))
+    limit = getattr(sc.recommender, "policy_time_limit", None)
+    problems = []
+    for path, build in checks:
+        timer = CallLimit(5 * limit) if limit else None
+        try:
+            with _user_code_exits():
+                try:
+                    policy = build()
+                except (Exception, SystemExit) as exc:
+                    problems.append((path, _raised("constructing it with its params", exc)))
+                    continue
+                if timer is not None:
+                    timer.begin()
+                try:
+                    check_policy(policy)
+                finally:
+                    if timer is not None:
+                        timer.abort()
+        except PolicyCheckError as exc:
+            problems.append((path, _with_line(str(exc), exc)))
+        except TimedOut as exc:
+            problems.append((path, _with_line(
+                f"its conformance check (check_policy) ran past 5 × recommender.policy_time_limit "
+                f"({5 * limit:g} s): a call never returned or is far too slow", exc)))
+        except (Exception, SystemExit) as exc:
+            problems.append((path, _raised("its conformance check", exc)))
+        finally:
+            if timer is not None:
+                timer.close()
+    return problems
+
+
+def _user_code_exits():
+    """Within: ``os._exit`` called by user code raises instead of ending the process."""
+    import contextlib
+
+    from .engine.errors import _intercept_exit
+
+    @contextlib.contextmanager
+    def intercepted():
+        _intercept_exit(True)
+        try:
+            yield
+        finally:
+            _intercept_exit(False)
+
+    return intercepted()
+
+
+def _raised(what: str, exc: BaseException) -> str:
+    from .engine.errors import ExitCalled
+    from .plugins import short_message
+
+    if isinstance(exc, ExitCalled):
+        text = f"{what} called os._exit({exc.status})"
+    elif isinstance(exc, SystemExit):
+        text = f"{what} called sys.exit({exc.code!r})"
+    else:
+        text = f"{what} raised {short_message(exc)}"
+    return _with_line(text, exc)
+
+
+def _with_line(message: str, exc: BaseException) -> str:
+    """``message`` and, when ``exc`` (or its cause) arose in user code, where: file:line and
+    the line itself."""
+    from .plugins import error_line
+
+    line = error_line(exc)
+    if line is None or line.location in message:
+        return message
+    return f"{message} (at {line})"
 
 
 @app.command()
@@ -144,8 +243,10 @@ def validate(
     out_console.print(
         f"  user model: {'default' if not changed else 'default, with ' + ', '.join(changed)}", highlight=False
     )
-    for note in _unused_behaviour(sc):
-        out_console.print(f"  [yellow]note:[/] {note}", highlight=False)
+    for line in _estimate_lines(sc):
+        out_console.print(f"  {escape(line)}", highlight=False)
+    for note in [*_unused_behaviour(sc), *_name_notes(sc)]:
+        out_console.print(f"  [yellow]note:[/] {escape(note)}", highlight=False)
     if sc.sweep:
         from .sweep import grid_points
 
@@ -160,12 +261,60 @@ def validate(
         )
 
 
+def _estimate_lines(sc) -> list[str]:
+    """What the scenario will take (``recsim validate``): the resource estimate, and a note
+    when its tasks on every core at once would not fit in memory."""
+    from .config import estimate_resources
+    from .experiment import default_workers
+
+    estimate = estimate_resources(sc)
+    first, *rest = estimate.lines()
+    lines = [f"estimate: {first}", *[f"          {line}" for line in rest]]
+    workers = default_workers(sc, estimate.tasks)
+    memory = estimate.machine_memory
+    if memory and workers > 1 and workers * estimate.memory_per_task > memory:
+        fit = max(1, int(memory // estimate.memory_per_task))
+        lines.append(
+            f"note: {workers} tasks at once would need more memory than this machine has; "
+            f"run with --workers {fit} (or set workers: {fit})"
+        )
+    return lines
+
+
+def _name_notes(sc) -> list[str]:
+    """Policy names that Parquet readers guessing types from folder names (pandas, polars,
+    duckdb without a schema) would not read back as text."""
+    from .analysis import hive_ambiguous
+
+    odd = [spec.name for spec in sc.policies if hive_ambiguous(spec.name)]
+    if not odd:
+        return []
+    return [
+        (
+            f"policy name{'s' if len(odd) > 1 else ''} {', '.join(odd)} look like numbers, "
+            "dates, booleans or missing values: recsim keeps them as text, but a reader that "
+            "guesses the type of policy=<name> folders or CSV cells does not; read the tables "
+            'with their types (README "Outputs")'
+        )
+    ]
+
+
+def _finite(value) -> bool:
+    """A number that can be shown (not NaN, not infinite, not missing)."""
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
 def _fmt(spec: str, mean: float, low: float, high: float) -> str:
-    if math.isnan(mean):
+    """``mean ±half-width``; ``–`` for an undefined mean (no value: nobody left, nothing
+    watched), the mean alone without an interval."""
+    if not _finite(mean):
         return "–"
-    if math.isnan(low):
-        return format(mean, spec)
-    return f"{format(mean, spec)} ±{format((high - low) / 2, spec.replace('+', ''))}"
+    if not (_finite(low) and _finite(high)):
+        return format(float(mean), spec)
+    return f"{format(float(mean), spec)} ±{format((float(high) - float(low)) / 2, spec.replace('+', ''))}"
 
 
 HEADLINE_COLUMNS = (
@@ -187,13 +336,18 @@ def _summary_table(summary) -> Table:
     table.add_column("policy", no_wrap=True)
     for _, label, _ in HEADLINE_COLUMNS:
         table.add_column(label, justify="right", no_wrap=True)
+    undefined = False
     for _, row in summary.iterrows():
-        name = escape(row["policy"]) + (" [dim](oracle)[/]" if row["oracle"] else "")
+        oracle = str(row.get("oracle", False)).lower() == "true"
+        name = escape(str(row["policy"])) + (" [dim](oracle)[/]" if oracle else "")
         cells = [
-            _fmt(spec, row[m], row[f"{m}_ci_low"], row[f"{m}_ci_high"])
+            _fmt(spec, row.get(m), row.get(f"{m}_ci_low"), row.get(f"{m}_ci_high"))
             for m, _, spec in HEADLINE_COLUMNS
         ]
+        undefined = undefined or "–" in cells
         table.add_row(name, *cells)
+    if undefined:
+        table.caption += "\n– : undefined (nothing to average: e.g. no user watched anything)"
     return table
 
 
@@ -375,7 +529,16 @@ def _interval_caption(comparison) -> tuple[str, str]:
     from .stats import GOODHART, interval_note
 
     gap = comparison[comparison["metric"].isin(GOODHART)]
-    n = int(gap["n_replications"].min()) if len(gap) else int(comparison["n_replications"].max())
+    if len(gap) and not (gap["n_replications"] > 0).any():
+        n = 0
+    else:
+        gap = gap[gap["n_replications"] > 0]
+        n = int(gap["n_replications"].min()) if len(gap) else int(comparison["n_replications"].max())
+    if n == 0:
+        return "no paired replication has values", (
+            "nothing to compare: no replication has values of the Goodhart gap for both "
+            "policies (no user active in the horizon?)"
+        )
     if n < 2:
         methods = "no intervals"
     elif "interval" in comparison:
@@ -415,7 +578,7 @@ def _print_comparison(comparison, gap_only: bool = False) -> None:
     table.add_column("policy", no_wrap=True)
     for _, label, _ in metrics:
         table.add_column(label, justify="right", no_wrap=True)
-    unbounded = False
+    unbounded = undefined = False
     for policy, group in comparison.groupby("policy", sort=False):
         rows = group.set_index("metric")
         cells = []
@@ -425,15 +588,22 @@ def _print_comparison(comparison, gap_only: bool = False) -> None:
                 continue
             r = rows.loc[metric]
             low, high = r["ci_low"], r["ci_high"]
-            text = format(r["difference"], spec)
-            if not (math.isnan(low) or math.isnan(high)):
-                text += f"\n[{format(low, spec)}, {format(high, spec)}]"
+            if not _finite(r["difference"]):
+                cells.append("–")  # undefined: no values, or a reference mean of 0
+                undefined = True
+                continue
+            text = format(float(r["difference"]), spec)
+            if _finite(low) and _finite(high):
+                text += f"\n[{format(float(low), spec)}, {format(float(high), spec)}]"
             elif r["n_replications"] >= 2:
                 text += "\n" + escape("[unbounded]")  # Fieller's, reference mean ≈ 0
                 unbounded = True
             cells.append(text)
-        name = escape(str(policy)) + (" [dim](oracle)[/]" if bool(group["oracle"].iloc[0]) else "")
+        oracle = str(group["oracle"].iloc[0]).lower() == "true"
+        name = escape(str(policy)) + (" [dim](oracle)[/]" if oracle else "")
         table.add_row(name, *cells)
+    if undefined:
+        table.caption += "\n– : undefined (no values to compare, or a reference mean of 0)"
     if unbounded:
         table.caption += (
             "\n\\[unbounded]: the reference's mean is not distinguishable from 0 with this many "
@@ -442,6 +612,27 @@ def _print_comparison(comparison, gap_only: bool = False) -> None:
     out_console.print(table)
     if note:
         err_console.print(f"[yellow]warning:[/] Goodhart gap intervals: {escape(note)}", highlight=False)
+
+
+def _run_reference(run_dir: Path, replications) -> str:
+    """The reference policy of a finished run, read from its folder (``scenario.yaml`` as
+    plain data: reading a run never imports its policies' or user model's code, which may not
+    be importable from here): the scenario's ``reference``, else ``chronological`` when it ran,
+    else the first policy."""
+    import yaml
+
+    try:
+        data = yaml.safe_load((run_dir / "scenario.yaml").read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        data = {}
+    if not isinstance(data, dict):
+        data = {}
+    if data.get("reference"):
+        return str(data["reference"])
+    names = [p.get("name") for p in data.get("policies") or [] if isinstance(p, dict) and p.get("name")]
+    if not names:  # no usable scenario.yaml: the policies as the run's table lists them
+        names = list(dict.fromkeys(str(p) for p in replications["policy"]))
+    return "chronological" if "chronological" in names else names[0]
 
 
 @app.command()
@@ -457,23 +648,31 @@ def compare(
     Goodhart gap (relative watch-time gain with Fieller's interval, wellbeing and extremeness
     change); the `interval` column of comparison.csv names each row's interval.
     """
-    import pandas as pd
     from scipy import stats
 
-    from .experiment import reference_policy
+    from .analysis import read_csv, write_csv
     from .stats import compare as paired
 
     reps_path = run_dir / "replications.csv"
     if not reps_path.exists():
         _fail(f"{run_dir} is not a complete run folder (no replications.csv)")
-    sc = _load(run_dir / "scenario.yaml", None)
-    replications = pd.read_csv(reps_path)
-    name = reference or reference_policy(sc)
+    replications = read_csv(reps_path)
+    name = reference or _run_reference(run_dir, replications)
     try:
         table = paired(replications, name)
     except ValueError as exc:
         _fail(str(exc))
-    table.to_csv(run_dir / "comparison.csv", index=False)
+    if table.empty:
+        stale = run_dir / "comparison.csv"
+        if stale.exists():  # left by an earlier version: a run of one policy compares nothing
+            stale.unlink()
+        out_console.print(
+            f"nothing to compare: the run has one policy ({escape(str(name))}); "
+            "no comparison.csv written",
+            highlight=False,
+        )
+        return
+    write_csv(table, run_dir / "comparison.csv")
     _print_comparison(table)
     ratio = table["crn_variance_ratio"].replace([float("inf")], float("nan")).dropna()
     if len(ratio):
@@ -609,5 +808,73 @@ def init(
     out_console.print(f"next: recsim run {escape(str(folder / 'baseline.yaml'))}", highlight=False)
 
 
+EXIT_RUN_FAILED = 1
+EXIT_INTERRUPTED = 130
+
+
 def main() -> None:
-    app()
+    """The ``recsim`` command: every error ends in one screen and an exit code — 2 for bad
+    input (the scenario, or user code found wanting before the run), 1 for a failure during
+    the run, 130 for an interrupt. ``--debug`` (anywhere on the command line) shows the full
+    traceback instead."""
+    global _DEBUG
+    args = sys.argv[1:]
+    if "--debug" in args:  # a global option, accepted after the command too
+        _DEBUG = True
+        args = ["--debug", *(arg for arg in args if arg != "--debug")]
+    try:
+        app(args=args)
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        if _DEBUG:
+            raise
+        err_console.print("[yellow]interrupted[/]", highlight=False)
+        sys.exit(EXIT_INTERRUPTED)
+    except BaseException as exc:  # the last line of defence: one screen
+        if _DEBUG:
+            raise
+        sys.exit(_report_failure(exc))
+
+
+#: at most this many lines of an error's report (one screen)
+_MAX_REPORT_LINES = 20
+
+
+def _report_failure(exc: BaseException) -> int:
+    """Print one screen about an exception that reached the top level; its exit code."""
+    from concurrent.futures import BrokenExecutor
+
+    from .engine.errors import TaskError, WorkerDied
+    from .plugins import short_message, user_line
+
+    code = EXIT_RUN_FAILED
+    if isinstance(exc, ScenarioError):
+        lines = [f"{exc.source}: invalid scenario", *(f"  {p or '<top level>'}: {m}" for p, m in exc.problems)]
+        code = EXIT_BAD_INPUT
+    elif isinstance(exc, TaskError):
+        lines = exc.lines()
+    elif isinstance(exc, BrokenExecutor):
+        lines = WorkerDied().lines()
+    else:  # not foreseen: what and where, in a few lines
+        lines = [short_message(exc, limit=400)]
+        lines += [f"  {note}" for note in getattr(exc, "__notes__", ())]
+        tb = exc.__traceback__
+        where = user_line(tb)
+        if where is not None:
+            lines.append(f"  your code: {where.location}, in {where.function}")
+            lines.append(f"      {where.source}")
+        else:
+            while tb is not None and tb.tb_next is not None:
+                tb = tb.tb_next
+            if tb is not None:
+                lines.append(f"  at {tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}, in {tb.tb_frame.f_code.co_name}")
+    if len(lines) > _MAX_REPORT_LINES:
+        lines = [*lines[: _MAX_REPORT_LINES - 1], f"  … ({len(lines) - _MAX_REPORT_LINES + 1} more lines)"]
+    first, *rest = lines
+    err_console.print(f"[bold red]error:[/] {escape(first)}", highlight=False, soft_wrap=True)
+    for line in rest:
+        err_console.print(escape(line), highlight=False, soft_wrap=True)
+    if code != EXIT_BAD_INPUT:
+        err_console.print("[dim]run with --debug for the traceback[/]", highlight=False, soft_wrap=True)
+    return code

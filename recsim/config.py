@@ -3,17 +3,26 @@
 Every model parameter (docs/model.md) is a field here with its default. Unknown keys are
 rejected everywhere (``extra="forbid"``), so a misspelt key is an error, not a silent default.
 Durations are stored in seconds and rates in events per second (see :mod:`recsim.units`).
+
+Scenario files and ``--set`` values are read with YAML 1.2's rules for plain scalars
+(:class:`ScenarioLoader`): only ``true``/``false`` are booleans (``yes``, ``no``, ``on``,
+``off`` are text), ``010`` is ten (not octal eight), ``20:00`` is text (not 1200 in base 60)
+and ``2024-01-01`` is text (not a date). Numeric fields never take a boolean.
 """
 
 from __future__ import annotations
 
+import copy
 import difflib
-import json
 import math
+import os
+import re
 import sys
+import types
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Annotated, Any, Literal, Optional, Union
+from typing import Annotated, Any, Literal, Optional, Union, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -30,7 +39,16 @@ from pydantic import (
     model_validator,
 )
 
-from .units import _DURATION, _RATE, format_duration, format_rate, parse_duration, parse_rate
+from .units import (
+    _CLOCK_PATTERN,
+    _DURATION,
+    _RATE,
+    format_duration,
+    format_rate,
+    parse_duration,
+    parse_rate,
+    parse_time_of_day,
+)
 
 __all__ = [
     "Scenario",
@@ -44,6 +62,11 @@ __all__ = [
     "sampled_users",
     "ComponentSpec",
     "UserModelConfig",
+    "ScenarioLoader",
+    "load_yaml",
+    "NoBoolNumbers",
+    "ResourceEstimate",
+    "estimate_resources",
 ]
 
 _DURATION_PATTERN = _DURATION.pattern
@@ -79,6 +102,21 @@ Rate = Annotated[
         }
     ),
 ]
+TimeOfDay = Annotated[
+    float,
+    BeforeValidator(parse_time_of_day),
+    PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": _CLOCK_PATTERN},
+                {"type": "string", "pattern": _DURATION_PATTERN},
+                {"type": "number", "minimum": 0},
+            ],
+            "description": "time of day: '20:00', or a duration after midnight ('20h') or seconds",
+        }
+    ),
+]
 TimeConstant = Annotated[Duration, Field(gt=0.0)]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 Positive = Annotated[float, Field(gt=0.0)]
@@ -86,7 +124,126 @@ NonNegative = Annotated[float, Field(ge=0.0)]
 BetaParams = Annotated[tuple[Positive, Positive], Field(description="Beta(a, b) shape parameters")]
 
 
-class _Model(BaseModel):
+# ----------------------------------------------------------------------------- YAML
+_BOOL = "tag:yaml.org,2002:bool"
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+
+
+class ScenarioLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` with YAML 1.2's rules for plain scalars (what a scenario means is
+    what it says): only ``true``/``false`` (any case style) are booleans — ``yes``, ``no``,
+    ``on``, ``off``, ``y``, ``n`` are text; integers are decimal even with leading zeros
+    (``010`` is 10, not octal 8), or ``0x``/``0b``; no base-60 numbers (``20:00`` is text, not
+    1200) and no implicit dates (``2024-01-01`` is text).
+
+    Every plain scalar it reads as something other than text, PyYAML's YAML 1.1 rules read as
+    the same kind, so files written by ``yaml.safe_dump`` (run folders' ``scenario.yaml``)
+    read back unchanged.
+    """
+
+
+ScenarioLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag not in (_BOOL, _INT, _FLOAT, _TIMESTAMP)]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+ScenarioLoader.add_implicit_resolver(
+    _BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+ScenarioLoader.add_implicit_resolver(
+    _INT,
+    re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"),
+    list("-+0123456789"),
+)
+ScenarioLoader.add_implicit_resolver(
+    _FLOAT,
+    re.compile(
+        r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9_]+(?:[eE][-+][0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
+    list("-+0123456789."),
+)
+
+
+def _construct_int(loader: ScenarioLoader, node: yaml.ScalarNode) -> int:
+    text = str(loader.construct_scalar(node)).replace("_", "")
+    sign = -1 if text.startswith("-") else 1
+    digits = text.lstrip("+-")
+    if digits.startswith(("0x", "0X", "0b", "0B")):
+        return sign * int(digits, 0)
+    return sign * int(digits, 10)  # leading zeros are decimal (YAML 1.2): 010 is ten
+
+
+ScenarioLoader.add_constructor(_INT, _construct_int)
+
+
+def load_yaml(text: str) -> Any:
+    """Parse YAML text as scenarios are read (:class:`ScenarioLoader`)."""
+    return yaml.load(text, Loader=ScenarioLoader)  # a SafeLoader subclass: safe
+
+
+#: plain scalars YAML 1.1 read as booleans and YAML 1.2 (recsim) reads as text
+_YAML11_BOOLEANS = {"yes", "no", "on", "off", "y", "n"}
+
+
+# ----------------------------------------------------------------------------- models
+def _numeric_annotation(annotation: Any) -> bool:
+    """Whether a field's type is a number (int or float), possibly inside Optional, a list,
+    a tuple or Annotated — a place where a boolean is meaningless."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _numeric_annotation(get_args(annotation)[0])
+    if annotation in (int, float):
+        return True
+    if origin in (list, tuple):
+        args = [a for a in get_args(annotation) if a is not Ellipsis]
+        return bool(args) and all(_numeric_annotation(a) for a in args)
+    if origin in (Union, types.UnionType):  # a number in some branch, and no boolean anywhere
+        args = get_args(annotation)
+        return bool not in args and any(_numeric_annotation(a) for a in args)
+    return False
+
+
+class _BoolGiven:
+    """Stands for a boolean given where a number is expected, so that validation fails there
+    (pydantic would take ``true`` as 1) while the other fields are still checked."""
+
+    def __init__(self, value: bool):
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "true" if self.value else "false"
+
+
+class NoBoolNumbers(BaseModel):
+    """Base model whose numeric fields (int and float, also in lists and tuples) refuse
+    booleans: pydantic would take ``true`` as 1 (``replications: true`` running one
+    replication). Policies' and components' ``Params`` can derive from it too."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bools_for_numbers(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        out = None
+        for name, value in data.items():
+            if isinstance(value, bool):
+                marked: Any = _BoolGiven(value)
+            elif isinstance(value, (list, tuple)) and any(isinstance(v, bool) for v in value):
+                marked = [_BoolGiven(v) if isinstance(v, bool) else v for v in value]
+            else:
+                continue
+            field = cls.model_fields.get(name) if isinstance(name, str) else None
+            parsed = field is not None and any(isinstance(m, BeforeValidator) for m in field.metadata)
+            if field is not None and not parsed and _numeric_annotation(field.annotation):
+                # (a duration, rate or time of day has its own parser, which says what to write)
+                out = dict(data) if out is None else out
+                out[name] = marked
+        return data if out is None else out
+
+
+class _Model(NoBoolNumbers):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
@@ -265,7 +422,9 @@ class ReturnsConfig(_Model):
 
     base_rate: Rate = Field(1.5 / 86400, description="λ₀")
     cycle_amplitude: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.5
-    cycle_peak: Duration = Field(20 * 3600.0, description="time of day of the daily peak")
+    cycle_peak: TimeOfDay = Field(
+        20 * 3600.0, description="time of day of the daily peak: '20:00', or '20h' after midnight"
+    )
     b_w: float = 0.5
     alpha_impulse: Rate = Field(0.04 / 3600, description="α₁ per unit session-mean allure")
     tau_impulse: TimeConstant = Field(3 * 3600.0, description="τ₁")
@@ -313,6 +472,12 @@ class RecommenderConfig(_Model):
     n_candidates: int = Field(200, ge=1, description="candidate pool drawn per request")
     retrain_interval: Duration = Field(
         86400.0, description="how often learned policies refit (0 = never)"
+    )
+    policy_time_limit: Optional[Annotated[Duration, Field(gt=0.0)]] = Field(
+        None,
+        description="wall-clock limit on each call of a policy (recommend, recommend_batch, fit, "
+        "update, reset): a call that takes longer stops the run with an error naming the policy, "
+        "the task and the line it was running (null = no limit)",
     )
 
     @model_validator(mode="after")
@@ -424,7 +589,9 @@ class Scenario(_Model):
     warmup: Duration = Field(
         7 * 86400.0, description="time under the warm-up policy before t=0; metrics exclude it"
     )
-    warmup_policy: str = Field("random", description="built-in policy serving the warm-up")
+    warmup_policy: str = Field(
+        "random", description="policy serving the warm-up: a built-in name or 'module:Class', with default parameters"
+    )
     replications: int = Field(1, ge=1)
     engine: Literal["batched", "reference"] = Field(
         "batched",
@@ -481,6 +648,14 @@ class Scenario(_Model):
             raise ValueError(str(exc)) from None
         if policy.oracle:
             raise ValueError("the warm-up policy cannot be an oracle")
+        try:
+            policy.Params()
+        except ValidationError as exc:
+            missing = ", ".join(str(e["loc"][0]) for e in exc.errors() if e["loc"]) or "some"
+            raise ValueError(
+                f"the warm-up policy runs with its default parameters, but {name!r} has required "
+                f"parameters ({missing}); give them defaults or use another warm-up policy"
+            ) from None
         return name
 
     @field_validator("sweep")
@@ -523,9 +698,185 @@ class Scenario(_Model):
             )
         return self
 
+    @model_validator(mode="after")
+    def _check_resources(self) -> Scenario:
+        estimate = estimate_resources(self)
+        problem = estimate.problem()
+        if problem is not None:
+            raise PolicyParamError(*problem)
+        return self
+
     def dump(self) -> dict[str, Any]:
         """The resolved scenario as plain YAML-able data (durations as strings)."""
         return self.model_dump(mode="json")
+
+
+# ----------------------------------------------------------------------------- sizes
+#: Largest item or user id the outputs hold (int32 columns of the event log).
+MAX_IDS = 2**31 - 1
+#: Most event rows one task may log: beyond it a task is weeks of compute and a terabyte.
+MAX_EVENT_ROWS = 100_000_000_000
+#: Most metrics buckets (``horizon / outputs.metrics_interval``) a task may have.
+MAX_BUCKETS = 10_000_000
+# Measured on the batched engine (defaults, 20 topics, random policy, 2 cores): about 290
+# event rows per user-day with 10-item slates, about 250 bytes of memory per event row of the
+# current metrics bucket, ~6 KB per user, (3K + 10) floats per item with 50% overhead while
+# the catalog is built, 250 MB for the interpreter and libraries, 250,000 events per second
+# and 10 bytes of compressed Parquet per logged row.
+_EVENTS_PER_SESSION_SLOT = 300 / 1.5 / 12  # per (session rate per day) per (slate_size + 2)
+_BYTES_PER_BUCKET_EVENT = 250
+_BYTES_PER_USER = 8 * 550
+_BASE_BYTES = 250 * 2**20
+_EVENTS_PER_SECOND = 250_000
+_DISK_BYTES_PER_ROW = 10
+_METRIC_ROWS_PER_BUCKET = 30
+_BYTES_PER_METRIC_ROW = 300
+
+
+def _machine_memory() -> int | None:
+    """Physical memory of this machine in bytes (None if it cannot be told)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _bytes(n: float) -> str:
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n / 1e3:.3g} kB"
+
+
+def _count(n: float) -> str:
+    return f"{n:,.0f}" if n < 1e9 else f"{n:.2g}"
+
+
+def _time(seconds: float) -> str:
+    for unit, size in (("days", 86400.0), ("h", 3600.0), ("min", 60.0)):
+        if seconds >= size:
+            return f"{seconds / size:.2g} {unit}"
+    return f"{max(seconds, 1.0):.0f} s"
+
+
+@dataclass(frozen=True)
+class ResourceEstimate:
+    """What one task (a policy on a replication) of a scenario needs, roughly: catalog
+    items, memory, event rows logged and compute time, and the run's total on disk.
+    Rough (within a factor of 2 or 3 of the measured baseline), for refusing impossible
+    scenarios and telling what a run will take, not a budget."""
+
+    items: float  # n_items + upload_rate × (warmup + horizon)
+    n_items: float  # of which at the start
+    users: int
+    tasks: int
+    item_bytes: float
+    user_bytes: float
+    bucket_bytes: float  # events of one metrics bucket held until the bucket closes
+    metrics_bytes: float
+    events_per_task: float  # rows logged (the horizon, sampled users)
+    simulated_events: float  # every event simulated, warm-up included
+    buckets: float
+    disk_bytes: float  # the run's event logs, compressed
+    seconds_per_task: float
+    machine_memory: int | None
+
+    @property
+    def memory_per_task(self) -> float:
+        return _BASE_BYTES + self.item_bytes + self.user_bytes + self.bucket_bytes + self.metrics_bytes
+
+    def lines(self) -> list[str]:
+        """The estimate in a few lines (``recsim validate`` prints them)."""
+        machine = f"; this machine has {_bytes(self.machine_memory)}" if self.machine_memory else ""
+        return [
+            (
+                f"{_count(self.items)} catalog items, {_count(self.users)} users; per task "
+                f"~{_bytes(self.memory_per_task)} of memory{machine}"
+            ),
+            (
+                f"~{_count(self.events_per_task)} event rows logged per task, "
+                f"~{_bytes(self.disk_bytes)} on disk for {self.tasks} task(s); "
+                f"~{_time(self.seconds_per_task)} of compute per task"
+            ),
+        ]
+
+    def problem(self) -> tuple[tuple, str] | None:
+        """``(field path, message)`` when the scenario cannot run here, else None."""
+        if self.items > MAX_IDS:
+            uploads = self.items - self.n_items
+            where = ("catalog", "upload_rate") if uploads > self.n_items else ("catalog", "n_items")
+            return where, (
+                f"the catalog would hold about {_count(self.items)} items ({_count(self.n_items)} "
+                f"at the start + {_count(uploads)} uploaded over warm-up and horizon); at most "
+                f"{_count(MAX_IDS)} fit (item ids are 32-bit)"
+                + (f" and they would need ~{_bytes(self.item_bytes)} of memory" if self.item_bytes > 1e9 else "")
+            )
+        if self.buckets > MAX_BUCKETS:
+            return ("outputs", "metrics_interval"), (
+                f"the horizon holds about {_count(self.buckets)} metrics buckets; at most "
+                f"{_count(MAX_BUCKETS)}: use a longer outputs.metrics_interval or a shorter horizon"
+            )
+        if self.events_per_task > MAX_EVENT_ROWS:
+            return ("horizon",), (
+                f"about {_count(self.events_per_task)} event rows per task "
+                f"(~{_bytes(self.disk_bytes)} on disk, ~{_time(self.seconds_per_task)} of compute "
+                f"per task); at most {_count(MAX_EVENT_ROWS)}: shorten the horizon, use fewer "
+                "users, or log fewer events (outputs.event_sample, outputs.log_impressions: false)"
+            )
+        memory = self.machine_memory
+        if memory is not None and self.memory_per_task > memory:
+            parts = {
+                ("catalog", "upload_rate" if self.items > 2 * self.n_items else "n_items"): self.item_bytes,
+                ("population", "n_users"): self.user_bytes + self.bucket_bytes,
+                ("outputs", "metrics_interval"): self.metrics_bytes,
+            }
+            where = max(parts, key=parts.get)
+            return where, (
+                f"one task would need ~{_bytes(self.memory_per_task)} of memory (catalog of "
+                f"{_count(self.items)} items ~{_bytes(self.item_bytes)}, {_count(self.users)} users "
+                f"~{_bytes(self.user_bytes + self.bucket_bytes)}, metrics "
+                f"~{_bytes(self.metrics_bytes)}); this machine has {_bytes(memory)}"
+            )
+        return None
+
+
+def estimate_resources(scenario: Scenario, machine_memory: int | None = -1) -> ResourceEstimate:
+    """Roughly what ``scenario`` needs (:class:`ResourceEstimate`). ``machine_memory`` is the
+    memory to compare with (default: this machine's)."""
+    day = 86400.0
+    span = scenario.warmup + scenario.horizon
+    cat = scenario.catalog
+    k = cat.n_topics
+    items = cat.n_items + cat.upload_rate * span
+    users = scenario.population.n_users
+    slate = scenario.recommender.slate_size
+    sessions_per_day = max(scenario.behaviour.returns.base_rate * day, 0.05)
+    per_user_day = _EVENTS_PER_SESSION_SLOT * sessions_per_day * (slate + 2)
+    logged_per_user_day = per_user_day if scenario.outputs.log_impressions else (
+        _EVENTS_PER_SESSION_SLOT * sessions_per_day * 2
+    )
+    logged_users = sampled_users(scenario.outputs.event_sample, users)
+    events = logged_users * scenario.horizon / day * logged_per_user_day
+    simulated = users * span / day * per_user_day
+    buckets = math.ceil(scenario.horizon / scenario.outputs.metrics_interval)
+    bucket_span = min(scenario.outputs.metrics_interval, scenario.horizon)
+    tasks = len(scenario.policies) * scenario.replications
+    return ResourceEstimate(
+        items=items,
+        n_items=float(cat.n_items),
+        users=users,
+        tasks=tasks,
+        item_bytes=items * (3 * k + 10) * 8 * 1.5,
+        user_bytes=users * (_BYTES_PER_USER + 10 * k * 8),
+        bucket_bytes=users * bucket_span / day * per_user_day * _BYTES_PER_BUCKET_EVENT,
+        metrics_bytes=buckets * _METRIC_ROWS_PER_BUCKET * _BYTES_PER_METRIC_ROW,
+        events_per_task=events,
+        simulated_events=simulated,
+        buckets=buckets,
+        disk_bytes=events * tasks * _DISK_BYTES_PER_ROW,
+        seconds_per_task=simulated / _EVENTS_PER_SECOND,
+        machine_memory=_machine_memory() if machine_memory == -1 else machine_memory,
+    )
 
 
 # ----------------------------------------------------------------------------- errors
@@ -572,6 +923,8 @@ def _problems_from(error: ValidationError) -> list[tuple[str, str]]:
         if isinstance(ctx_error, PolicyParamError):
             loc = ctx_error.loc
             message = str(ctx_error)
+        elif isinstance(item.get("input"), _BoolGiven):
+            message = f"expected a number, got {item['input']!r} (a boolean)"
         elif item["type"] == "extra_forbidden":
             known = _known_fields(loc)
             close = difflib.get_close_matches(str(loc[-1]), known, n=1)
@@ -586,10 +939,27 @@ def _problems_from(error: ValidationError) -> list[tuple[str, str]]:
             if item["type"] not in ("value_error",) and "input" in item:
                 shown = repr(item["input"])
                 message += f" (got {shown[:60]})"
+            message += _hint(item)
         # pydantic puts the tagged-union/model-level validators at the parent path
         path = ".".join(str(p) for p in loc)
         problems.append((path, message))
     return problems
+
+
+def _hint(item: dict[str, Any]) -> str:
+    """What to write instead, for the values YAML 1.1 habits produce."""
+    value = item.get("input")
+    kind = item["type"]
+    if isinstance(value, str) and kind in ("int_parsing", "float_parsing", "int_from_float"):
+        if value.strip().lower() in _YAML11_BOOLEANS:
+            return "; only true and false are booleans in a scenario (YAML 1.2), so write a number"
+        if re.fullmatch(r"\s*[-+]?[0-9]+(?::[0-5]?[0-9])+(?:\.[0-9]*)?\s*", value):
+            return "; write a plain number (YAML 1.2 has no base-60 numbers such as 1:30)"
+    if kind == "string_type" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return "; put the value in quotes to keep it as text, e.g. '007'"
+    if kind == "string_type" and not isinstance(value, (bool, int, float, dict, list)):
+        return "; put the value in quotes to keep it as text"
+    return ""
 
 
 def scenario_from_dict(data: Any, source: str = "<scenario>") -> Scenario:
@@ -603,7 +973,8 @@ def scenario_from_dict(data: Any, source: str = "<scenario>") -> Scenario:
 
 
 def read_scenario_data(path: str | Path) -> dict[str, Any]:
-    """Read a YAML scenario file into plain data (``yaml.safe_load``), with clear errors."""
+    """Read a YAML scenario file into plain data (YAML 1.2 scalars, :class:`ScenarioLoader`),
+    with clear errors."""
     path = Path(path)
     source = str(path)
     if not path.exists():
@@ -611,7 +982,7 @@ def read_scenario_data(path: str | Path) -> dict[str, Any]:
     if path.is_dir():
         raise ScenarioError(source, [("", "is a directory, expected a YAML scenario file")])
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -655,17 +1026,18 @@ def set_path(data: dict[str, Any], path: str, value: Any, source: str) -> None:
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str], source: str) -> dict[str, Any]:
-    """Apply ``dotted.key=value`` overrides (values parsed as YAML) to a copy of ``data``.
+    """Apply ``dotted.key=value`` overrides (values parsed as YAML 1.2, like scenario files:
+    :func:`load_yaml`) to a copy of ``data``.
 
     List items are addressed by index (``policies.0.params.epsilon=0.1``).
     """
-    data = json.loads(json.dumps(data))  # deep copy of plain data
+    data = copy.deepcopy(data)
     for override in overrides:
         if "=" not in override:
             raise ScenarioError(source, [(override, "an override must look like dotted.key=value")])
         key, _, raw = override.partition("=")
         try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
+            value = load_yaml(raw) if raw.strip() else ""
         except yaml.YAMLError:
             value = raw
         set_path(data, key, value, source)

@@ -268,7 +268,9 @@ class EventLog:
                 codes = pa.array(cols["event"])
                 arrays.append(pa.DictionaryArray.from_arrays(codes, pa.array(EVENT_TYPES)))
             else:
-                arrays.append(pa.array(cols[field.name], type=field.type))
+                # NaN (no such value for this kind of event) is stored as null: SQL-style
+                # readers (duckdb, polars) then skip it in SUM / AVG
+                arrays.append(pa.array(cols[field.name], type=field.type, from_pandas=True))
         table = pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA)
         self._open()
         self._writer.write_table(table)

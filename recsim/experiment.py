@@ -327,7 +327,10 @@ def reference_policy(scenario: Scenario) -> str:
 def assemble(scenario: Scenario, run_dir: Path, results: list[TaskResult]) -> dict[str, pd.DataFrame]:
     """Write the run-level tables: ``replications.csv`` (one row per policy × replication),
     ``summary.csv`` (one row per policy: mean and 95% CI over replications) and
-    ``comparison.csv`` (paired differences with each policy vs the reference policy)."""
+    ``comparison.csv`` (paired differences with each policy vs the reference policy; not
+    written for a single policy). Each file is written atomically (:func:`recsim.analysis.write_csv`)."""
+    from .analysis import write_csv
+
     oracle = {spec.name: resolve_policy(spec.type).oracle for spec in scenario.policies}
     types = {spec.name: spec.type for spec in scenario.policies}
     rows = []
@@ -338,15 +341,15 @@ def assemble(scenario: Scenario, run_dir: Path, results: list[TaskResult]) -> di
         rows.append(row)
     replications = pd.DataFrame(rows)
     replications = _add_twin_distances(scenario, run_dir, replications)
-    replications.to_csv(run_dir / "replications.csv", index=False)
+    write_csv(replications, run_dir / "replications.csv")  # atomic: never a truncated file
     summary = summarize(replications, [spec.name for spec in scenario.policies])
     summary.insert(1, "type", summary["policy"].map(types))
     summary.insert(2, "oracle", summary["policy"].map(oracle))
-    summary.to_csv(run_dir / "summary.csv", index=False)
+    write_csv(summary, run_dir / "summary.csv")
     tables = {"replications": replications, "summary": summary}
     if len(scenario.policies) > 1:
         comparison = compare(replications, reference_policy(scenario), seed=scenario.seed)
-        comparison.to_csv(run_dir / "comparison.csv", index=False)
+        write_csv(comparison, run_dir / "comparison.csv")
         tables["comparison"] = comparison
     return tables
 

@@ -203,7 +203,7 @@ def _fmt(value: object, digits: int = 4) -> str:
     if isinstance(value, (int, np.integer)):
         return str(int(value))
     if isinstance(value, (float, np.floating)):
-        if math.isnan(value):
+        if not math.isfinite(value):
             return "–"
         return f"{value:.{digits}g}"
     return html.escape(str(value))
@@ -222,11 +222,19 @@ def _table(frame: pd.DataFrame, index: bool = False) -> str:
     return "".join(out)
 
 
+def _finite(value: object) -> bool:
+    try:
+        return math.isfinite(float(value))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+
+
 def _interval(mean: float, low: float, high: float, scale: float = 1.0, digits: int = 4) -> str:
-    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+    """``mean [low, high]``; ``–`` for an undefined mean (missing, NaN or infinite)."""
+    if not _finite(mean):
         return "–"
     text = f"{mean * scale:.{digits}g}"
-    if not (math.isnan(low) or math.isnan(high)):
+    if _finite(low) and _finite(high):
         text += f" [{low * scale:.{digits}g}, {high * scale:.{digits}g}]"
     return text
 
@@ -269,11 +277,11 @@ def _gap_table(run: Run) -> str:
     }
     rows = []
     for policy, sub in gap.groupby("policy", sort=False):
-        row = {"policy": policy + (" (oracle)" if bool(sub["oracle"].iloc[0]) else "")}
+        row = {"policy": str(policy) + (" (oracle)" if bool(sub["oracle"].iloc[0]) else "")}
         for _, q in sub.iterrows():
             header, scale = headers.get(q["quantity"], (q["quantity"], 1.0))
             cell = _interval(q["mean"], q["ci_low"], q["ci_high"], scale, 3)
-            if n >= 2 and cell != "–" and math.isnan(q["ci_low"]):
+            if n >= 2 and cell != "–" and not _finite(q["ci_low"]):
                 cell += " [unbounded]"  # Fieller's, when the reference mean is ≈ 0
             row[header] = cell
         rows.append(row)
@@ -341,7 +349,14 @@ def write_report(run_dir: Path, *, out: Path | None = None, dpi: int = 100) -> P
 
     A figure that cannot be drawn (e.g. an empty event log) is reported in the HTML and as a
     warning instead of stopping the report.
+
+    For a sweep folder (``recsim sweep``: ``grid.csv`` and ``points/point=<i>/``) each grid
+    point gets its report in ``points/point=<i>/report/`` and ``report.html`` (in ``out``)
+    is an index of them: the grid and the sweep's summary, with a link to each point's.
     """
+    run_dir = Path(run_dir)
+    if (run_dir / "grid.csv").exists() and (run_dir / "points").is_dir():
+        return _write_sweep_report(run_dir, out=out, dpi=dpi)
     run = analysis.load_run(run_dir)
     out = Path(out) if out is not None else run.path / "report"
     out.mkdir(parents=True, exist_ok=True)
@@ -404,6 +419,56 @@ def write_report(run_dir: Path, *, out: Path | None = None, dpi: int = 100) -> P
         f"</summary><pre>{html.escape(scenario_text)}</pre></details>"
     )
     parts.append("</body></html>")
+    report = out / "report.html"
+    report.write_text("\n".join(parts), encoding="utf-8")
+    return report
+
+
+def _write_sweep_report(sweep_dir: Path, *, out: Path | None, dpi: int) -> Path:
+    """One report per grid point of a sweep folder, and an index ``report.html`` linking them."""
+    import json
+    import os
+
+    out = Path(out) if out is not None else sweep_dir / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    grid = pd.read_csv(sweep_dir / "grid.csv")
+    links = []
+    for point in grid["point"].tolist():
+        folder = sweep_dir / "points" / f"point={int(point)}"
+        if not folder.is_dir():
+            links.append("(not run)")
+            continue
+        html_path = write_report(folder, dpi=dpi)
+        target = os.path.relpath(html_path, out)
+        links.append(f'<a href="{html.escape(target)}">point {int(point)}</a>')
+    manifest = json.loads((sweep_dir / "manifest.json").read_text("utf-8"))
+    title = f"recsim sweep report — {manifest.get('scenario', sweep_dir.name)}"
+    rows = ['<div class="scroll"><table><thead><tr>']
+    rows += [f"<th>{html.escape(str(c))}</th>" for c in [*grid.columns, "report"]]
+    rows.append("</tr></thead><tbody>")
+    for (_, row), link in zip(grid.iterrows(), links):
+        cells = [_fmt(v) for v in row.tolist()] + [link]
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    rows.append("</tbody></table></div>")
+    summary = analysis.read_csv(sweep_dir / "summary.csv")
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        (
+            f'<p class="meta">Sweep folder <code>{html.escape(str(sweep_dir))}</code>; report '
+            f"written {datetime.now(timezone.utc).isoformat(timespec='seconds')}.</p>"
+        ),
+        "<h2>Grid points</h2><p>Each point's own report (plots and tables) is linked.</p>",
+        "".join(rows),
+        (
+            "<h2>Summary</h2><p>Mean and 95% interval over replications, per point, policy and "
+            "metric (<code>summary.csv</code>).</p>"
+        )
+        + _table(summary),
+        "</body></html>",
+    ]
     report = out / "report.html"
     report.write_text("\n".join(parts), encoding="utf-8")
     return report

@@ -69,12 +69,13 @@ def t_interval(x, level: float = 0.95, axis: int = -1):
     if n == 0:
         nan = np.full(x.shape[:-1], np.nan)
         return nan, nan.copy(), nan.copy()
-    mean = x.mean(axis=-1)
-    if n < 2:
-        nan = np.full(mean.shape, np.nan)
-        return mean, nan, nan.copy()
-    half = _t_quantile(level, n - 1) * x.std(axis=-1, ddof=1) / math.sqrt(n)
-    return mean, mean - half, mean + half
+    with np.errstate(invalid="ignore", over="ignore"):  # inf values: NaN bounds, no warning
+        mean = x.mean(axis=-1)
+        if n < 2:
+            nan = np.full(mean.shape, np.nan)
+            return mean, nan, nan.copy()
+        half = _t_quantile(level, n - 1) * x.std(axis=-1, ddof=1) / math.sqrt(n)
+        return mean, mean - half, mean + half
 
 
 def mean_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
@@ -246,8 +247,9 @@ def compare(
             n = len(a)
             estimate, low, high = (ratio_ci if relative else paired_t_ci)(a, b, level)
             estimate, low, high = float(estimate), float(low), float(high)
-            var_paired = float(np.var(a - b, ddof=1)) if n >= 2 else math.nan
-            var_indep = float(np.var(a, ddof=1) + np.var(b, ddof=1)) if n >= 2 else math.nan
+            with np.errstate(invalid="ignore", over="ignore"):  # inf values give NaN, quietly
+                var_paired = float(np.var(a - b, ddof=1)) if n >= 2 else math.nan
+                var_indep = float(np.var(a, ddof=1) + np.var(b, ddof=1)) if n >= 2 else math.nan
             rows.append(
                 {
                     "policy": policy,

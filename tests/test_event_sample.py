@@ -244,7 +244,7 @@ def test_add_rows_copies_the_callers_arrays_and_fills_defaults(tmp_path):
     assert table["time"] == [1.0, 2.0] and table["user_id"] == [0, 1]
     assert table["event"] == ["session_start", "churn"]
     assert table["item_id"] == [-1, -1] and table["position"] == [0, 0]
-    assert all(math.isnan(x) for x in table["watch_time"] + table["true_value"])
+    assert all(x is None for x in table["watch_time"] + table["true_value"])  # stored as nulls
 
 
 def test_add_rows_rejects_bad_columns(tmp_path):

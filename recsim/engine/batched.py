@@ -22,6 +22,7 @@ from ..config import PolicySpec
 from ..eventlog import EventLog
 from ..world import World
 from .core import END, RETURN, SERVE, WATCH, RunResult, Simulation
+from .errors import TaskGuard
 
 __all__ = ["simulate_batched", "OnlinePolicyError"]
 
@@ -55,8 +56,17 @@ def simulate_batched(
     """Run one policy on one replication's world (mutated: pass a fresh world per run) with
     the batched engine; ``progress`` is called with the fraction of simulated time done.
     Event rows buffered between synchronization points are bounded by handing them over at
-    extra points (about ``max_rows`` rows at a time), which changes nothing else."""
-    sim = Simulation(world, spec, events, progress, single=False)
+    extra points (about ``max_rows`` rows at a time), which changes nothing else.
+
+    What goes wrong in user code stops the run with a :class:`~recsim.engine.errors.TaskError`
+    naming the task, the policy or component and the line of user code."""
+    with TaskGuard(world.scenario, spec.name, world.replication) as guard:
+        return _simulate(guard, world, spec, events, progress, max_rows)
+
+
+def _simulate(guard: TaskGuard, world: World, spec: PolicySpec, events: EventLog,
+              progress: Callable[[float], None] | None, max_rows: int) -> RunResult:
+    guard.sim = sim = Simulation(world, spec, events, progress, single=False)
     if sim.policy.online:
         raise OnlinePolicyError(
             f"policy {spec.name!r} learns after every event (online = True); only the reference "

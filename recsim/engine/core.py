@@ -29,8 +29,9 @@ happens at ``t >= 0``, whenever its session started).
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -49,20 +50,36 @@ from ..policies.base import (
     RequestBatch,
     RequestRngs,
 )
+from ..plugins import definition_line, is_library_file, short_message, user_line
 from ..policies.registry import build_policy, resolve_policy
 from ..users.components import SessionSummary
 from ..users.formulas import sample_choice, session_mean
 from ..users.state import Draws, ItemView
 from ..world import World
+from .errors import (
+    CallLimit,
+    ComponentFailure,
+    ExitCalled,
+    PolicyTimeout,
+    SlateError,
+    TaskError,
+    TaskGuard,
+    TimedOut,
+    UserCodeError,
+    WorkerDied,
+    component_at_fault,
+    component_failure,
+    show_slate,
+    user_component_classes,
+)
 
-__all__ = ["Simulation", "RunResult", "SlateError", "RETURN", "SERVE", "WATCH", "END", "DONE", "check_slate"]
+__all__ = [
+    "Simulation", "RunResult", "SlateError", "RETURN", "SERVE", "WATCH", "END", "DONE", "check_slate",
+    "TaskError", "UserCodeError", "PolicyTimeout", "ComponentFailure", "WorkerDied", "TaskGuard",
+]
 
 RETURN, SERVE, WATCH, END, DONE = range(5)
 _NAN = math.nan
-
-
-class SlateError(ValueError):
-    """A policy returned a slate that breaks the contract (names the policy and the problem)."""
 
 
 @dataclass
@@ -237,16 +254,28 @@ class Simulation:
             items=self.items,
             n_users=n_users,
         )
-        self.policy: Policy = build_policy(spec)
-        self.policy.reset(self.context)
-        self.warmup_policy: Policy = resolve_policy(sc.warmup_policy)()
-        self.warmup_policy.reset(self.context)
+        # user code is called through _policy_call: what it raises, or a call over
+        # recommender.policy_time_limit, stops the task with an error naming it
+        self._labels = {
+            "policy": f"policy {spec.name!r}" + (f" ({spec.type})" if spec.type != spec.name else ""),
+            "warmup": f"the warm-up policy {sc.warmup_policy!r}",
+        }
+        self._objects: dict[str, Any] = {}
+        limit = getattr(sc.recommender, "policy_time_limit", None)
+        self.time_limit = CallLimit(limit) if limit else None
+        self.policy: Policy = self._policy_call("policy", "__init__", None, build_policy, spec)
+        self._objects["policy"] = self.policy
+        self._policy_call("policy", "reset", None, self.policy.reset, self.context)
+        self.warmup_policy: Policy = self._policy_call("warmup", "__init__", None, resolve_policy(sc.warmup_policy))
+        self._objects["warmup"] = self.warmup_policy
+        self._policy_call("warmup", "reset", None, self.warmup_policy.reset, self.context)
         # a policy's draws come from a stream per request, keyed by the user and the user's
         # request number: independent of the order requests are served in
         self.policy_rngs = RequestRngs(rngmod.stream_key(sc.seed, world.replication, f"policy:{spec.name}"))
         # identical under every policy: the warm-up is common to all of them
         self.warmup_rngs = RequestRngs(rngmod.stream_key(sc.seed, world.replication, "policy:warmup"))
         self.trusted = _built_in(self.policy)
+        self.warmup_trusted = _built_in(self.warmup_policy)
         self.metrics = MetricsCollector(n_users, cat.n_topics, sc.outputs.extreme_threshold, np.maximum(cat.topics, 0.0),
                                         pair_users=getattr(events, "user_limit", None))
         # a policy that keeps the base class's no-op fit never reads the feedback: skip it
@@ -318,6 +347,120 @@ class Simulation:
     def _put(self, users: np.ndarray, updates: dict[str, np.ndarray]) -> None:
         if updates:
             self.state.put(users, updates)
+
+    # ------------------------------------------------------------------ user code
+    def _policy_call(self, which: str, method: str, when: Any, function: Callable, *args: Any) -> Any:
+        """``function(*args)``: a call into the policy (``which``: "policy" or "warmup") at
+        simulated time(s) ``when`` (None before the run). Whatever it raises, ``os._exit`` and
+        ``sys.exit`` included, or a call over ``recommender.policy_time_limit``, becomes a
+        :class:`UserCodeError` naming the policy, the task, the time and the line of user code."""
+        limit = self.time_limit
+        if limit is None:
+            try:
+                return function(*args)
+            except (KeyboardInterrupt, GeneratorExit):
+                raise
+            except BaseException as exc:
+                raise self._policy_failure(which, method, when, exc) from exc
+        limit.begin()
+        try:
+            out = function(*args)
+            limit.end()
+        except (KeyboardInterrupt, GeneratorExit):
+            limit.abort()
+            raise
+        except BaseException as exc:
+            elapsed = limit.abort()
+            raise self._policy_failure(which, method, when, exc, elapsed) from exc
+        return out
+
+    def update_policy(self, feedback: Feedback) -> None:
+        """An online policy's ``update`` (the reference engine calls it after every event)."""
+        self._policy_call("policy", "update", feedback.time, self.policy.update, feedback)
+
+    def _task(self, when: Any) -> dict[str, Any]:
+        time = None
+        try:
+            if isinstance(when, np.ndarray):
+                time = float(when.min()) if when.size else None
+            elif when is not None:
+                time = float(when)
+        except (TypeError, ValueError):
+            pass
+        return {"policy": self.spec.name, "replication": self.world.replication, "time": time}
+
+    def _policy_files(self, which: str) -> tuple[str, ...]:
+        """The source files of a policy's user code (its class, a function it serves, the
+        user policies it wraps): the traceback's last frame in one of them is the line shown."""
+        files = []
+        policy = self._objects.get(which)
+        while policy is not None:
+            module = sys.modules.get(type(policy).__module__)
+            if getattr(module, "__file__", None):
+                files.append(module.__file__)
+            function = getattr(policy, "function", None)
+            if function is not None and hasattr(function, "__code__"):
+                files.append(function.__code__.co_filename)
+            policy = getattr(policy, "base_", None)
+        return tuple(files)
+
+    def _policy_failure(self, which: str, method: str, when: Any, exc: BaseException,
+                        elapsed: float | None = None) -> TaskError:
+        task = self._task(when)
+        label = self._labels[which]
+        if isinstance(exc, TaskError):  # already explained (a nested simulation, say)
+            return exc
+        # an oracle reads the user model: a user component failing under it is at fault
+        culprit = component_at_fault(exc.__traceback__, user_component_classes(self.sc))
+        if culprit is not None:
+            role, component, called = culprit
+            return component_failure(exc, role, component, called, called_by=f"{label} ({method})", **task)
+        line = user_line(exc.__traceback__, prefer=self._policy_files(which))
+        common = dict(actor=label, call=method, line=line, **task)
+        if isinstance(exc, TimedOut):
+            seconds = self.time_limit.seconds if self.time_limit else 0.0
+            ran = (f"took {elapsed:.3g} s" if elapsed is not None and elapsed > seconds * 1.5
+                   else f"was stopped after {seconds:g} s")
+            return PolicyTimeout(
+                f"{label} ran past recommender.policy_time_limit ({seconds:g} s): {method} {ran}",
+                limit=seconds, elapsed=elapsed, line_note="it was running", **common)
+        if isinstance(exc, ExitCalled):
+            message = f"{label} called os._exit({exc.status}) in {method}, which would have ended the process"
+        elif isinstance(exc, SystemExit):
+            message = f"{label} called sys.exit({exc.code!r}) in {method}"
+        elif isinstance(exc, MemoryError):
+            message = f"{label} ran out of memory in {method}: {short_message(exc)}"
+        else:
+            message = f"{label} failed: {method} raised {short_message(exc)}"
+        return UserCodeError(message, error=short_message(exc), **common)
+
+    def _slate_failure(self, which: str, method: str, exc: SlateError, users: np.ndarray, now: np.ndarray,
+                       candidates: np.ndarray, row: int | None) -> SlateError:
+        label = self._labels[which]
+        policy = self._objects[which]
+        line = None  # the user's method that served the slate: the one called, or the one it calls
+        for name in (method, "recommend", "score"):
+            function = getattr(policy, "function", None) or getattr(type(policy), name, None)
+            found = definition_line(function) if function is not None else None
+            if found is not None and not is_library_file(found.file):
+                line = found
+                break
+        details = []
+        if row is not None:
+            details.append(f"slate: {exc.slate}")
+            details.append(f"for user {int(users[row])}'s request, with {candidates.shape[1]} candidates "
+                           f"and slate_size {self.sc.recommender.slate_size}")
+        message = (f"{label}: {method} returned an invalid slate: {exc.problem}" if row is not None
+                   else f"{label}: {method} {exc.problem}")
+        error = SlateError(message, problem=exc.problem,
+                           slate=exc.slate, actor=label, call=method, line=line, line_note="the method",
+                           details=details, **self._task(now[row] if row is not None else now))
+        return error
+
+    def close(self) -> None:
+        """Release what the run holds outside itself (the policy time limit's timer)."""
+        if self.time_limit is not None:
+            self.time_limit.close()
 
     # ------------------------------------------------------------------ steps
     def start(self) -> None:
@@ -413,30 +556,48 @@ class Simulation:
             features=BatchFeatures(self.items, candidates, now), slate_size=k, items=self.items, oracle=oracle,
         )
         batch_rngs = rngs.rows(users, self.n_requests[users])
+        which = "warmup" if warm else "policy"
+        call = self._policy_call
         if self.single:  # the policy's one required method, request by request
-            slates = [policy.recommend(batch.request(i), batch_rngs[i]) for i in range(len(batch))]
+            method = "recommend"
+            slates = [call(which, method, now[i], policy.recommend, batch.request(i), batch_rngs[i])
+                      for i in range(len(batch))]
         else:
-            slates = policy.recommend_batch(batch, batch_rngs)
+            method = "recommend_batch"
+            slates = call(which, method, now, policy.recommend_batch, batch, batch_rngs)
         self.n_requests[users] += 1
-        check = not (warm or self.trusted)
-        if isinstance(slates, np.ndarray) and slates.ndim == 2 and slates.shape[0] == users.shape[0]:
-            if check:
-                slates = np.stack([check_slate(policy, s, candidates[i], k) for i, s in enumerate(slates)]) \
-                    if slates.shape[1] else slates.astype(np.int64)
-            groups = {slates.shape[1]: (np.arange(users.shape[0]), np.asarray(slates, dtype=np.int64))}
-        else:
-            slates = list(slates)
-            if len(slates) != users.shape[0]:
-                raise SlateError(f"recommend_batch returned {len(slates)} slates for {users.shape[0]} requests")
-            if check:
-                slates = [check_slate(policy, s, candidates[i], k) for i, s in enumerate(slates)]
+        check = not (self.warmup_trusted if warm else self.trusted)
+        row = None  # the slate being checked
+        try:
+            if isinstance(slates, np.ndarray) and slates.ndim == 2 and slates.shape[0] == users.shape[0]:
+                if check:
+                    checked = []
+                    for row, s in enumerate(slates):
+                        checked.append(check_slate(policy, s, candidates[row], k))
+                    slates = np.stack(checked)
+                groups = {slates.shape[1]: (np.arange(users.shape[0]), np.asarray(slates, dtype=np.int64))}
             else:
-                slates = [np.asarray(s, dtype=np.int64).ravel() for s in slates]
-            lengths = np.fromiter(map(len, slates), np.int64, len(slates))
-            groups = {}
-            for length in np.unique(lengths).tolist():
-                rows = np.flatnonzero(lengths == length)
-                groups[length] = (rows, np.array([slates[i] for i in rows.tolist()], dtype=np.int64).reshape(rows.shape[0], length))
+                if slates is None or isinstance(slates, (str, bytes)) or not hasattr(slates, "__iter__"):
+                    expected = f"a ({users.shape[0]}, k) array or a list of {users.shape[0]} slates"
+                    raise SlateError(f"returned {show_slate(slates)}; expected {expected}")
+                slates = list(slates)
+                if len(slates) != users.shape[0]:
+                    raise SlateError(f"returned {len(slates)} slates for {users.shape[0]} requests")
+                if check:
+                    checked = []
+                    for row, s in enumerate(slates):
+                        checked.append(check_slate(policy, s, candidates[row], k))
+                    slates = checked
+                else:
+                    slates = [np.asarray(s, dtype=np.int64).ravel() for s in slates]
+                row = None
+                lengths = np.fromiter(map(len, slates), np.int64, len(slates))
+                groups = {}
+                for length in np.unique(lengths).tolist():
+                    rows = np.flatnonzero(lengths == length)
+                    groups[length] = (rows, np.array([slates[i] for i in rows.tolist()], dtype=np.int64).reshape(rows.shape[0], length))
+        except SlateError as exc:
+            raise self._slate_failure(which, method, exc, users, now, candidates, row) from None
         for length, (rows, slate) in groups.items():
             if length == 0:
                 self._breaks(users[rows], now[rows])
@@ -661,8 +822,8 @@ class Simulation:
         if what == "retrain":
             self.retrain_times.append(t)
             if self.learns:
-                self.policy.fit(self.feedback.take(t), t)
-                for name, value in self.policy.learned().items():
+                self._policy_call("policy", "fit", t, self.policy.fit, self.feedback.take(t), t)
+                for name, value in self._policy_call("policy", "learned", t, self.policy.learned).items():
                     self.models.append((t, str(name), float(value)))
             if t >= 0:
                 self.rows.add(t, 1, time=t, user_id=-1, session=0, event=_CODE["retrain"])
@@ -707,6 +868,7 @@ class Simulation:
         """Close the event log and assemble the run's results."""
         self.flush(math.inf)
         self.events.close()
+        self.close()
         m = self.metrics
         headline = m.headline(self.sc.horizon)
         initial, final = self.initial_state, self.final_state
@@ -754,24 +916,43 @@ def _frozen(x: np.ndarray) -> np.ndarray:
 
 
 def check_slate(policy: Policy, slate, candidates: np.ndarray, k: int) -> np.ndarray:
-    """A user policy's slate as int64 ids, or a :class:`SlateError` if it breaks the contract."""
-    slate = np.asarray(slate).ravel()
+    """A user policy's slate as int64 ids, or a :class:`SlateError` saying what is wrong with
+    it (``problem``) and showing it (``slate``, truncated)."""
+    given = slate
+
+    def fail(problem: str) -> SlateError:
+        shown = show_slate(given)  # only on failure: slates are checked on every request
+        return SlateError(f"{problem}: {shown}", problem=problem, slate=shown)
+
+    try:
+        slate = np.asarray(slate).ravel()
+    except Exception:  # noqa: BLE001 — ragged nested lists and the like
+        raise fail("it is not an array of item ids") from None
+    if slate.dtype == object:  # None, a dict, a mixed list...
+        raise fail("it is not an array of item ids")
+
     if slate.shape[0] == 0:
-        if not policy.may_end_sessions:
-            raise SlateError(
-                "policy returned an empty slate; set may_end_sessions = True on a policy "
-                "that ends sessions on purpose"
+        if not getattr(policy, "may_end_sessions", False):
+            raise fail(
+                "it is empty; set may_end_sessions = True on a policy that ends sessions on purpose"
             )
         return slate.astype(np.int64)
     if not np.issubdtype(slate.dtype, np.integer):
-        raise SlateError(f"policy returned item ids of type {slate.dtype}; expected integers")
+        raise fail(f"its item ids are of type {slate.dtype}, not integers (return request.candidates[...], "
+                   "not scores or positions as floats)")
     slate = slate.astype(np.int64)
     if slate.shape[0] > k:
-        raise SlateError(f"policy returned a slate of {slate.shape[0]} items; expected at most {k}")
+        raise fail(f"it holds {slate.shape[0]} items, more than slate_size = {k}")
     if np.unique(slate).shape[0] != slate.shape[0]:
-        raise SlateError("policy returned a slate with repeated items")
-    if not np.isin(slate, candidates).all():
-        raise SlateError("policy returned items that are not among the candidates")
+        values, counts = np.unique(slate, return_counts=True)
+        repeated = values[counts > 1]
+        listed = ", ".join(str(v) for v in repeated[:5].tolist()) + (", …" if repeated.shape[0] > 5 else "")
+        raise fail(f"it repeats item(s) {listed}")
+    inside = np.isin(slate, candidates)
+    if not inside.all():
+        outside = slate[~inside]
+        listed = ", ".join(str(v) for v in outside[:5].tolist()) + (", …" if outside.shape[0] > 5 else "")
+        raise fail(f"item(s) {listed} are not among the request's {candidates.shape[0]} candidates")
     return slate
 
 

@@ -27,6 +27,7 @@ from ..config import PolicySpec
 from ..eventlog import EventLog
 from ..world import World
 from .core import RunResult, Simulation, check_slate
+from .errors import TaskGuard
 
 __all__ = ["RunResult", "simulate", "check_slate"]
 
@@ -55,10 +56,19 @@ def simulate(
     """Run one policy on one replication's world (mutated: pass a fresh world per run) with
     the reference engine; ``progress`` is called with the fraction of simulated time done.
     Rows are handed to the event log every ``flush_interval`` simulated seconds as well as at
-    synchronization points (it bounds memory and changes nothing else)."""
-    sim = Simulation(world, spec, events, progress, single=True)
+    synchronization points (it bounds memory and changes nothing else).
+
+    What goes wrong in user code stops the run with a :class:`~recsim.engine.errors.TaskError`
+    naming the task, the policy or component and the line of user code."""
+    with TaskGuard(world.scenario, spec.name, world.replication) as guard:
+        return _simulate(guard, world, spec, events, progress, flush_interval)
+
+
+def _simulate(guard: TaskGuard, world: World, spec: PolicySpec, events: EventLog,
+              progress: Callable[[float], None] | None, flush_interval: float) -> RunResult:
+    guard.sim = sim = Simulation(world, spec, events, progress, single=True)
     if sim.policy.online:
-        sim.on_feedback = sim.policy.update
+        sim.on_feedback = sim.update_policy  # the policy's update, through Simulation._policy_call
     env = _Clock(initial_time=world.start)
     sim.start()
 
@@ -70,7 +80,12 @@ def simulate(
             if not t < sim.end_cut:
                 return
             yield env.at(t)
-            sim.step(one, np.array([t]))
+            try:
+                sim.step(one, np.array([t]))
+            except (KeyboardInterrupt, GeneratorExit):
+                raise
+            except BaseException as exc:  # explained here: SimPy re-raises a copy, without the traceback
+                guard.reraise(exc)
 
     def synchronizer():
         points = sim.schedule()

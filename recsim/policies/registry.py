@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from pydantic import ValidationError
@@ -9,7 +10,7 @@ from pydantic import ValidationError
 from ..plugins import import_object
 from .base import Policy
 
-__all__ = ["BUILTIN_POLICIES", "resolve_policy", "validate_policy_spec", "build_policy"]
+__all__ = ["BUILTIN_POLICIES", "resolve_policy", "validate_policy_spec", "build_policy", "user_policy_types"]
 
 
 def _builtins() -> dict[str, type[Policy]]:
@@ -56,7 +57,12 @@ BUILTIN_POLICIES = (
 
 
 def resolve_policy(type_name: str) -> type[Policy]:
-    """The policy class for a built-in name or ``"module:Class"``; ``LookupError`` otherwise."""
+    """The policy class for a built-in name or ``"module:Class"``; ``LookupError`` otherwise.
+
+    User code must fit the policy interface: a class must subclass :class:`Policy` and
+    implement ``recommend`` (or, for a :class:`~recsim.policies.base.ScoringPolicy`,
+    ``score``); a function must be a Python function callable as ``f(request, rng)`` (checked
+    with :func:`inspect.signature`; a built-in such as ``print`` is refused)."""
     builtins = _builtins()
     if type_name in builtins:
         return builtins[type_name]
@@ -66,13 +72,83 @@ def resolve_policy(type_name: str) -> type[Policy]:
             "or name your own as 'module:Class'"
         )
     target = import_object(type_name, f"policy {type_name!r}")
-    if isinstance(target, type) and issubclass(target, Policy):
+    if isinstance(target, type):
+        if not issubclass(target, Policy):
+            raise LookupError(
+                f"{type_name!r} is neither a recsim Policy subclass nor a function: a class used as a "
+                "policy must subclass recsim.Policy and implement recommend(request, rng)"
+            )
+        _check_policy_class(type_name, target)
         return target
-    if callable(target) and not isinstance(target, type):
+    if callable(target):
+        _check_policy_function(type_name, target)
         from .base import FunctionPolicy
 
         return FunctionPolicy.of(target)
-    raise LookupError(f"{type_name!r} is neither a recsim Policy subclass nor a function")
+    raise LookupError(
+        f"{type_name!r} is a {type(target).__name__}, neither a recsim Policy subclass nor a "
+        "function f(request, rng)"
+    )
+
+
+def _check_policy_class(type_name: str, cls: type[Policy]) -> None:
+    from .base import ScoringPolicy
+
+    if issubclass(cls, ScoringPolicy):
+        if cls.score is ScoringPolicy.score and cls.recommend is ScoringPolicy.recommend:
+            raise LookupError(f"{type_name!r} does not implement score(request, rng), a ScoringPolicy's required method")
+    elif cls.recommend is Policy.recommend:
+        raise LookupError(f"{type_name!r} does not implement recommend(request, rng), a policy's required method")
+
+
+def _check_policy_function(type_name: str, function: Any) -> None:
+    """A function used as a policy must be Python code callable as ``f(request, rng)``."""
+    if inspect.isbuiltin(function) or inspect.ismethoddescriptor(function):
+        raise LookupError(
+            f"{type_name!r} is a built-in function, not a policy: a function used as a policy must "
+            "be a Python function f(request, rng) returning a slate"
+        )
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):
+        raise LookupError(
+            f"{type_name!r} has no signature recsim can check: a function used as a policy must be "
+            "a Python function f(request, rng) returning a slate"
+        ) from None
+    try:
+        signature.bind(None, None)
+    except TypeError:
+        raise LookupError(
+            f"{type_name!r} cannot be called as f(request, rng): its signature is "
+            f"{getattr(function, '__name__', 'function')}{signature}"
+        ) from None
+
+
+def user_policy_types(spec: Any) -> list[str]:
+    """The ``"module:Class"`` types a policy spec (or a type string) names: its own, then those
+    of the policies in its parameters (a re-ranker's ``base``, in either form)."""
+    if isinstance(spec, str):
+        return [spec] if ":" in spec else []
+    found = [spec.type] if ":" in spec.type else []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                walk(item)
+        elif isinstance(value, str) and _looks_like_type(value) and value not in found:
+            found.append(value)
+
+    walk(spec.params)
+    return found
+
+
+def _looks_like_type(value: str) -> bool:
+    module, _, attr = value.partition(":")
+    parts = (*module.split("."), *attr.split("."))
+    return bool(module) and bool(attr) and all(part.isidentifier() for part in parts)
 
 
 def validate_policy_spec(spec: Any, loc: tuple) -> None:
