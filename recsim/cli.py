@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import sys
 from pathlib import Path
@@ -26,7 +27,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 out_console = Console()
-if not out_console.is_terminal:  # piped or captured: do not squeeze tables into 80 columns
+if not out_console.is_terminal and "COLUMNS" not in os.environ:  # piped: no need to squeeze tables
     out_console = Console(width=max(out_console.width, 140))
 err_console = Console(stderr=True)
 
@@ -307,54 +308,134 @@ def _finite(value) -> bool:
         return False
 
 
-def _fmt(spec: str, mean: float, low: float, high: float) -> str:
-    """``mean ±half-width``; ``–`` for an undefined mean (no value: nobody left, nothing
-    watched), the mean alone without an interval."""
+def _fmt(spec: str, mean: float, low: float, high: float, sep: str = " ") -> str:
+    """``mean ±half-width`` (``sep`` between them: a space, or a newline for narrow tables);
+    ``–`` for an undefined mean (no value: nobody left, nothing watched), the mean alone
+    without an interval."""
     if not _finite(mean):
         return "–"
     if not (_finite(low) and _finite(high)):
         return format(float(mean), spec)
-    return f"{format(float(mean), spec)} ±{format((float(high) - float(low)) / 2, spec.replace('+', ''))}"
+    return f"{format(float(mean), spec)}{sep}±{format((float(high) - float(low)) / 2, spec.replace('+', ''))}"
 
 
+#: (summary.csv metric, column header, format) of the table `recsim run` prints; every header
+#: line is at most 9 characters so that the table fits an 80-column terminal
 HEADLINE_COLUMNS = (
-    ("watch_minutes_per_user_day", "watch\nmin/user/day", ".1f"),
+    ("watch_minutes_per_user_day", "watch\nmin/day", ".1f"),
     ("final_wellbeing", "final\nwellbeing", ".3f"),
     ("wellbeing_change", "Δ\nwellbeing", "+.3f"),
-    ("consumed_extremeness", "consumed\nextremeness", ".3f"),
-    ("consumed_extremeness_change", "Δ consumed\nextremeness", "+.3f"),
+    ("consumed_extremeness", "extreme\nconsumed", ".3f"),
+    ("consumed_extremeness_change", "Δ\nextreme\nconsumed", "+.3f"),
     ("appetite_change", "Δ\nappetite", "+.3f"),
     ("churn_rate", "churn\nrate", ".1%"),
 )
 
+#: the terminal width the printed tables are laid out for (they fit it: cells stack the
+#: estimate over its interval, headers wrap, a long policy name folds)
+TABLE_WIDTH = 80
+
+
+def _narrow_table(title: str, caption: str) -> Table:
+    """A table laid out to fit :data:`TABLE_WIDTH` columns: no vertical rules, one space of
+    padding, a policy column that folds long names rather than cutting numbers."""
+    from rich import box
+
+    table = Table(title=title, caption=caption, box=box.SIMPLE_HEAD, padding=(0, 1), collapse_padding=True,
+                  pad_edge=False, show_edge=False, show_lines=True)
+    table.add_column("policy", overflow="fold", min_width=10)
+    return table
+
+
+def _policy_cell(name: object, oracle: object) -> str:
+    """A policy's name, with ``(oracle)`` on a line of its own for a policy reading hidden state."""
+    is_oracle = str(oracle).lower() == "true"
+    return escape(str(name)) + ("\n[dim](oracle)[/]" if is_oracle else "")
+
 
 def _summary_table(summary) -> Table:
-    table = Table(
-        title="Headline metrics over the horizon (mean ±95% CI half-width over replications)",
-        caption="Δ = end of horizon minus start; oracles read hidden state (upper bounds only)",
+    """The headline metrics of ``summary.csv`` (one row per policy) as printed by ``recsim run``:
+    mean over its ±95% CI half-width in each cell; fits :data:`TABLE_WIDTH` columns."""
+    table = _narrow_table(
+        "Headline metrics over the horizon (mean, ±95% CI half-width over replications)",
+        "watch min/day: per user; extreme consumed: mean extremeness of watched items; "
+        "Δ = end of horizon minus start; oracles read hidden state (upper bounds only)",
     )
-    table.add_column("policy", no_wrap=True)
     for _, label, _ in HEADLINE_COLUMNS:
         table.add_column(label, justify="right", no_wrap=True)
     undefined = False
     for _, row in summary.iterrows():
-        oracle = str(row.get("oracle", False)).lower() == "true"
-        name = escape(str(row["policy"])) + (" [dim](oracle)[/]" if oracle else "")
         cells = [
-            _fmt(spec, row.get(m), row.get(f"{m}_ci_low"), row.get(f"{m}_ci_high"))
+            _fmt(spec, row.get(m), row.get(f"{m}_ci_low"), row.get(f"{m}_ci_high"), sep="\n")
             for m, _, spec in HEADLINE_COLUMNS
         ]
         undefined = undefined or "–" in cells
-        table.add_row(name, *cells)
+        table.add_row(_policy_cell(row["policy"], row.get("oracle", False)), *cells)
     if undefined:
         table.caption += "\n– : undefined (nothing to average: e.g. no user watched anything)"
     return table
 
 
+#: seconds between plain progress lines when stderr is not a terminal (CI, Slurm logs);
+#: the environment variable RECSIM_PROGRESS_SECONDS overrides it
+PLAIN_PROGRESS_SECONDS = 30.0
+
+
+class _PlainProgress:
+    """Progress for logs (stderr not a terminal): a plain line at the start, then one at most
+    every ``every`` seconds of wall time while tasks advance, and one at the end —
+    ``<title>: 37.5% of simulated time, 3/8 tasks done, 12 s elapsed``."""
+
+    def __init__(self, title: str, n_tasks: int, every: float):
+        self.title, self.n_tasks, self.every = title, n_tasks, every
+        self.done: dict[str, float] = {}
+        self.started = self.last = 0.0
+
+    def _line(self) -> None:
+        import time
+
+        fraction = sum(self.done.values()) / max(self.n_tasks, 1)
+        finished = sum(1 for f in self.done.values() if f >= 1.0)
+        elapsed = time.monotonic() - self.started
+        err_console.print(
+            f"{escape(self.title)}: {fraction:.1%} of simulated time, {finished}/{self.n_tasks} tasks done, "
+            f"{elapsed:.0f} s elapsed", highlight=False, soft_wrap=True,
+        )
+        self.last = time.monotonic()
+
+    def __enter__(self) -> "_PlainProgress":
+        import time
+
+        self.started = time.monotonic()
+        self._line()
+        return self
+
+    def update(self, key: str, fraction: float) -> None:
+        import time
+
+        self.done[key] = fraction
+        if time.monotonic() - self.last >= self.every:
+            self._line()
+
+    def __exit__(self, kind, exc, tb) -> bool:
+        if exc is None:
+            self._line()
+        return False
+
+
 def _progress(title: str, n_tasks: int, quiet: bool):
-    """A progress bar over tasks (fractions of simulated time within running tasks) and the
-    callback that feeds it."""
+    """A progress display over tasks (fractions of simulated time within running tasks) and
+    the callback that feeds it: a live bar on a terminal, plain periodic lines otherwise
+    (:class:`_PlainProgress`), nothing with ``quiet``."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    if not quiet and not err_console.is_terminal:
+        try:
+            every = float(os.environ.get("RECSIM_PROGRESS_SECONDS", PLAIN_PROGRESS_SECONDS))
+        except ValueError:
+            every = PLAIN_PROGRESS_SECONDS
+        plain = _PlainProgress(title, n_tasks, every)
+        return plain, plain.update
 
     done: dict[str, float] = {}
     progress = Progress(
@@ -418,10 +499,17 @@ def _execute(kind: str, sc, file: Path, out, overwrite, resume, workers, schedul
     return path
 
 
+def _workers(workers: int | None) -> int | None:
+    """``--workers``: None (the scenario's setting), 0 (one per core) or a number of processes."""
+    if workers == 0:
+        return os.cpu_count() or 1
+    return workers
+
+
 OutOption = typer.Option(None, "--out", "-o", help="Folder to write (default: runs/<scenario>-<timestamp>).")
 SeedOption = typer.Option(None, "--seed", help="Root seed (overrides the scenario's).")
 WorkersOption = typer.Option(
-    None, "--workers", "-j", min=1, help="Worker processes (default: the scenario's, 0 = all cores)."
+    None, "--workers", "-j", min=0, help="Worker processes (default: the scenario's; 0 = one per core)."
 )
 SchedulerOption = typer.Option(
     None, "--scheduler", metavar="ADDRESS", help="Run tasks on this Dask scheduler (needs the dask extra)."
@@ -449,7 +537,7 @@ def run(
     ),
 ) -> None:
     """Run a scenario: every policy × replication, then write the run folder."""
-    import pandas as pd
+    from .analysis import read_csv
 
     sc = _load(file, overrides, seed)
     if sc.sweep:
@@ -458,11 +546,11 @@ def run(
             "`recsim sweep` runs the grid[/]"
         )
     n_tasks = len(sc.policies) * sc.replications
-    path = _execute("run", sc, file, out, overwrite, resume, workers, scheduler, quiet, n_tasks, report)
-    summary = pd.read_csv(path / "summary.csv")
+    path = _execute("run", sc, file, out, overwrite, resume, _workers(workers), scheduler, quiet, n_tasks, report)
+    summary = read_csv(path / "summary.csv")
     out_console.print(_summary_table(summary))
     if (path / "comparison.csv").exists():
-        _print_comparison(pd.read_csv(path / "comparison.csv"), gap_only=True)
+        _print_comparison(read_csv(path / "comparison.csv"), gap_only=True)
     if (path / "report" / "report.html").exists():
         out_console.print(f"report: [bold]{escape(str(path / 'report' / 'report.html'))}[/]", highlight=False)
     out_console.print(f"run folder: [bold]{escape(str(path))}[/]", highlight=False)
@@ -495,7 +583,7 @@ def sweep(
     quiet: bool = QuietOption,
 ) -> None:
     """Run a sweep: every grid point × policy × replication, into one folder."""
-    import pandas as pd
+    from .analysis import read_csv
 
     from .sweep import grid_points
 
@@ -505,22 +593,41 @@ def sweep(
     except ScenarioError as exc:
         _report_scenario_error(exc)
     n_tasks = len(points) * len(sc.policies) * sc.replications
-    path = _execute("sweep", sc, file, out, overwrite, resume, workers, scheduler, quiet, n_tasks)
-    summary = pd.read_csv(path / "summary.csv")
-    params = list(sc.sweep)
-    table = Table(title=f"Sweep over {', '.join(params)}: watch time and final wellbeing (mean ±95% CI)")
-    for column in ("point", *params, "policy", "watch min/user/day", "final wellbeing", "Δ appetite"):
-        table.add_column(column, justify="right" if column != "policy" else "left")
-    wide = summary.set_index(["point", "policy", "metric"])
-    for (point, policy), _ in summary.groupby(["point", "policy"], sort=False):
-        values = summary[(summary.point == point) & (summary.policy == policy)].iloc[0]
-        cells = [str(point), *[str(values[p]) for p in params], escape(str(policy))]
-        for metric, spec in (("watch_minutes_per_user_day", ".1f"), ("final_wellbeing", ".3f"), ("appetite_change", "+.3f")):
-            row = wide.loc[(point, policy, metric)]
-            cells.append(_fmt(spec, row["mean"], row["ci_low"], row["ci_high"]))
-        table.add_row(*cells)
+    path = _execute("sweep", sc, file, out, overwrite, resume, _workers(workers), scheduler, quiet, n_tasks)
+    summary = read_csv(path / "summary.csv")
+    table = _sweep_table(summary, list(sc.sweep))
     out_console.print(table)
     out_console.print(f"sweep folder: [bold]{escape(str(path))}[/]", highlight=False)
+
+
+def _sweep_table(summary, params: list[str]) -> Table:
+    """The table `recsim sweep` prints from its ``summary.csv`` (long: point, policy, metric):
+    per grid point and policy, watch time, final wellbeing and the appetite change, mean over
+    ±95% CI half-width; fits :data:`TABLE_WIDTH` columns (parameter paths and policy names
+    fold)."""
+    from rich import box
+
+    table = Table(title=f"Sweep over {', '.join(params)}: mean, ±95% CI half-width over replications",
+                  caption="watch min/day: per user; Δ = end of horizon minus start",
+                  box=box.SIMPLE_HEAD, padding=(0, 1), collapse_padding=True,
+                  pad_edge=False, show_edge=False, show_lines=True)
+    table.add_column("point", justify="right", no_wrap=True)
+    for param in params:
+        table.add_column(param.replace(".", ".\u200b"), justify="right", overflow="fold")
+    table.add_column("policy", overflow="fold", min_width=8)
+    metrics = (("watch_minutes_per_user_day", "watch\nmin/day", ".1f"), ("final_wellbeing", "final\nwellbeing", ".3f"),
+               ("appetite_change", "Δ\nappetite", "+.3f"))
+    for _, label, _ in metrics:
+        table.add_column(label, justify="right", no_wrap=True)
+    wide = summary.set_index(["point", "policy", "metric"])
+    for (point, policy), group in summary.groupby(["point", "policy"], sort=False):
+        values = group.iloc[0]
+        cells = [str(point), *[escape(str(values[p])) for p in params], escape(str(policy))]
+        for metric, _, spec in metrics:
+            row = wide.loc[(point, policy, metric)]
+            cells.append(_fmt(spec, row["mean"], row["ci_low"], row["ci_high"], sep="\n"))
+        table.add_row(*cells)
+    return table
 
 
 def _interval_caption(comparison) -> tuple[str, str]:
@@ -561,21 +668,20 @@ def _print_comparison(comparison, gap_only: bool = False) -> None:
         return
     reference = comparison["reference"].iloc[0]
     metrics = (
-        ("goodhart_watch_gain", "watch-time gain", "+.1%"),
-        ("goodhart_wellbeing_change", "Δ final wellbeing", "+.3f"),
-        ("goodhart_extremeness_change", "Δ consumed\nextremeness", "+.3f"),
+        ("goodhart_watch_gain", "watch-time\ngain", "+.1%"),
+        ("goodhart_wellbeing_change", "Δ final\nwellbeing", "+.3f"),
+        ("goodhart_extremeness_change", "Δ\nextreme\nconsumed", "+.3f"),
     )
     if not gap_only:
         metrics += (
-            ("appetite_change", "Δ appetite change", "+.3f"),
-            ("churn_rate", "Δ churn", "+.1%"),
+            ("appetite_change", "Δ appetite\nchange", "+.3f"),
+            ("churn_rate", "Δ churn\nrate", "+.1%"),
         )
     intervals, note = _interval_caption(comparison)
-    table = Table(
-        title=f"Goodhart gap vs {reference} ({intervals})",
-        caption="differences under common random numbers: each replication's worlds are shared",
+    table = _narrow_table(
+        f"Goodhart gap vs {reference} ({intervals})",
+        "differences under common random numbers: each replication's worlds are shared",
     )
-    table.add_column("policy", no_wrap=True)
     for _, label, _ in metrics:
         table.add_column(label, justify="right", no_wrap=True)
     unbounded = undefined = False
@@ -594,14 +700,12 @@ def _print_comparison(comparison, gap_only: bool = False) -> None:
                 continue
             text = format(float(r["difference"]), spec)
             if _finite(low) and _finite(high):
-                text += f"\n[{format(float(low), spec)}, {format(float(high), spec)}]"
+                text += f"\n[{format(float(low), spec)},\n {format(float(high), spec)}]"
             elif r["n_replications"] >= 2:
                 text += "\n" + escape("[unbounded]")  # Fieller's, reference mean ≈ 0
                 unbounded = True
             cells.append(text)
-        oracle = str(group["oracle"].iloc[0]).lower() == "true"
-        name = escape(str(policy)) + (" [dim](oracle)[/]" if oracle else "")
-        table.add_row(name, *cells)
+        table.add_row(_policy_cell(policy, group["oracle"].iloc[0]), *cells)
     if undefined:
         table.caption += "\n– : undefined (no values to compare, or a reference mean of 0)"
     if unbounded:
