@@ -470,6 +470,12 @@ class BehaviourConfig(_Model):
 class RecommenderConfig(_Model):
     slate_size: int = Field(10, ge=1)
     n_candidates: int = Field(200, ge=1, description="candidate pool drawn per request")
+    candidate_window: Optional[Annotated[Duration, Field(gt=0.0)]] = Field(
+        None,
+        description="draw candidates only among items uploaded in this recent window (or the "
+        "n_candidates most recent items, if fewer were), so the pool follows the catalog as it "
+        "grows; null = among every item uploaded so far",
+    )
     retrain_interval: Duration = Field(
         86400.0, description="how often learned policies refit (0 = never)"
     )

@@ -139,17 +139,24 @@ def standard_normals(p: np.ndarray) -> np.ndarray:
 
 
 def candidate_rows(
-    ukeys: np.ndarray, counters: np.ndarray, n: int, n_available: np.ndarray
+    ukeys: np.ndarray, counters: np.ndarray, n: int, n_available: np.ndarray,
+    first: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The candidate draw of many decisions at once, each row exactly the reference engine's
     (``n`` distinct items among ``m = n + 8 + 2n²//N`` uniform draws of the ``candidates``
-    stream, in order of first occurrence; ``arange(N)`` when N ≤ n).
+    stream, in order of first occurrence; every item of the pool when N ≤ n), from the pool
+    of items ``first ≤ id < n_available`` (N = its size; ``first`` = 0: the whole catalog).
 
     ``ukeys``/``counters``: the users' candidate-stream keys and counters ``(B,)``;
-    ``n_available`` ``(B,)``. Returns ``(candidates (B, n) int64 padded with -1, number of
-    candidates per row, draws consumed per row)``.
+    ``n_available`` and ``first`` ``(B,)``. Returns ``(candidates (B, n) int64 padded with -1,
+    number of candidates per row, draws consumed per row)``.
     """
     B = ukeys.shape[0]
+    if first is not None and np.any(first):  # a pool of recent items: draw in it, then shift
+        first = np.asarray(first, dtype=np.int64)
+        out, count, m = candidate_rows(ukeys, counters, n, np.asarray(n_available, dtype=np.int64) - first)
+        np.add(out, first[:, None], out=out, where=out >= 0)
+        return out, count, m
     N = np.asarray(n_available, dtype=np.int64)
     m = np.where(N <= n, 0, n + 8 + 2 * (n * n) // np.maximum(N, 1))
     m_max = int(m.max()) if B else 0

@@ -207,3 +207,29 @@ def test_online_policy_runs_on_the_reference_engine_with_a_warning(tmp_path):
     assert result.n_decisions == expected.n_decisions > 0
     pd.testing.assert_frame_equal(pq.read_table(tmp_path / "a.parquet").to_pandas(),
                                   pq.read_table(tmp_path / "b.parquet").to_pandas())
+
+
+def test_a_candidate_window_serves_recent_items_alike_in_both_engines(tmp_path):
+    """recommender.candidate_window: both engines draw every candidate among the items uploaded
+    in the window before the request (or the n_candidates most recent, when fewer were)."""
+    window = 6 * 3600.0
+    data = {**BASE, "recommender": {**BASE["recommender"], "candidate_window": "6h"},
+            "policies": ["engagement_oracle"]}
+    scenario = scenario_from_dict(data)
+    events = _compare(scenario, tmp_path)
+    world = build_world(scenario, 0)
+    upload = world.catalog.upload_time
+    shown = events[events["event"].astype(str) == "impression"]
+    assert len(shown) > 100
+    t = shown["time"].to_numpy()
+    items = shown["item_id"].to_numpy()
+    n_avail = np.searchsorted(upload, t, side="right")
+    in_window = upload[items] > t - window
+    among_most_recent = items >= n_avail - scenario.recommender.n_candidates
+    assert (in_window | among_most_recent).all()
+    assert (items < n_avail).all()
+    # and it is a real restriction: without the window, old items are served too
+    plain = _compare(scenario_from_dict({**BASE, "policies": ["engagement_oracle"]}), tmp_path / "plain")
+    old = plain[plain["event"].astype(str) == "impression"]
+    old_t, old_items = old["time"].to_numpy(), old["item_id"].to_numpy()
+    assert (upload[old_items] <= old_t - window).mean() > 0.5

@@ -60,3 +60,29 @@ def test_uniforms_are_counter_uniform():
     key = rng.user_key(rng.stream_key(2, 0, "user:returns"), 17)
     vector = rng.uniforms(key, np.arange(20, dtype=np.uint64))
     assert vector.tolist() == [rng.counter_uniform(key, k) for k in range(1, 21)]
+
+
+def test_candidate_rows_from_a_pool_of_recent_items_are_the_whole_catalog_draw_shifted():
+    """A pool ``first ≤ id < N`` draws exactly what a catalog of ``N − first`` items would,
+    offset by ``first``: the same counters, the same number of draws, every id in the pool."""
+    g = np.random.default_rng(8)
+    key = rng.stream_key(1, 0, "user:candidates")
+    n, B = 30, 800
+    ukeys = rng.user_keys(key, g.integers(0, 5000, size=B))
+    counters = g.integers(0, 10_000, size=B)
+    n_available = g.integers(40, 600, size=B)
+    first = (g.uniform(size=B) * (n_available - 1)).astype(np.int64)  # pools of 1 item and up
+    out, count, m = rng.candidate_rows(ukeys, counters, n, n_available, first)
+    plain, plain_count, plain_m = rng.candidate_rows(ukeys, counters, n, n_available - first)
+    np.testing.assert_array_equal(count, plain_count)
+    np.testing.assert_array_equal(m, plain_m)
+    np.testing.assert_array_equal(out, np.where(plain >= 0, plain + first[:, None], -1))
+    valid = out >= 0
+    rows = np.nonzero(valid)[0]
+    assert (out[valid] >= first[rows]).all() and (out[valid] < n_available[rows]).all()
+    assert (count < n).any() and (count == n).any()  # small pools (every item) and large ones
+    # first = 0 everywhere is the whole catalog, bit for bit
+    same = rng.candidate_rows(ukeys, counters, n, n_available, np.zeros(B, dtype=np.int64))
+    whole = rng.candidate_rows(ukeys, counters, n, n_available)
+    for a, b in zip(same, whole):
+        np.testing.assert_array_equal(a, b)

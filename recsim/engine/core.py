@@ -331,6 +331,16 @@ class Simulation:
         n0 = self.catalog.n_available(self.world.start)
         return np.asarray(times[n0:], dtype=float), n0
 
+    def _pool_start(self, now: np.ndarray, n_avail: np.ndarray) -> np.ndarray | None:
+        """The first item id of each request's candidate pool (``(B,)``), or None for the whole
+        catalog: with ``recommender.candidate_window`` W, the items uploaded in ``(now − W, now]``,
+        or the ``n_candidates`` most recent if fewer were (items are ordered by upload time)."""
+        window = self.sc.recommender.candidate_window
+        if window is None:
+            return None
+        start = np.searchsorted(self.catalog.upload_time, now - window, side="right")
+        return np.minimum(start, np.maximum(n_avail - self.sc.recommender.n_candidates, 0))
+
     def draws(self, users: np.ndarray) -> Draws:
         return Draws(self.keys, self.ctr, users)
 
@@ -533,7 +543,7 @@ class Simulation:
         for lo in range(0, users.shape[0], size):
             u, t = users[lo: lo + size], now[lo: lo + size]
             n_avail = self.n_avail0 + np.searchsorted(self.avail_times, t, side="right")
-            candidates, count, m = rngmod.candidate_rows(keys[u], ctr[u], n, n_avail)
+            candidates, count, m = rngmod.candidate_rows(keys[u], ctr[u], n, n_avail, self._pool_start(t, n_avail))
             ctr[u] += m
             candidates.flags.writeable = False
             counts = np.unique(count)
