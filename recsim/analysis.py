@@ -188,7 +188,13 @@ class Run:
 
     @property
     def n_users(self) -> int:
+        """Modelled users (the behaviour model's); scripted users, if any, come after them."""
         return int(self.scenario["population"]["n_users"])
+
+    @property
+    def scripted_groups(self) -> list[str]:
+        """Names of the scripted user groups (``population.scripted``), in order; [] without."""
+        return [str(g["name"]) for g in (self.scenario.get("population", {}).get("scripted") or [])]
 
     @property
     def n_replications(self) -> int:
@@ -232,13 +238,40 @@ class Run:
 
     @cached_property
     def metrics(self) -> pd.DataFrame:
-        """Tidy metrics: ``policy, replication, metric, kind, start, end, value, oracle``."""
+        """Tidy metrics of the modelled users: ``policy, replication, metric, kind, start, end,
+        value, oracle`` (and ``group`` = ``modelled`` in a run with scripted users; every
+        group's rows are in :attr:`group_metrics`)."""
+        table = self.group_metrics
+        if "group" in table:
+            table = table[table["group"] == "modelled"].reset_index(drop=True)
+        return table
+
+    @cached_property
+    def group_metrics(self) -> pd.DataFrame:
+        """Tidy metrics of every user group (a ``group`` column with scripted users; else the
+        same as :attr:`metrics`)."""
         return _read_partitioned(self, "metrics")
 
     @cached_property
     def users(self) -> pd.DataFrame:
-        """Two rows per user and task (``stage`` = initial | final), see README "Outputs"."""
+        """Two rows per modelled user and task (``stage`` = initial | final), see README
+        "Outputs"; scripted users are in :attr:`all_users`."""
+        table = self.all_users
+        if "group" in table:
+            table = table[table["group"] == "modelled"].reset_index(drop=True)
+        return table
+
+    @cached_property
+    def all_users(self) -> pd.DataFrame:
+        """Two rows per user and task, scripted users included (a ``group`` column with them)."""
         return _read_partitioned(self, "users")
+
+    @cached_property
+    def groups(self) -> pd.DataFrame | None:
+        """``groups.csv``: the headline figures of each scripted group per policy × replication
+        (``policy, replication, group, metric, value``), or None without scripted users."""
+        path = self.path / "groups.csv"
+        return read_csv(path) if path.exists() else None
 
     @cached_property
     def summary(self) -> pd.DataFrame:
@@ -352,6 +385,7 @@ def read_events(
     user_id: int | Iterable[int] | None = None,
     time: tuple[float, float] | None = None,
     filter: ds.Expression | None = None,
+    scripted: bool = False,
 ) -> pd.DataFrame:
     """Read the rows and columns of the event log that are asked for, and nothing else.
 
@@ -359,11 +393,16 @@ def read_events(
     ``event``, ``policy``, ``replication`` and ``user_id`` keep rows whose value is (one of)
     the given; ``time = (start, end)`` keeps ``start <= time < end`` (seconds); ``filter`` is
     any extra ``pyarrow.dataset`` expression. Filters are pushed down to the Parquet scan,
-    so e.g. ``event="watch"`` never materializes the impression rows.
+    so e.g. ``event="watch"`` never materializes the impression rows. Scripted users' rows
+    (``population.scripted``, a ``group`` column names each row's group) are left out unless
+    ``scripted``.
     """
     run = run if isinstance(run, Run) else load_run(run)
     dataset = run.events_dataset
     expr = filter
+    if run.scripted_groups and not scripted:  # the modelled users only (ids below n_users)
+        term = ds.field("user_id") < run.n_users
+        expr = term if expr is None else expr & term
     for name, wanted in (
         ("event", event),
         ("policy", policy),
@@ -1264,3 +1303,39 @@ def learned_weights(
 
 
 __all__.append("learned_weights")
+
+
+# ----------------------------------------------------------------------------- scripted users
+#: the figures :func:`group_summary` compares between modelled and scripted users
+GROUP_METRICS = ("watch_minutes_per_user_day", "consumed_extremeness", "consumed_extremeness_change")
+
+
+def group_summary(run: Run, metrics: Sequence[str] = GROUP_METRICS) -> pd.DataFrame | None:
+    """What each user group got, per policy: the modelled users' headline figures beside each
+    scripted group's (``population.scripted``), mean and Student-t 95% interval over
+    replications — e.g. whether a sock-puppet audit's consumed extremeness over- or
+    under-states the modelled users'. Columns ``policy, group, metric, mean, ci_low, ci_high,
+    n_replications``; None for a run without scripted users."""
+    from .stats import mean_ci
+
+    if run.groups is None:
+        return None
+    modelled = run.replications.melt(id_vars=["policy", "replication"], value_vars=list(metrics),
+                                     var_name="metric", value_name="value").assign(group="modelled")
+    scripted = run.groups[run.groups["metric"].isin(metrics)]
+    table = pd.concat([modelled, scripted], ignore_index=True)
+    order = {"policy": run.policies, "group": ["modelled", *run.scripted_groups], "metric": list(metrics)}
+    rows = []
+    for policy in order["policy"]:
+        for group in order["group"]:
+            for metric in order["metric"]:
+                values = table.loc[(table["policy"] == policy) & (table["group"] == group)
+                                   & (table["metric"] == metric), "value"].to_numpy(dtype=float)
+                values = values[~np.isnan(values)]
+                mean, low, high = mean_ci(values) if values.shape[0] else (math.nan, math.nan, math.nan)
+                rows.append({"policy": policy, "group": group, "metric": metric, "mean": mean,
+                             "ci_low": low, "ci_high": high, "n_replications": int(values.shape[0])})
+    return pd.DataFrame(rows)
+
+
+__all__ += ["GROUP_METRICS", "group_summary"]

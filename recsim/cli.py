@@ -6,6 +6,7 @@ import json
 import math
 import os
 import re
+import signal
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -132,6 +133,7 @@ def _check_user_components(sc, source: str) -> None:
             except (Exception, SystemExit) as exc:  # the check itself tripped over the component
                 problems.append((f"user_model.{role}.type", _raised("its conformance check", exc)))
     problems += _check_user_policies(sc)
+    problems += _check_scripted_rules(sc)
     if problems:
         raise ScenarioError(source, problems)
 
@@ -178,6 +180,26 @@ def _check_user_policies(sc) -> list[tuple[str, str]]:
         finally:
             if timer is not None:
                 timer.close()
+    return problems
+
+
+def _check_scripted_rules(sc) -> list[tuple[str, str]]:
+    """``check_scripted_rule`` on every scripted group whose rule is ``module:Class``:
+    ``(path, message)`` problems."""
+    from .testing import ScriptedRuleCheckError, check_scripted_rule
+
+    problems = []
+    for index, group in enumerate(sc.population.scripted):
+        if ":" not in group.rule:
+            continue
+        path = f"population.scripted.{index}.rule"
+        try:
+            with _user_code_exits():
+                check_scripted_rule(group.rule, group.params)
+        except ScriptedRuleCheckError as exc:
+            problems.append((path, _with_line(str(exc), exc)))
+        except (Exception, SystemExit) as exc:
+            problems.append((path, _raised("its conformance check", exc)))
     return problems
 
 
@@ -484,19 +506,55 @@ def _execute(kind: str, sc, file: Path, out, overwrite, resume, workers, schedul
         _fail(str(exc))
     except ScenarioError as exc:
         _report_scenario_error(exc)
-    except KeyboardInterrupt:
-        partial = path.parent / f".{path.name}.partial"
-        err_console.print(
-            f"[yellow]interrupted[/]: no complete folder was written; the partial output in "
-            f"{escape(str(partial))} is marked 'interrupted' — run again with --resume to finish it",
-            highlight=False,
-        )
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM / SIGHUP (Terminated)
+        _report_interrupt(exc, path)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     except RuntimeError as exc:
         if "Dask" not in str(exc):
             raise
         _fail(str(exc))
     return path
+
+
+def _report_interrupt(exc: BaseException, path: Path) -> None:
+    """Say what an interrupted run left: nothing, its partial output (and what its manifest
+    says), or — interrupted as it was being completed — a complete folder."""
+    what = f"terminated ({exc})" if isinstance(exc, Terminated) else "interrupted"
+    partial = path.parent / f".{path.name}.partial"
+    try:
+        status = json.loads((partial / "manifest.json").read_text(encoding="utf-8")).get("status")
+    except (OSError, ValueError, AttributeError):
+        status = None
+    if path.exists() and not partial.exists():
+        told = f"the run folder {path} was already complete"
+    elif status is None:
+        told = "nothing was written"
+    elif status == "interrupted":
+        told = (f"no complete folder was written; the partial output in {partial} is marked 'interrupted' "
+                "— run again with --resume to finish it")
+    else:
+        told = (f"no complete folder was written; the partial output in {partial} could not be marked "
+                f"'interrupted' (its manifest says '{status}') — run again with --resume to finish it")
+    err_console.print(f"[yellow]{escape(what)}[/]: {escape(told)}", highlight=False, soft_wrap=True)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP arrived (``timeout``, Slurm, Kubernetes, a closed terminal): the
+    command stops as on Ctrl-C — workers stopped, the partial output marked ``interrupted``,
+    exit code 130. ``str()`` is the signal's name."""
+
+
+def _terminate(signum: int, frame) -> None:
+    raise Terminated(signal.Signals(signum).name)
+
+
+def _handle_termination() -> None:
+    """Make SIGTERM and SIGHUP raise :class:`Terminated` (a KeyboardInterrupt) in the main
+    thread, unless something (``nohup``, an embedding program) has set their handling."""
+    for name in ("SIGTERM", "SIGHUP"):
+        sig = getattr(signal, name, None)
+        if sig is not None and signal.getsignal(sig) is signal.SIG_DFL:
+            signal.signal(sig, _terminate)
 
 
 def _workers(workers: int | None) -> int | None:
@@ -926,6 +984,7 @@ def main() -> None:
     if "--debug" in args:  # a global option, accepted after the command too
         _DEBUG = True
         args = ["--debug", *(arg for arg in args if arg != "--debug")]
+    _handle_termination()
     try:
         app(args=args)
     except SystemExit:
@@ -951,9 +1010,13 @@ def _report_failure(exc: BaseException) -> int:
 
     from .engine.errors import TaskError, WorkerDied
     from .plugins import short_message, user_line
+    from .storage import RunFolderError
 
     code = EXIT_RUN_FAILED
-    if isinstance(exc, ScenarioError):
+    if isinstance(exc, RunFolderError):  # the disk: exit 2 if found before the run started
+        lines = exc.lines()
+        code = EXIT_BAD_INPUT if exc.before_run else EXIT_RUN_FAILED
+    elif isinstance(exc, ScenarioError):
         lines = [f"{exc.source}: invalid scenario", *(f"  {p or '<top level>'}: {m}" for p, m in exc.problems)]
         code = EXIT_BAD_INPUT
     elif isinstance(exc, TaskError):

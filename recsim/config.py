@@ -335,8 +335,24 @@ class CatalogConfig(_Model):
 
 
 # ----------------------------------------------------------------------------- population
+class ScriptedGroup(_Model):
+    """A group of scripted users (sock puppets) added after the modelled users: they follow
+    ``rule`` (recsim.users.scripted) instead of the behaviour model, are served by the same
+    policy, and never churn."""
+
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$", description="the group's label in every output")
+    n_users: int = Field(ge=1, description="scripted users in the group")
+    rule: str = Field(description="top_item, most_extreme, replay, or \"module:Class\" (a ScriptedRule)")
+    params: dict[str, Any] = Field(default_factory=dict, description="the rule's parameters")
+
+
 class PopulationConfig(_Model):
-    n_users: int = Field(500, ge=1)
+    n_users: int = Field(500, ge=1, description="modelled users (the behaviour model's)")
+    scripted: list[ScriptedGroup] = Field(
+        default_factory=list,
+        description="groups of scripted users (sock puppets), ids after the modelled users'; "
+        "figures of modelled users exclude them",
+    )
     home_noise: NonNegative = Field(0.05, description="per-topic noise of θ₀ around the home cluster")
     appetite: BetaParams = Field((3.0, 11.0), description="initial appetite a₀ ~ Beta")
     vulnerable_share: Probability = 0.1
@@ -691,6 +707,33 @@ class Scenario(_Model):
         return self
 
     @model_validator(mode="after")
+    def _check_scripted(self) -> Scenario:
+        from .users.scripted import build_rule
+
+        names = [group.name for group in self.population.scripted]
+        for index, group in enumerate(self.population.scripted):
+            loc = ("population", "scripted", index)
+            if group.name in names[:index]:
+                raise PolicyParamError((*loc, "name"), f"group names must be unique; {group.name!r} is repeated")
+            if group.name == "modelled":
+                raise PolicyParamError((*loc, "name"), "'modelled' names the behaviour model's users; choose another")
+            try:
+                rule = build_rule(group.rule, group.params)
+            except LookupError as exc:
+                raise PolicyParamError((*loc, "rule"), str(exc)) from None
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                raise PolicyParamError((*loc, "params", *first["loc"]), first["msg"]) from None
+            items = getattr(rule, "items", None)
+            if items is not None and ((items < 0) | (items >= self.catalog.n_items)).any():
+                raise PolicyParamError(
+                    (*loc, "params", "items"),
+                    f"item ids must be in 0..{self.catalog.n_items - 1} (the items uploaded before the "
+                    "warm-up; catalog.n_items)",
+                )
+        return self
+
+    @model_validator(mode="after")
     def _check_sizes(self) -> Scenario:
         names = [spec.name for spec in self.policies]
         if self.reference is not None and self.reference not in names:
@@ -896,6 +939,9 @@ class ScenarioError(Exception):
         lines += [f"  {path or '<top level>'}: {message}" for path, message in problems]
         super().__init__("\n".join(lines))
 
+    def __reduce__(self):  # picklable with its attributes (it crosses to Dask workers and back)
+        return (type(self), (self.source, self.problems), self.__dict__)
+
 
 class PolicyParamError(ValueError):
     """Raised by policy validation with a field path relative to the scenario root."""
@@ -903,6 +949,9 @@ class PolicyParamError(ValueError):
     def __init__(self, loc: tuple, message: str):
         self.loc = loc
         super().__init__(message)
+
+    def __reduce__(self):  # picklable with its attributes
+        return (type(self), (self.loc, str(self)), self.__dict__)
 
 
 def _known_fields(loc: tuple) -> list[str]:

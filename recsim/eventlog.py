@@ -93,7 +93,9 @@ class EventLog:
 
     ``user_limit`` (``outputs.event_sample``): only events of users with ``user_id <
     user_limit`` are kept — the rest are dropped on arrival, one integer comparison — and
-    ``retrain`` rows (user -1) always; ``None`` keeps every user.
+    ``retrain`` rows (user -1) always; ``None`` keeps every user. ``groups`` (``(name, first
+    id, end id)`` of the modelled users and each scripted group) adds a ``group`` column, and
+    keeps every row of scripted users whatever ``user_limit``.
 
     Buffering is the engine's hot path, so a call stores one tuple (a whole slate for
     :meth:`add_impressions`, whole columns for :meth:`add_rows`) and the columns are built
@@ -107,6 +109,7 @@ class EventLog:
         log_impressions: bool = True,
         oracle: bool = False,
         user_limit: int | None = None,
+        groups: list[tuple[str, int, int]] | None = None,
     ):
         self.path = path
         self.oracle = oracle
@@ -117,6 +120,13 @@ class EventLog:
         limit = _NOBODY if path is None else (sys.maxsize if user_limit is None else int(user_limit))
         self._limit = limit
         self._impression_limit = limit if log_impressions else _NOBODY
+        #: ``(name, first id, end id)`` of the user groups (scripted users after the modelled
+        #: ones): a ``group`` column names each row's, and scripted users' rows are always kept
+        self.groups = groups if groups and len(groups) > 1 else None
+        self._keep_from = self.groups[1][1] if self.groups and path is not None else sys.maxsize
+        self._impression_keep_from = self._keep_from if log_impressions else sys.maxsize
+        self.schema = EVENT_SCHEMA if self.groups is None else EVENT_SCHEMA.append(
+            pa.field("group", pa.dictionary(pa.int8(), pa.string())))
         self.n_rows = 0
         self._writer: pq.ParquetWriter | None = None
         self._reset_buffers()
@@ -144,7 +154,7 @@ class EventLog:
         true_extremeness: float = NAN,
         true_allure: float = NAN,
     ) -> None:
-        if user >= self._limit:
+        if self._limit <= user < self._keep_from:
             return
         self._rows.append((time, user, session, _CODE[event], item, position, watch_time,
                            watch_fraction, survey_score, true_value, true_extremeness, true_allure))
@@ -156,7 +166,7 @@ class EventLog:
 
     def add_impressions(self, time: float, user: int, session: int, slate: list[int]) -> None:
         """One ``impression`` row per slate position (1-based), if impressions are logged."""
-        if user >= self._impression_limit:
+        if self._impression_limit <= user < self._impression_keep_from:
             return
         self._slates.append((time, user, session, slate))
         n = self._n
@@ -197,7 +207,8 @@ class EventLog:
             event = event_codes(event)
         keep = None
         if self._limit < sys.maxsize:
-            keep = np.asarray(columns["user_id"]) < self._limit
+            uid = np.asarray(columns["user_id"])
+            keep = (uid < self._limit) | (uid >= self._keep_from)
         if not self.log_impressions:
             shown = event != _CODE["impression"]
             keep = shown if keep is None else keep & shown
@@ -261,17 +272,22 @@ class EventLog:
             return
         cols = self._columns()
         arrays = []
-        for field in EVENT_SCHEMA:
+        for field in self.schema:
             if field.name == "oracle":
                 arrays.append(pa.array(np.full(self._n, self.oracle)))
             elif field.name == "event":
                 codes = pa.array(cols["event"])
                 arrays.append(pa.DictionaryArray.from_arrays(codes, pa.array(EVENT_TYPES)))
+            elif field.name == "group":
+                starts = np.array([lo for _, lo, _ in self.groups])
+                codes = (np.searchsorted(starts, cols["user_id"], side="right") - 1).astype(np.int8)
+                arrays.append(pa.DictionaryArray.from_arrays(
+                    pa.array(codes, mask=cols["user_id"] < 0), pa.array([name for name, _, _ in self.groups])))
             else:
                 # NaN (no such value for this kind of event) is stored as null: SQL-style
                 # readers (duckdb, polars) then skip it in SUM / AVG
                 arrays.append(pa.array(cols[field.name], type=field.type, from_pandas=True))
-        table = pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA)
+        table = pa.Table.from_arrays(arrays, schema=self.schema)
         self._open()
         self._writer.write_table(table)
         self.n_rows += table.num_rows
@@ -283,7 +299,7 @@ class EventLog:
             # dictionary-encode only the columns with few distinct values: trying it on the
             # float columns costs more time than the whole write, for no gain in size
             self._writer = pq.ParquetWriter(
-                self.path, EVENT_SCHEMA, compression="zstd", use_dictionary=_DICTIONARY_COLUMNS
+                self.path, self.schema, compression="zstd", use_dictionary=[*_DICTIONARY_COLUMNS, "group"]
             )
 
     def close(self) -> None:

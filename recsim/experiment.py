@@ -12,7 +12,7 @@ import dataclasses
 import json
 import os
 import time
-from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -36,6 +36,7 @@ __all__ = [
     "assemble",
     "run_experiment",
     "make_executor",
+    "verify_outputs",
     "reference_policy",
 ]
 
@@ -75,12 +76,18 @@ class TaskResult:
     n_decisions: int
     seconds: float
     point: int | None = None
+    #: scripted user groups' headline figures (population.scripted): group -> metric -> value
+    groups: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
 
 
 def make_tasks(scenario: Scenario, run_dir: Path, point: int | None = None) -> list[Task]:
+    """One task per policy × replication of ``scenario``, writing into ``run_dir``. The path is
+    made absolute here, before any task leaves this process: a worker elsewhere (a Dask
+    cluster) has its own working directory, where a relative path would lead its partitions."""
     data = scenario.dump()
+    run_dir = os.path.abspath(run_dir)
     return [
-        Task(data, p, r, str(run_dir), point)
+        Task(data, p, r, run_dir, point)
         for r in range(scenario.replications)
         for p in range(len(scenario.policies))
     ]
@@ -110,6 +117,9 @@ def run_task(task: Task, progress: Callable[[float], None] | None = None) -> Tas
     world = build_world(scenario, task.replication)
     n_users = world.n_users
     static = {"user_id": np.arange(n_users)}
+    groups = world.groups
+    if len(groups) > 1:  # scripted users: which group each user is in
+        static["group"] = pd.Categorical.from_codes(world.group_codes(), [name for name, _, _ in groups])
     for name, missing in (("home_cluster", -1), ("vulnerable", False), ("susceptibility", np.nan),
                           ("appetite0", np.nan)):
         # who the users are (the default sampler's fields; a model without them gets blanks)
@@ -121,11 +131,18 @@ def run_task(task: Task, progress: Callable[[float], None] | None = None) -> Tas
         oracle=oracle,
         # outputs.event_sample: full event rows for the first users only (ids are i.i.d.
         # draws, so a random sample); metrics and the users table still cover everyone
-        user_limit=scenario.outputs.sampled_users(n_users),
+        user_limit=scenario.outputs.sampled_users(world.n_modelled),
+        groups=groups,  # scripted users' rows: always written, labelled with their group
     )
     result = simulate(world, spec, events, progress)
 
     metrics = pd.DataFrame(result.metrics, columns=["metric", "kind", "start", "end", "value"])
+    if result.group_metrics:  # one set of rows per user group, modelled users' first
+        metrics["group"] = "modelled"
+        metrics = pd.concat(
+            [metrics, *(pd.DataFrame(rows, columns=metrics.columns[:5]).assign(group=name)
+                        for name, rows in result.group_metrics.items())], ignore_index=True)
+        metrics["group"] = pd.Categorical(metrics["group"], [name for name, _, _ in groups])
     metrics["oracle"] = oracle
     path = partition(run_dir, "metrics", spec.name, task.replication)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -165,6 +182,7 @@ def run_task(task: Task, progress: Callable[[float], None] | None = None) -> Tas
         n_decisions=result.n_decisions,
         seconds=time.perf_counter() - started,
         point=task.point,
+        groups=result.group_headlines,
     )
     task.marker.parent.mkdir(parents=True, exist_ok=True)
     tmp = task.marker.with_suffix(".tmp")
@@ -173,12 +191,45 @@ def run_task(task: Task, progress: Callable[[float], None] | None = None) -> Tas
     return outcome
 
 
-def _run_task_reporting(task: Task, queue: Any) -> TaskResult:
-    """Worker entry point: forwards progress through a managed queue."""
+#: the progress queue of this process when it is a worker of the local pool (set by
+#: :func:`_init_worker`), else None
+_WORKER_PROGRESS: Any = None
+
+#: how often (seconds) a worker of the local pool checks that the process that started it is
+#: still alive (it exits when not: a parent killed with SIGKILL leaves no worker running)
+PARENT_CHECK_SECONDS = 0.5
+
+
+def _run_task_reporting(task: Task, queue: Any = None) -> TaskResult:
+    """Worker entry point: run ``task``, forwarding its progress as ``(task key, fraction)``
+    to ``queue`` (anything with ``put``; by default the queue this worker process was started
+    with, if any). A write the run folder's file system refuses (a full disk, a quota, a
+    permission) is a :class:`recsim.storage.RunFolderError` naming the task and the path."""
+    queue = queue if queue is not None else _WORKER_PROGRESS
     report = None
     if queue is not None:
         report = lambda fraction: queue.put((task.key, fraction))  # noqa: E731
-    return run_task(task, report)
+    with _task_writes(task):
+        return run_task(task, report)
+
+
+@contextlib.contextmanager
+def _task_writes(task: Task) -> Iterator[None]:
+    """Within: an ``OSError`` of the file system the task writes to (see
+    :func:`recsim.storage.is_storage_error`) becomes a :class:`recsim.storage.RunFolderError`
+    naming the task and the file (or the task's folder when the error names none, as
+    pyarrow's do)."""
+    from .storage import RunFolderError, is_storage_error
+
+    try:
+        yield
+    except OSError as exc:
+        if isinstance(exc, RunFolderError) or not is_storage_error(exc, task.run_dir):
+            raise
+        name = f"{task.policy} × replication {task.replication}"
+        if task.point is not None:
+            name += f", sweep grid point {task.point}"
+        raise RunFolderError.from_os_error(exc, path=task.run_dir, task=name) from exc
 
 
 def default_workers(scenario: Scenario, n_tasks: int) -> int:
@@ -215,6 +266,10 @@ def _run_all(
     executor: Executor | None,
     on_progress: Callable[[str, float], None] | None,
 ) -> list[TaskResult]:
+    """Run ``tasks``: inline (no ``executor`` and ``workers <= 1``), on a local pool of
+    ``workers`` processes (:func:`_run_on_pool`), or on ``executor`` (whose owner stops what
+    still runs there on an error; its futures not started yet are cancelled here). Results in
+    task order; the first failure (in task order) is raised."""
     if not tasks:
         return []
     if executor is None and workers <= 1:
@@ -223,96 +278,149 @@ def _run_all(
             report = None
             if on_progress is not None:
                 report = lambda f, key=task.key: on_progress(key, f)  # noqa: E731
-            results.append(run_task(task, report))
+            with _task_writes(task):
+                results.append(run_task(task, report))
         return results
-
-    import multiprocessing
-    import queue as queuemod
-    from multiprocessing.managers import SyncManager
-
-    manager = None
-    progress_queue = None
-    if on_progress is not None and executor is None:
-        manager = SyncManager()
-        manager.start(_ignore_sigint)
-        progress_queue = manager.Queue()
-    own = executor is None
-    pool = executor or ProcessPoolExecutor(
-        max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_ignore_sigint
-    )
-    interrupted = False
+    if executor is None:
+        return _run_on_pool(tasks, workers, on_progress)
+    futures: dict[Any, int] = {}
     try:
-        futures = {pool.submit(_run_task_reporting, t, progress_queue): i for i, t in enumerate(tasks)}
-        results: list[TaskResult | None] = [None] * len(tasks)
-        pending = set(futures)
-        while pending:
-            done = {f for f in pending if f.done()}
-            for future in done:
-                results[futures[future]] = future.result()
-                pending.discard(future)
-                if on_progress is not None and progress_queue is None:
-                    on_progress(tasks[futures[future]].key, 1.0)
-            if progress_queue is not None:
-                try:
-                    while True:
-                        key, fraction = progress_queue.get(timeout=0.1)
-                        on_progress(key, fraction)
-                except queuemod.Empty:
-                    pass
-            elif pending:
-                with contextlib.suppress(TimeoutError):
-                    next(as_completed(pending, timeout=0.5))
-        return results  # type: ignore[return-value]
+        for i, task in enumerate(tasks):
+            futures[executor.submit(_run_task_reporting, task, None)] = i
+        return _collect(futures, tasks, on_progress, None)
     except BaseException:
-        interrupted = True
+        for future in futures:
+            future.cancel()
         raise
+
+
+def _run_on_pool(
+    tasks: list[Task], workers: int, on_progress: Callable[[str, float], None] | None
+) -> list[TaskResult]:
+    """Run ``tasks`` on a pool of ``workers`` spawned processes, progress coming back through
+    a queue the workers are started with.
+
+    Only this process handles Ctrl-C and SIGTERM (the workers ignore both, see
+    :func:`_init_worker`): on an interrupt or a failed task it kills the workers (SIGKILL) and
+    waits for the pool to be torn down — with further signals held meanwhile — so that no worker
+    keeps running and nothing of the pool is left for the interpreter's exit hooks (which
+    otherwise could print a traceback after an interrupt)."""
+    import multiprocessing
+
+    from .storage import signals_deferred
+
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue() if on_progress is not None else None
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
+                               initargs=(os.getpid(), queue))
+    processes: dict[int, Any] = {}
+    clean = False
+    try:
+        futures = {pool.submit(_run_task_reporting, task, None): i for i, task in enumerate(tasks)}
+        processes.update(getattr(pool, "_processes", None) or {})  # all started by now
+        results = _collect(futures, tasks, on_progress, queue)
+        clean = True
+        return results
     finally:
-        if own:
-            processes = list((getattr(pool, "_processes", None) or {}).values())
-            pool.shutdown(wait=not interrupted, cancel_futures=True)
-            if interrupted:
-                # Ctrl-C or a failed task: stop the other tasks now rather than finish them
-                for process in processes:
-                    process.terminate()
-        if manager is not None:
-            manager.shutdown()
+        with signals_deferred():
+            processes.update(getattr(pool, "_processes", None) or {})
+            if not clean:  # stop the other tasks now rather than let them finish
+                for process in processes.values():
+                    with contextlib.suppress(Exception):
+                        process.kill()
+            pool.shutdown(wait=clean, cancel_futures=True)
+            if queue is not None:
+                queue.close()
+                queue.join_thread()
+
+
+def _collect(futures: dict[Any, int], tasks: list[Task], on_progress: Callable[[str, float], None] | None,
+             queue: Any) -> list[TaskResult]:
+    """Wait for ``futures`` (future → index in ``tasks``), passing progress on from ``queue``
+    (``(key, fraction)`` items; none: each task reports 1.0 as it finishes); their results in
+    task order."""
+    import queue as queuemod
+    from concurrent.futures import FIRST_COMPLETED, wait
+
+    results: list[TaskResult | None] = [None] * len(tasks)
+    finished: set[str] = set()
+    pending = set(futures)
+    while pending:
+        done, pending = wait(pending, timeout=0.1 if queue is not None else 0.5, return_when=FIRST_COMPLETED)
+        if queue is not None:
+            while True:
+                try:
+                    key, fraction = queue.get_nowait()
+                except queuemod.Empty:
+                    break
+                if key not in finished:  # a late report of a finished task must not set it back
+                    on_progress(key, fraction)  # type: ignore[misc]
+        for future in sorted(done, key=futures.__getitem__):
+            index = futures[future]
+            results[index] = future.result()
+            finished.add(tasks[index].key)
+            if on_progress is not None:
+                on_progress(tasks[index].key, 1.0)
+    return results  # type: ignore[return-value]
 
 
 def _ignore_sigint() -> None:
-    """Worker initializer: only the parent handles Ctrl-C (and then stops the workers)."""
+    """Only the parent handles Ctrl-C (and then stops the workers)."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+def _init_worker(parent_pid: int, queue: Any = None) -> None:
+    """Initializer of the local pool's workers: ignore SIGINT and SIGTERM (the parent, which
+    gets them too from a terminal, ``timeout``, Slurm or Kubernetes, stops the workers), report
+    progress to ``queue``, and exit as soon as the process ``parent_pid`` that started this one
+    is gone — killed with SIGKILL, or crashed (checked every :data:`PARENT_CHECK_SECONDS` by a
+    daemon thread, whatever the task is doing)."""
+    import signal
+    import threading
+
+    global _WORKER_PROGRESS
+    _ignore_sigint()
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if queue is not None:
+        queue.cancel_join_thread()  # exiting never waits for progress nobody will read
+    _WORKER_PROGRESS = queue
+    pass
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """End this process (at once, ``os._exit``) when its parent is no longer ``parent_pid``
+    (the orphan is adopted by init or a subreaper)."""
+    while os.getppid() == parent_pid:
+        time.sleep(PARENT_CHECK_SECONDS)
+    os._exit(1)
+
+
 @contextlib.contextmanager
-def make_executor(workers: int, scheduler: str | None = None, kind: str = "local") -> Iterator[Executor | None]:
+def make_executor(
+    workers: int, scheduler: str | None = None, kind: str = "local", tasks: list[Task] | tuple = ()
+) -> Iterator[Executor | None]:
     """The executor tasks run on: ``None`` (run inline, or on the local process pool that
     :func:`run_tasks` makes for ``workers > 1``), or a Dask distributed cluster's
     ``Client.get_executor()`` when a ``scheduler`` address is given or ``kind == "dask"`` (a
-    ``LocalCluster`` of ``workers`` single-threaded processes). Dask is an optional extra."""
+    ``LocalCluster`` of ``workers`` single-threaded processes). For Dask, the user code the
+    ``tasks``' scenarios name is shipped to the workers and every worker must see the tasks' run
+    folders (:func:`recsim.distributed.dask_executor`). Dask is an optional extra; an
+    unreachable scheduler is a :class:`recsim.distributed.SchedulerUnreachable`."""
     if scheduler is None and kind != "dask":
         yield None
         return
     try:
-        from dask.distributed import Client, LocalCluster
+        from .distributed import dask_executor
     except ImportError:
         raise RuntimeError(
             "the Dask executor needs the optional extra: pip install 'recsim-engagement[dask]'"
         ) from None
-    if scheduler is not None:
-        client = Client(scheduler)
-        cluster = None
-    else:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
-        client = Client(cluster)
-    try:
-        yield client.get_executor()
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+    scenarios = list({id(t.scenario): t.scenario for t in tasks}.values())
+    folders = sorted({t.run_dir for t in tasks})
+    with dask_executor(workers, scheduler, scenarios, folders) as executor:
+        yield executor
 
 
 def reference_policy(scenario: Scenario) -> str:
@@ -347,6 +455,14 @@ def assemble(scenario: Scenario, run_dir: Path, results: list[TaskResult]) -> di
     summary.insert(2, "oracle", summary["policy"].map(oracle))
     write_csv(summary, run_dir / "summary.csv")
     tables = {"replications": replications, "summary": summary}
+    group_rows = [
+        {"policy": res.policy, "replication": res.replication, "group": group, "metric": metric, "value": value}
+        for res in results for group, figures in (res.groups or {}).items() for metric, value in figures.items()
+    ]
+    if group_rows:  # scripted users (population.scripted): their figures, apart
+        groups = pd.DataFrame(group_rows)
+        write_csv(groups, run_dir / "groups.csv")
+        tables["groups"] = groups
     if len(scenario.policies) > 1:
         comparison = compare(replications, reference_policy(scenario), seed=scenario.seed)
         write_csv(comparison, run_dir / "comparison.csv")
@@ -432,10 +548,46 @@ def execute(
     with contextlib.ExitStack() as stack:
         if executor is None:
             executor = stack.enter_context(
-                make_executor(n_workers, scheduler or scenario.scheduler, scenario.executor)
+                make_executor(n_workers, scheduler or scenario.scheduler, scenario.executor, tasks)
             )
         manifest["executor"] = "inline/local" if executor is None else type(executor).__name__
-        return run_tasks(tasks, n_workers, executor=executor, on_progress=on_progress, resume=resume)
+        results = run_tasks(tasks, n_workers, executor=executor, on_progress=on_progress, resume=resume)
+    verify_outputs(tasks)
+    return results
+
+
+#: the partitions every task writes (``models`` only for a learned policy that retrained)
+TASK_TABLES = ("events", "metrics", "users")
+
+
+def verify_outputs(tasks: list[Task]) -> None:
+    """Check, in this process, that every task's partitions (:data:`TASK_TABLES`) and its
+    completion marker are in its run folder and that the partitions are readable Parquet files:
+    whatever executor ran the tasks, a run is never completed without them (a worker on a
+    machine that does not share the folder writes them elsewhere). Raises
+    :class:`~recsim.engine.errors.OutputsMissing` naming the tasks and the missing files; their
+    markers are removed so that ``--resume`` runs those tasks again."""
+    import pyarrow.parquet as pq
+
+    from .engine.errors import OutputsMissing
+
+    missing: dict[str, list[str]] = {}
+    for task in tasks:
+        run_dir = Path(task.run_dir)
+        absent = []
+        for table in TASK_TABLES:
+            path = partition(run_dir, table, task.policy, task.replication)
+            try:
+                pq.read_metadata(path)
+            except (OSError, ValueError):  # absent, or not a (whole) Parquet file
+                absent.append(str(path.relative_to(run_dir)))
+        if not task.marker.is_file():
+            absent.append(str(task.marker.relative_to(run_dir)))
+        if absent:
+            missing[OutputsMissing.describe_task(task.policy, task.replication, task.point)] = absent
+            task.marker.unlink(missing_ok=True)
+    if missing:
+        raise OutputsMissing(missing, folder=os.path.commonpath([t.run_dir for t in tasks]), n_tasks=len(tasks))
 
 
 def run_experiment(
@@ -473,8 +625,11 @@ def run_experiment(
         if report:
             from .report import write_report
 
+            folder.finish()  # the results' times, which the report shows
             folder.save_manifest()
             started = time.perf_counter()
-            write_report(folder.work)
+            # written into the .partial folder (the rename after it completes the run), it
+            # shows the run as it will be: complete, its times, its final path
+            write_report(folder.work, manifest=folder.final_manifest(), folder=folder.path.absolute())
             folder.manifest["report_seconds"] = round(time.perf_counter() - started, 3)
     return path

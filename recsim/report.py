@@ -264,6 +264,17 @@ def _summary_table(run: Run) -> str:
     return _table(frame, index=True)
 
 
+def _groups_table(groups: pd.DataFrame) -> str:
+    """Rows policy × group, a column per metric of :func:`recsim.analysis.group_summary`."""
+    rows = []
+    for (policy, group), sub in groups.groupby(["policy", "group"], sort=False):
+        row = {"policy": str(policy), "group": str(group)}
+        for _, q in sub.iterrows():
+            row[str(q["metric"]).replace("_", " ")] = _interval(q["mean"], q["ci_low"], q["ci_high"], 1.0, 3)
+        rows.append(row)
+    return _table(pd.DataFrame(rows))
+
+
 def _gap_table(run: Run) -> str:
     gap = analysis.goodhart_gap(run)
     if gap.empty:
@@ -325,7 +336,12 @@ def _meta(run: Run) -> str:
         ("replications", run.n_replications),
         ("policies", ", ".join(run.policies)),
         ("oracles (upper bounds, read hidden state)", ", ".join(oracles) or "none"),
-        ("wall time", f"{m.get('wall_seconds', '?')} s on {m.get('workers', '?')} worker(s)"),
+        ("times (UTC)", f"started {m.get('started_at', '?')}, results complete {m.get('finished_at', '?')}"),
+        (
+            "wall time",
+            f"{m.get('wall_seconds', '?')} s on {m.get('workers', '?')} worker(s)"
+            + (" (this attempt, which resumed an interrupted one)" if m.get("resumed") else ""),
+        ),
         ("command", " ".join(map(str, m.get("command", [])))),
         ("versions", ", ".join(f"{k} {v}" for k, v in m.get("versions", {}).items())),
     ]
@@ -340,7 +356,8 @@ def _meta(run: Run) -> str:
 
 
 # ----------------------------------------------------------------------------- entry point
-def write_report(run_dir: Path, *, out: Path | None = None, dpi: int = 100) -> Path:
+def write_report(run_dir: Path, *, out: Path | None = None, dpi: int = 100,
+                 manifest: dict | None = None, folder: Path | None = None) -> Path:
     """Write the report of the run folder ``run_dir`` into ``out`` (default
     ``<run_dir>/report/``): one PNG per figure of :func:`report_plots` (:data:`REPORT_PLOTS`,
     and what the learned rankers learned if the run has a ``models`` table) and ``report.html``,
@@ -353,11 +370,19 @@ def write_report(run_dir: Path, *, out: Path | None = None, dpi: int = 100) -> P
     For a sweep folder (``recsim sweep``: ``grid.csv`` and ``points/point=<i>/``) each grid
     point gets its report in ``points/point=<i>/report/`` and ``report.html`` (in ``out``)
     is an index of them: the grid and the sweep's summary, with a link to each point's.
+
+    ``manifest`` (entries shown instead of the folder's own: status, times) and ``folder``
+    (the run folder's path shown) are for a report written before the run is complete:
+    ``recsim run`` writes it into the ``.partial`` folder and passes what the folder will say
+    once renamed.
     """
     run_dir = Path(run_dir)
     if (run_dir / "grid.csv").exists() and (run_dir / "points").is_dir():
         return _write_sweep_report(run_dir, out=out, dpi=dpi)
     run = analysis.load_run(run_dir)
+    if manifest is not None:
+        run.manifest = {**run.manifest, **manifest}
+    shown = Path(folder) if folder is not None else run.path
     out = Path(out) if out is not None else run.path / "report"
     out.mkdir(parents=True, exist_ok=True)
 
@@ -379,7 +404,7 @@ def write_report(run_dir: Path, *, out: Path | None = None, dpi: int = 100) -> P
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
-        f'<p class="meta">Run folder <code>{html.escape(str(run.path))}</code>; report written '
+        f'<p class="meta">Run folder <code>{html.escape(str(shown))}</code>; report written '
         f"{datetime.now(timezone.utc).isoformat(timespec='seconds')}.</p>",
     ]
     if description:
@@ -398,6 +423,14 @@ def write_report(run_dir: Path, *, out: Path | None = None, dpi: int = 100) -> P
         "a platform could deploy.</p>" + _summary_table(run)
     )
     parts.append("<h2 id='gap'>Goodhart gap</h2>" + _gap_table(run))
+    groups = analysis.group_summary(run)
+    if groups is not None:
+        parts.append(
+            "<h2 id='groups'>Scripted users</h2><p>What the scripted users (sock puppets, "
+            "<code>population.scripted</code>) got beside the modelled users, under each policy: "
+            "mean [Student-t 95% interval] over replications. Every other figure of this report "
+            "is the modelled users' only.</p>" + _groups_table(groups)
+        )
     if run.comparison is not None:
         parts.append(
             "<h2 id='comparison'>Comparison</h2><p>From <code>comparison.csv</code>: "

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from . import rng as rngmod
 from .catalog import Catalog, generate_catalog, make_topic_centers
 from .config import Scenario
@@ -37,7 +39,31 @@ class World:
 
     @property
     def n_users(self) -> int:
+        """Every user: the modelled ones, then the scripted groups'."""
         return self.state.n_users
+
+    @property
+    def n_modelled(self) -> int:
+        """Users following the behaviour model: ids ``0 .. n_modelled - 1``."""
+        return self.scenario.population.n_users
+
+    @property
+    def groups(self) -> list[tuple[str, int, int]]:
+        """``(name, first id, end id)`` of each user group: ``modelled``, then each scripted
+        group of ``population.scripted`` in order."""
+        out = [("modelled", 0, self.n_modelled)]
+        lo = self.n_modelled
+        for group in self.scenario.population.scripted:
+            out.append((group.name, lo, lo + group.n_users))
+            lo += group.n_users
+        return out
+
+    def group_codes(self) -> np.ndarray:
+        """Each user's group index into :attr:`groups`, ``(n_users,)`` int."""
+        codes = np.zeros(self.n_users, dtype=np.int64)
+        for index, (_, lo, hi) in enumerate(self.groups):
+            codes[lo:hi] = index
+        return codes
 
 
 def build_world(scenario: Scenario, replication: int) -> World:
@@ -56,6 +82,12 @@ def build_world(scenario: Scenario, replication: int) -> World:
     state = model.initial_state(
         scenario.population.n_users, centers, rngmod.generator(seed, replication, "population"), start
     )
+    n_scripted = sum(group.n_users for group in scenario.population.scripted)
+    if n_scripted:  # from their own stream: the modelled users are the same with or without them
+        scripted = model.initial_state(
+            n_scripted, centers, rngmod.generator(seed, replication, "population:scripted"), start
+        )
+        state = state.extend(scripted)
     streams = dict.fromkeys([*rngmod.USER_STREAMS, *model.streams])
     keys = {name: rngmod.stream_key(seed, replication, f"user:{name}") for name in streams}
     return World(scenario, replication, catalog, model, state, keys)

@@ -54,6 +54,7 @@ from ..plugins import definition_line, is_library_file, short_message, user_line
 from ..policies.registry import build_policy, resolve_policy
 from ..users.components import SessionSummary
 from ..users.formulas import sample_choice, session_mean
+from ..users.scripted import build_rule
 from ..users.state import Draws, ItemView
 from ..world import World
 from .errors import (
@@ -97,6 +98,10 @@ class RunResult:
     n_events: int = 0
     n_decisions: int = 0
     policy: Policy | None = None  # the policy as it ended the run (learned state included)
+    #: scripted user groups (population.scripted): name -> their metric rows and headline
+    #: figures, as ``metrics`` and ``headline`` are the modelled users'
+    group_metrics: dict[str, list[tuple]] = field(default_factory=dict)
+    group_headlines: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 class _Table:
@@ -276,8 +281,20 @@ class Simulation:
         self.warmup_rngs = RequestRngs(rngmod.stream_key(sc.seed, world.replication, "policy:warmup"))
         self.trusted = _built_in(self.policy)
         self.warmup_trusted = _built_in(self.warmup_policy)
-        self.metrics = MetricsCollector(n_users, cat.n_topics, sc.outputs.extreme_threshold, np.maximum(cat.topics, 0.0),
+        # user groups: the modelled users (ids 0 .. n_modelled - 1), then scripted ones
+        # (population.scripted) whose rule replaces the choice and the watch time, who never
+        # churn and whose figures are kept apart from the modelled users'
+        self.n_modelled = nm = world.n_modelled
+        self.groups = world.groups
+        self.rules = [(lo, hi, build_rule(g.rule, g.params))
+                      for g, (_, lo, hi) in zip(sc.population.scripted, self.groups[1:])]
+        self.script_watched = np.zeros(n_users, dtype=np.int64)  # watches since the start
+        item_topics = np.maximum(cat.topics, 0.0)
+        self.metrics = MetricsCollector(nm, cat.n_topics, sc.outputs.extreme_threshold, item_topics,
                                         pair_users=getattr(events, "user_limit", None))
+        self.group_metrics = [(name, lo, hi, MetricsCollector(hi - lo, cat.n_topics, sc.outputs.extreme_threshold,
+                                                              item_topics))
+                              for name, lo, hi in self.groups[1:]]
         # a policy that keeps the base class's no-op fit never reads the feedback: skip it
         self.learns = not (type(self.policy).fit is Policy.fit and "fit" not in vars(self.policy))
         self.on_feedback: Callable[[Feedback], None] | None = None
@@ -322,7 +339,7 @@ class Simulation:
         self.max_batch = 1024
         # users whose events are written (outputs.event_sample); the others only feed metrics
         limit = getattr(events, "user_limit", None)
-        self.written_users = n_users if limit is None else min(int(limit), n_users)
+        self.written_users = nm if limit is None else min(int(limit), nm)
 
     # ------------------------------------------------------------------ helpers
     def _availability(self) -> tuple[np.ndarray, int]:
@@ -350,8 +367,8 @@ class Simulation:
     def _written(self, users: np.ndarray, log: np.ndarray) -> np.ndarray:
         """``log`` restricted to the users whose events are written (outputs.event_sample),
         for rows that feed no metric (impressions, session ends, breaks, churn)."""
-        if self.written_users < self.n_users:
-            return log & (users < self.written_users)
+        if self.written_users < self.n_modelled:  # scripted users' events are always written
+            return log & ((users < self.written_users) | (users >= self.n_modelled))
         return log
 
     def _put(self, users: np.ndarray, updates: dict[str, np.ndarray]) -> None:
@@ -496,6 +513,8 @@ class Simulation:
             p = self.model.churn.probability(self.view(u))
             quit_ = np.zeros(users.shape[0], dtype=bool)
             quit_[again] = self.draws(u).uniform("churn") < p
+            if self.rules:  # scripted users never churn
+                quit_ &= users < self.n_modelled
             if quit_.any():
                 cu, ct = users[quit_], now[quit_]
                 self.churned[cu] = True
@@ -633,6 +652,7 @@ class Simulation:
         probs = model.choice.probabilities(state, terms)
         draws = self.draws(users)
         choice = sample_choice(probs, draws.uniform("choice"))
+        direct = self._scripted_choice(users, slate, choice) if self.rules else None
         t_choice = now + model.choice.scan_time
         alive = t_choice < self.end_cut  # nothing happens after the end of the horizon
         if not alive.all():
@@ -642,6 +662,7 @@ class Simulation:
             keep = np.flatnonzero(alive)
             users, now, slate, choice, t_choice = users[keep], now[keep], slate[keep], choice[keep], t_choice[keep]
             terms = {name: values[keep] for name, values in terms.items()}
+            direct = direct[keep] if direct is not None else None
             state = self.view(users)
             B = users.shape[0]
             if B == 0:
@@ -651,7 +672,13 @@ class Simulation:
         session = self.session[users]
         log = now >= 0
         if log.any():
-            self.metrics.on_impressions(slate[log])
+            if self.group_metrics:
+                for lo, hi, m in self._collectors():
+                    mine = log & (users >= lo) & (users < hi)
+                    if mine.any():
+                        m.on_impressions(slate[mine])
+            else:
+                self.metrics.on_impressions(slate[log])
         # impressions feed no metric: rows only for the users whose events are written
         shown_log = self._written(users, log)
         if self.events.log_impressions and shown_log.any():
@@ -676,6 +703,8 @@ class Simulation:
                 self.on_feedback(self.feedback.last(n_feedback, 0))
         # no click: leave, or look at another slate, after the scan
         none = choice < 0
+        if direct is not None:  # a scripted user watching an item off the slate
+            none &= direct < 0
         if none.any():
             rows = np.flatnonzero(none)
             nu = users[rows]
@@ -689,11 +718,21 @@ class Simulation:
         cu, cc, ct = users[click], choice[click], t_choice[click]
         item = slate[click, cc]
         chosen = {name: values[click, cc] for name, values in terms.items()}
+        if direct is not None and (direct[click] >= 0).any():  # off the slate: position 0
+            off = np.flatnonzero(direct[click] >= 0)
+            item[off] = direct[click][off]
+            for name, values in model.allure.score(self.view(cu[off]), ItemView(self.catalog, item[off])).items():
+                chosen[name][off] = values
         hist.n_clicks[cu] += 1
         clog = ct >= 0  # the click happens after the scan: logged if that is in the horizon
         self.rows.add(ct[clog], int(clog.sum()), time=ct[clog], user_id=cu[clog], session=session[click][clog],
                       event=_CODE["click"], item_id=item[clog], position=cc[clog] + 1)
         tau = model.response.watch_time(self.view(cu), ItemView(self.catalog, item), chosen, self.draws(cu))
+        if self.rules:  # scripted users watch their rule's share of each item
+            for lo, hi, rule in self.rules:
+                mine = (cu >= lo) & (cu < hi)
+                if mine.any():
+                    tau = np.where(mine, rule.fraction * self.catalog.length[item], tau)
         t_watch = ct + tau
         ends = t_watch < self.end_cut
         self.w_item[cu] = item
@@ -722,10 +761,17 @@ class Simulation:
         session = self.session[users]
         position = self.w_position[users]
         if self.learns or self.on_feedback is not None:
-            self.feedback.rows.add(now, users.shape[0], time=now, served_at=self.w_served[users], user_id=users,
-                                   session=session, item_id=item, position=position, clicked=True, watch_time=tau)
-            if self.on_feedback is not None:
-                self.on_feedback(self.feedback.last(users.shape[0], 0))
+            fb = slice(None)
+            if self.rules and (position == 0).any():  # watched off the slate: not a slate's feedback
+                fb = np.flatnonzero(position > 0)
+            n_fb = users[fb].shape[0]
+            self.feedback.rows.add(now[fb], n_fb, time=now[fb], served_at=self.w_served[users][fb], user_id=users[fb],
+                                   session=session[fb], item_id=item[fb], position=position[fb], clicked=True,
+                                   watch_time=tau[fb])
+            if self.on_feedback is not None and n_fb:
+                self.on_feedback(self.feedback.last(n_fb, 0))
+        if self.rules:
+            self.script_watched[users] += 1
         obs = self.items
         hist.watch_seconds[users] += tau
         hist.watch_fraction_sum[users] += frac
@@ -789,8 +835,28 @@ class Simulation:
         cols = self.rows.take_before(until)
         if cols is None:
             return
+        if self.group_metrics:
+            uid = cols["user_id"]
+            for lo, hi, m in self._collectors():
+                self._feed(m, cols, (uid >= lo) & (uid < hi), lo)
+        else:
+            self._feed(self.metrics, cols, None, 0)
+        self.events.add_rows(cols)
+
+    def _collectors(self):
+        """``(first id, end id, metrics collector)`` of every user group, modelled first."""
+        yield 0, self.n_modelled, self.metrics
+        for _, lo, hi, m in self.group_metrics:
+            yield lo, hi, m
+
+    def _feed(self, m: MetricsCollector, cols: dict[str, np.ndarray], rows: np.ndarray | None, first: int) -> None:
+        """Hand the event rows ``rows`` (a mask, None: all) of one user group, whose ids start
+        at ``first``, to its metrics collector (which numbers the group's users from 0)."""
+        if rows is not None:
+            cols = {name: values[rows] for name, values in cols.items()}
+            if first:
+                cols["user_id"] = cols["user_id"] - first
         ev = cols["event"]
-        m = self.metrics
         starts = ev == _CODE["session_start"]
         if starts.any():
             m.on_sessions(cols["user_id"][starts])
@@ -804,7 +870,6 @@ class Simulation:
         surveys = ev == _CODE["survey"]
         if surveys.any():
             m.on_surveys(cols["time"][surveys], cols["user_id"][surveys], cols["survey_score"][surveys])
-        self.events.add_rows(cols)
 
     def schedule(self) -> list[tuple[float, str]]:
         """The synchronization points ``(time, what)`` in time order: retrains every
@@ -847,6 +912,9 @@ class Simulation:
                 self._bucket_start, bucket_end, n_available, extra=self._proxy_panel(t, n_available),
                 pairs_rng=rngmod.generator(self.sc.seed, replication, f"metrics:pairs:{self._bucket_index}"),
             )
+            for name, _, _, m in self.group_metrics:
+                m.close_bucket(self._bucket_start, bucket_end, n_available, pairs_rng=rngmod.generator(
+                    self.sc.seed, replication, f"metrics:pairs:{name}:{self._bucket_index}"))
             self.final_state = self.snapshot(t, with_theta=bucket_end >= self.sc.horizon)
             self._bucket_start = bucket_end
             self._bucket_index += 1
@@ -869,19 +937,79 @@ class Simulation:
         return {"proxy_validity": _nanmean(validity), "proxy_regret": _nanmean(regret)}
 
     def snapshot(self, now: float, with_theta: bool = False) -> dict[str, np.ndarray]:
-        state = self.metrics.snapshot(self.model, self.state, self.in_session, self.state_time, self.churned, now,
-                                      with_theta=with_theta)
+        """Every user's effective state at ``now`` (and the state rows of each group's metrics)."""
+        if not self.group_metrics:
+            state = self.metrics.snapshot(self.model, self.state, self.in_session, self.state_time, self.churned,
+                                          now, with_theta=with_theta)
+        else:
+            parts = [m.snapshot(self.model, self.state.slice(lo, hi), self.in_session[lo:hi], self.state_time[lo:hi],
+                                self.churned[lo:hi], now, with_theta=with_theta)
+                     for lo, hi, m in self._collectors()]
+            state = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
         state["churned"] = self.churned.copy()
         return state
+
+    def _scripted_choice(self, users: np.ndarray, slate: np.ndarray, choice: np.ndarray) -> np.ndarray | None:
+        """Scripted users' rules replace their sampled choice (``choice``, changed in place):
+        returns each row's item watched off the slate (-1: none), or None without scripted
+        users in the batch."""
+        direct = None
+        for lo, hi, rule in self.rules:
+            rows = np.flatnonzero((users >= lo) & (users < hi))
+            if not rows.shape[0]:
+                continue
+            picked = rule.choose(slate[rows], self.catalog, self.script_watched[users[rows]])
+            position, off = np.asarray(picked.position), np.asarray(picked.direct)
+            if position.dtype.kind not in "iu" or off.dtype.kind not in "iu":
+                raise ValueError(f"scripted rule {rule!r} returned positions of type {position.dtype} and items of "
+                                 f"type {off.dtype}; both must be integers")
+            position, off = position.astype(np.int64), off.astype(np.int64)
+            if position.shape != rows.shape or off.shape != rows.shape:
+                raise ValueError(f"scripted rule {rule!r} returned choices of shape {position.shape} and "
+                                 f"{off.shape} for {rows.shape[0]} slates")
+            if ((position < -1) | (position >= slate.shape[1])).any():
+                raise ValueError(f"scripted rule {rule!r} chose a position outside the slate of {slate.shape[1]}")
+            if ((off < -1) | (off >= self.catalog.n_items)).any():
+                raise ValueError(f"scripted rule {rule!r} chose an item id outside the catalog")
+            choice[rows] = np.where(off >= 0, -1, position)
+            if (off >= 0).any():
+                if direct is None:
+                    direct = np.full(users.shape[0], -1, dtype=np.int64)
+                direct[rows] = off
+        return direct if direct is not None else np.full(users.shape[0], -1, dtype=np.int64)
 
     def finish(self) -> RunResult:
         """Close the event log and assemble the run's results."""
         self.flush(math.inf)
         self.events.close()
         self.close()
-        m = self.metrics
-        headline = m.headline(self.sc.horizon)
         initial, final = self.initial_state, self.final_state
+        headline, totals = self._figures(self.metrics, initial, final, 0, self.n_modelled)
+        group_headlines, group_metrics = {}, {}
+        all_totals = [totals]
+        for name, lo, hi, m in self.group_metrics:
+            group_headlines[name], group_totals = self._figures(m, initial, final, lo, hi)
+            group_metrics[name] = m.rows
+            all_totals.append(group_totals)
+        if len(all_totals) > 1:  # the users table covers every user
+            totals = {name: np.concatenate([part[name] for part in all_totals]) for name in totals}
+        m = self.metrics
+        return RunResult(
+            metrics=m.rows, headline=headline, initial_state=initial, final_state=final, user_totals=totals,
+            retrain_times=self.retrain_times, models=self.models, n_events=self.events.n_rows,
+            n_decisions=self.n_decisions,
+            policy=self.policy,
+            group_metrics=group_metrics,
+            group_headlines=group_headlines,
+        )
+
+    def _figures(self, m: MetricsCollector, initial: dict[str, np.ndarray], final: dict[str, np.ndarray],
+                 lo: int, hi: int) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+        """The headline figures and per-user totals of the users ``lo ≤ id < hi`` (one group,
+        whose metrics ``m`` collected)."""
+        headline = m.headline(self.sc.horizon)
+        initial = {name: values[lo:hi] for name, values in initial.items()}
+        final = {name: values[lo:hi] for name, values in final.items()}
         # state figures over the users retained at the end (present at t = 0, not churned
         # since), changes paired on those users; churned users' wellbeing (frozen at their
         # last session) apart
@@ -911,12 +1039,7 @@ class Simulation:
                 m.user_ext, m.user_watch, out=np.full_like(m.user_ext, np.nan), where=m.user_watch > 0
             ),
         }
-        return RunResult(
-            metrics=m.rows, headline=headline, initial_state=initial, final_state=final, user_totals=totals,
-            retrain_times=self.retrain_times, models=self.models, n_events=self.events.n_rows,
-            n_decisions=self.n_decisions,
-            policy=self.policy,
-        )
+        return headline, totals
 
 
 def _frozen(x: np.ndarray) -> np.ndarray:

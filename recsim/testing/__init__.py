@@ -40,16 +40,23 @@ Run :func:`check_user_model` on your own user-model component (or a whole
 
 It raises :class:`UserModelCheckError` naming the role, the component class and the first
 property that fails (a key of :data:`USER_MODEL_CHECKS`).
+
+:func:`check_scripted_rule` holds a scripted users' rule (``population.scripted``) to
+:data:`SCRIPTED_RULE_CHECKS`.
 """
 
 from .policy import POLICY_CHECKS, PolicyCheckError, check_policy
+from .scripted import SCRIPTED_RULE_CHECKS, ScriptedRuleCheckError, check_scripted_rule
 from .user_model import USER_MODEL_CHECKS, UserModelCheckError, check_user_model
 
 __all__ = [
     "POLICY_CHECKS",
     "USER_MODEL_CHECKS",
+    "SCRIPTED_RULE_CHECKS",
     "PolicyCheckError",
+    "ScriptedRuleCheckError",
     "UserModelCheckError",
     "check_policy",
     "check_user_model",
+    "check_scripted_rule",
 ]

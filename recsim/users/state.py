@@ -92,6 +92,22 @@ class UserState:
     def copy(self) -> "UserState":
         return UserState(self.n_users, self.arrays)
 
+    def extend(self, other: "UserState") -> "UserState":
+        """A state of this state's users followed by ``other``'s (same fields; ids of
+        ``other``'s users shift by ``self.n_users``). Raises ValueError on different fields."""
+        if set(self.arrays) != set(other.arrays):
+            raise ValueError(f"cannot join states with fields {sorted(self.arrays)} and {sorted(other.arrays)}")
+        return UserState(self.n_users + other.n_users,
+                         {name: np.concatenate([values, other.arrays[name]]) for name, values in self.arrays.items()})
+
+    def slice(self, lo: int, hi: int) -> "UserState":
+        """The users ``lo ≤ id < hi`` as a state of their own (views of these arrays: writes
+        through it change this state)."""
+        part = UserState.__new__(UserState)
+        part.n_users = hi - lo
+        part.arrays = {name: values[lo:hi] for name, values in self.arrays.items()}
+        return part
+
 
 class StateView(Mapping):
     """The hidden state of a batch of ``B`` users, read-only, gathered field by field on first
