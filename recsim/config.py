@@ -346,12 +346,26 @@ class ScriptedGroup(_Model):
     params: dict[str, Any] = Field(default_factory=dict, description="the rule's parameters")
 
 
+class Takeover(_Model):
+    """Counterfactual bots: after ``after_watches`` watches, the first ``users`` modelled users
+    follow ``rule`` instead of the behaviour model (the bot arm of a counterfactual-bot audit,
+    which ``recsim audit`` pairs with the same run without it under common random numbers)."""
+
+    users: int = Field(ge=1, description="the first `users` modelled users (ids are i.i.d. draws: a random sample)")
+    after_watches: int = Field(ge=0, description="the user's own watches in the horizon (t ≥ 0) before the bot takes over")
+    rule: str = Field("top_item", description="what the bot does: a scripted rule (see `scripted`)")
+    params: dict[str, Any] = Field(default_factory=dict, description="the rule's parameters")
+
+
 class PopulationConfig(_Model):
     n_users: int = Field(500, ge=1, description="modelled users (the behaviour model's)")
     scripted: list[ScriptedGroup] = Field(
         default_factory=list,
         description="groups of scripted users (sock puppets), ids after the modelled users'; "
         "figures of modelled users exclude them",
+    )
+    takeover: Optional[Takeover] = Field(
+        None, description="counterfactual bots taking over modelled users after some watches (null = none)"
     )
     home_noise: NonNegative = Field(0.05, description="per-topic noise of θ₀ around the home cluster")
     appetite: BetaParams = Field((3.0, 11.0), description="initial appetite a₀ ~ Beta")
@@ -711,8 +725,21 @@ class Scenario(_Model):
         from .users.scripted import build_rule
 
         names = [group.name for group in self.population.scripted]
-        for index, group in enumerate(self.population.scripted):
-            loc = ("population", "scripted", index)
+        takeover = self.population.takeover
+        checks = [(("population", "scripted", index), group) for index, group in enumerate(self.population.scripted)]
+        if takeover is not None:
+            if takeover.users > self.population.n_users:
+                raise PolicyParamError(("population", "takeover", "users"),
+                                       f"at most population.n_users ({self.population.n_users})")
+            try:
+                build_rule(takeover.rule, takeover.params)
+            except LookupError as exc:
+                raise PolicyParamError(("population", "takeover", "rule"), str(exc)) from None
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                raise PolicyParamError(("population", "takeover", "params", *first["loc"]), first["msg"]) from None
+        for loc, group in checks:
+            index = loc[-1]
             if group.name in names[:index]:
                 raise PolicyParamError((*loc, "name"), f"group names must be unique; {group.name!r} is repeated")
             if group.name == "modelled":

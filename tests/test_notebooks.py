@@ -20,6 +20,7 @@ EXPECTED = [
     "02_rabbit_holes.ipynb",
     "03_your_policy.ipynb",
     "04_sweeps.ipynb",
+    "05_audits.ipynb",
 ]
 
 TINY_RUN = {
@@ -75,6 +76,12 @@ def _parameters(name: str, run_dir: Path, tmp: Path) -> dict:
                 "sweep={behaviour.appetite.eta_up: [0.005, 0.02],"
                 " policies.1.params.penalty: [0, 20]}",
             ],
+        }
+    if name.startswith("05"):
+        return {
+            "scenario_path": str(ROOT / "scenarios" / "audit.yaml"),
+            "overrides": [*TINY_OVERRIDES, "population.n_users=20", "population.takeover.users=8",
+                          "population.takeover.after_watches=3", "replications=2"],
         }
     raise AssertionError(f"no test parameters for {name}")
 

@@ -23,6 +23,9 @@ TINY = [
     "recommender.slate_size=5",
 ]
 
+#: what a scenario needs besides TINY to fit 6 users (the audit forks at most n_users users)
+TINY_EXTRA = {"audit": ["population.takeover.users=3"]}
+
 
 def test_there_are_scenarios():
     assert {p.name for p in SCENARIOS} >= {"baseline.yaml", "rabbit_hole.yaml", "custom_policy.yaml"}
@@ -38,7 +41,7 @@ def test_scenario_validates(path):
 def test_scenario_runs_at_a_tiny_size(path, tmp_path):
     out = tmp_path / "run"
     args = [sys.executable, "-m", "recsim", "run", str(path), "--out", str(out), "--workers", "1", "-q"]
-    for override in TINY:
+    for override in [*TINY, *TINY_EXTRA.get(path.stem, [])]:
         args += ["--set", override]
     proc = subprocess.run(args, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr

@@ -286,9 +286,16 @@ class Simulation:
         # churn and whose figures are kept apart from the modelled users'
         self.n_modelled = nm = world.n_modelled
         self.groups = world.groups
-        self.rules = [(lo, hi, build_rule(g.rule, g.params))
+        # (first id, end id, rule, watches before it takes over): the scripted groups, and the
+        # modelled users a counterfactual bot takes over (population.takeover)
+        self.rules = [(lo, hi, build_rule(g.rule, g.params), None)
                       for g, (_, lo, hi) in zip(sc.population.scripted, self.groups[1:])]
+        takeover = sc.population.takeover
+        if takeover is not None:
+            self.rules.insert(0, (0, min(takeover.users, nm), build_rule(takeover.rule, takeover.params),
+                                  takeover.after_watches))
         self.script_watched = np.zeros(n_users, dtype=np.int64)  # watches since the start
+        self.horizon_watched = np.zeros(n_users, dtype=np.int64)  # watches at t >= 0
         item_topics = np.maximum(cat.topics, 0.0)
         self.metrics = MetricsCollector(nm, cat.n_topics, sc.outputs.extreme_threshold, item_topics,
                                         pair_users=getattr(events, "user_limit", None))
@@ -514,7 +521,8 @@ class Simulation:
             quit_ = np.zeros(users.shape[0], dtype=bool)
             quit_[again] = self.draws(u).uniform("churn") < p
             if self.rules:  # scripted users never churn
-                quit_ &= users < self.n_modelled
+                for rows, _ in self._ruled(users, now):
+                    quit_[rows] = False
             if quit_.any():
                 cu, ct = users[quit_], now[quit_]
                 self.churned[cu] = True
@@ -652,7 +660,7 @@ class Simulation:
         probs = model.choice.probabilities(state, terms)
         draws = self.draws(users)
         choice = sample_choice(probs, draws.uniform("choice"))
-        direct = self._scripted_choice(users, slate, choice) if self.rules else None
+        direct = self._scripted_choice(users, now, slate, choice) if self.rules else None
         t_choice = now + model.choice.scan_time
         alive = t_choice < self.end_cut  # nothing happens after the end of the horizon
         if not alive.all():
@@ -729,10 +737,9 @@ class Simulation:
                       event=_CODE["click"], item_id=item[clog], position=cc[clog] + 1)
         tau = model.response.watch_time(self.view(cu), ItemView(self.catalog, item), chosen, self.draws(cu))
         if self.rules:  # scripted users watch their rule's share of each item
-            for lo, hi, rule in self.rules:
-                mine = (cu >= lo) & (cu < hi)
-                if mine.any():
-                    tau = np.where(mine, rule.fraction * self.catalog.length[item], tau)
+            tau = np.array(tau, dtype=float)
+            for rows, rule in self._ruled(cu, now[click]):
+                tau[rows] = rule.fraction * self.catalog.length[item[rows]]
         t_watch = ct + tau
         ends = t_watch < self.end_cut
         self.w_item[cu] = item
@@ -772,6 +779,7 @@ class Simulation:
                 self.on_feedback(self.feedback.last(n_fb, 0))
         if self.rules:
             self.script_watched[users] += 1
+            self.horizon_watched[users] += now >= 0
         obs = self.items
         hist.watch_seconds[users] += tau
         hist.watch_fraction_sum[users] += frac
@@ -949,15 +957,27 @@ class Simulation:
         state["churned"] = self.churned.copy()
         return state
 
-    def _scripted_choice(self, users: np.ndarray, slate: np.ndarray, choice: np.ndarray) -> np.ndarray | None:
+    def _ruled(self, users: np.ndarray, now: np.ndarray) -> list[tuple[np.ndarray, Any]]:
+        """``(rows of users, rule)`` for the users of a batch a rule drives at ``now``: scripted
+        users, and taken-over users in the horizon once they have watched ``after_watches``
+        items of it."""
+        out = []
+        for lo, hi, rule, after in self.rules:
+            mine = (users >= lo) & (users < hi)
+            if after is not None:  # a takeover: after the user's own first watches of the horizon
+                mine &= (self.horizon_watched[users] >= after) & (now >= 0)
+            rows = np.flatnonzero(mine)
+            if rows.shape[0]:
+                out.append((rows, rule))
+        return out
+
+    def _scripted_choice(self, users: np.ndarray, now: np.ndarray, slate: np.ndarray,
+                         choice: np.ndarray) -> np.ndarray | None:
         """Scripted users' rules replace their sampled choice (``choice``, changed in place):
         returns each row's item watched off the slate (-1: none), or None without scripted
         users in the batch."""
         direct = None
-        for lo, hi, rule in self.rules:
-            rows = np.flatnonzero((users >= lo) & (users < hi))
-            if not rows.shape[0]:
-                continue
+        for rows, rule in self._ruled(users, now):
             picked = rule.choose(slate[rows], self.catalog, self.script_watched[users[rows]])
             position, off = np.asarray(picked.position), np.asarray(picked.direct)
             if position.dtype.kind not in "iu" or off.dtype.kind not in "iu":
