@@ -233,3 +233,37 @@ def test_a_candidate_window_serves_recent_items_alike_in_both_engines(tmp_path):
     old = plain[plain["event"].astype(str) == "impression"]
     old_t, old_items = old["time"].to_numpy(), old["item_id"].to_numpy()
     assert (upload[old_items] <= old_t - window).mean() > 0.5
+
+
+def test_scripted_users_and_counterfactual_bots_run_alike_in_both_engines(tmp_path):
+    """Scripted groups (every built-in rule, a replay off the slate included) and a takeover of
+    modelled users by bots, under a learned ranker that trains on their feedback: both engines
+    write the same events, group by group."""
+    data = {
+        **BASE,
+        "population": {
+            "n_users": 40,
+            "scripted": [
+                {"name": "top", "n_users": 3, "rule": "top_item", "params": {"fraction": 0.5}},
+                {"name": "extreme", "n_users": 3, "rule": "most_extreme", "params": {"oracle": True}},
+                {"name": "replay", "n_users": 2, "rule": "replay", "params": {"items": [5, 6, 7]}},
+            ],
+            "takeover": {"users": 6, "after_watches": 3, "rule": "most_extreme"},
+        },
+        "recommender": {**BASE["recommender"], "candidate_window": "12h"},
+        "policies": [{"name": "engagement", "type": "engagement", "params": {"min_clicks": 5}}],
+    }
+    scenario = scenario_from_dict(data)
+    world = build_world(scenario, 0)
+    frames = []
+    for engine, tag in ((simulate, "reference"), (simulate_batched, "batched")):
+        path = tmp_path / f"{tag}.parquet"
+        log = EventLog(path, groups=build_world(scenario, 0).groups)
+        result = engine(build_world(scenario, 0), scenario.policies[0], log)
+        frames.append((result, pq.read_table(path).to_pandas()))
+    (ref, ref_events), (bat, bat_events) = frames
+    pd.testing.assert_frame_equal(bat_events, ref_events, check_exact=True)
+    assert bat.n_decisions == ref.n_decisions and bat.retrain_times == ref.retrain_times
+    assert set(ref_events["group"].dropna().astype(str)) == {"modelled", "top", "extreme", "replay"}
+    watched_off_slate = ref_events[(ref_events["event"].astype(str) == "watch") & (ref_events["position"] == 0)]
+    assert len(watched_off_slate) > 0 and world.n_users == 48
