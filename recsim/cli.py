@@ -130,7 +130,9 @@ def _check_user_components(sc, source: str) -> None:
                     check_user_model(model, role)
             except UserModelCheckError as exc:
                 problems.append((f"user_model.{role}.type", _with_line(str(exc), exc)))
-            except (Exception, SystemExit) as exc:  # the check itself tripped over the component
+            except BaseException as exc:  # the check itself tripped over the component
+                if isinstance(exc, (KeyboardInterrupt, GeneratorExit)):
+                    raise
                 problems.append((f"user_model.{role}.type", _raised("its conformance check", exc)))
     problems += _check_user_policies(sc)
     problems += _check_scripted_rules(sc)
@@ -159,7 +161,9 @@ def _check_user_policies(sc) -> list[tuple[str, str]]:
             with _user_code_exits():
                 try:
                     policy = build()
-                except (Exception, SystemExit) as exc:
+                except BaseException as exc:
+                    if isinstance(exc, (KeyboardInterrupt, GeneratorExit)):
+                        raise
                     problems.append((path, _raised("constructing it with its params", exc)))
                     continue
                 if timer is not None:
@@ -175,7 +179,9 @@ def _check_user_policies(sc) -> list[tuple[str, str]]:
             problems.append((path, _with_line(
                 f"its conformance check (check_policy) ran past 5 × recommender.policy_time_limit "
                 f"({5 * limit:g} s): a call never returned or is far too slow", exc)))
-        except (Exception, SystemExit) as exc:
+        except BaseException as exc:
+            if isinstance(exc, (KeyboardInterrupt, GeneratorExit)):
+                raise
             problems.append((path, _raised("its conformance check", exc)))
         finally:
             if timer is not None:
@@ -198,7 +204,9 @@ def _check_scripted_rules(sc) -> list[tuple[str, str]]:
                 check_scripted_rule(group.rule, group.params)
         except ScriptedRuleCheckError as exc:
             problems.append((path, _with_line(str(exc), exc)))
-        except (Exception, SystemExit) as exc:
+        except BaseException as exc:
+            if isinstance(exc, (KeyboardInterrupt, GeneratorExit)):
+                raise
             problems.append((path, _raised("its conformance check", exc)))
     return problems
 
@@ -314,7 +322,8 @@ def _name_notes(sc) -> list[str]:
         return []
     return [
         (
-            f"policy name{'s' if len(odd) > 1 else ''} {', '.join(odd)} look like numbers, "
+            f"policy name{'s' if len(odd) > 1 else ''} {', '.join(odd)} "
+            f"{'look' if len(odd) > 1 else 'looks'} like numbers, "
             "dates, booleans or missing values: recsim keeps them as text, but a reader that "
             "guesses the type of policy=<name> folders or CSV cells does not; read the tables "
             'with their types (README "Outputs")'
@@ -394,7 +403,8 @@ def _summary_table(summary) -> Table:
         undefined = undefined or "–" in cells
         table.add_row(_policy_cell(row["policy"], row.get("oracle", False)), *cells)
     if undefined:
-        table.caption += "\n– : undefined (nothing to average: e.g. no user watched anything)"
+        table.caption += ("\n– : undefined (nothing to average, e.g. no user watched anything; or a change "
+                          "over a horizon of a single metrics bucket)")
     return table
 
 
@@ -671,7 +681,7 @@ def _sweep_table(summary, params: list[str]) -> Table:
                   pad_edge=False, show_edge=False, show_lines=True)
     table.add_column("point", justify="right", no_wrap=True)
     for param in params:
-        table.add_column(param.replace(".", ".\u200b"), justify="right", overflow="fold")
+        table.add_column(param, justify="right", overflow="fold")
     table.add_column("policy", overflow="fold", min_width=8)
     metrics = (("watch_minutes_per_user_day", "watch\nmin/day", ".1f"), ("final_wellbeing", "final\nwellbeing", ".3f"),
                ("appetite_change", "Δ\nappetite", "+.3f"))
@@ -727,13 +737,13 @@ def _print_comparison(comparison, gap_only: bool = False) -> None:
     reference = comparison["reference"].iloc[0]
     metrics = (
         ("goodhart_watch_gain", "watch-time\ngain", "+.1%"),
-        ("goodhart_wellbeing_change", "Δ final\nwellbeing", "+.3f"),
-        ("goodhart_extremeness_change", "Δ\nextreme\nconsumed", "+.3f"),
+        ("goodhart_wellbeing_change", "final\nwellbeing\n− ref.", "+.3f"),
+        ("goodhart_extremeness_change", "extreme\nconsumed\n− ref.", "+.3f"),
     )
     if not gap_only:
         metrics += (
-            ("appetite_change", "Δ appetite\nchange", "+.3f"),
-            ("churn_rate", "Δ churn\nrate", "+.1%"),
+            ("appetite_change", "Δ appetite\n− ref.", "+.3f"),
+            ("churn_rate", "churn rate\n− ref.", "+.1%"),
         )
     intervals, note = _interval_caption(comparison)
     table = _narrow_table(

@@ -140,8 +140,26 @@ class ScenarioLoader(yaml.SafeLoader):
 
     Every plain scalar it reads as something other than text, PyYAML's YAML 1.1 rules read as
     the same kind, so files written by ``yaml.safe_dump`` (run folders' ``scenario.yaml``)
-    read back unchanged.
+    read back unchanged (hence ``1e2`` stays text: YAML 1.1 has no float without a dot).
+
+    A key given twice in one mapping is an error (YAML forbids it; PyYAML keeps the last).
     """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                first = seen.get(key)
+            except TypeError:  # an unhashable key: the base class says so
+                break
+            if first is not None:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first given at line {first + 1})", key_node.start_mark)
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
 
 
 ScenarioLoader.yaml_implicit_resolvers = {

@@ -70,6 +70,7 @@ from .errors import (
     WorkerDied,
     component_at_fault,
     component_failure,
+    format_sim_time,
     show_slate,
     user_component_classes,
 )
@@ -450,7 +451,15 @@ class Simulation:
             role, component, called = culprit
             return component_failure(exc, role, component, called, called_by=f"{label} ({method})", **task)
         line = user_line(exc.__traceback__, prefer=self._policy_files(which))
-        common = dict(actor=label, call=method, line=line, **task)
+        details = []
+        if isinstance(when, np.ndarray) and when.size > 1 and when.min() != when.max():
+            # a batch: which request failed is not known (the reference engine serves them
+            # one at a time, and names it)
+            task["time"] = None
+            details.append(f"in a batch of {when.size} requests at simulated times {format_sim_time(float(when.min()))} "
+                           f"to {format_sim_time(float(when.max()))}; with engine: reference the failing request's "
+                           "time and user are named")
+        common = dict(actor=label, call=method, line=line, details=details, **task)
         if isinstance(exc, TimedOut):
             seconds = self.time_limit.seconds if self.time_limit else 0.0
             ran = (f"took {elapsed:.3g} s" if elapsed is not None and elapsed > seconds * 1.5

@@ -1,0 +1,94 @@
+"""Cases a new user found by trying recsim (kept as tests): duplicate keys, a policy that ends
+the process or raises BaseException at start-up, and the time reported for a failure inside a
+batch of requests."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import yaml
+
+TINY = {
+    "name": "found",
+    "seed": 3,
+    "horizon": "1d",
+    "warmup": "0s",
+    "replications": 1,
+    "workers": 1,
+    "population": {"n_users": 12},
+    "catalog": {"n_items": 300, "upload_rate": "100/d"},
+    "recommender": {"slate_size": 5, "n_candidates": 30, "retrain_interval": "12h"},
+}
+
+
+def _recsim(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "recsim", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=300)
+
+
+def test_a_key_given_twice_is_an_error_naming_both_lines(tmp_path):
+    path = tmp_path / "dup.yaml"
+    path.write_text("name: x\nseed: 1\npolicies: [random]\nseed: 2\n")
+    result = _recsim("validate", path, cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "duplicate key 'seed' (first given at line 2)" in result.stderr and "line 4" in result.stderr
+    nested = tmp_path / "nested.yaml"
+    nested.write_text("name: x\npolicies: [random]\npopulation:\n  n_users: 5\n  n_users: 6\n")
+    assert "duplicate key 'n_users'" in _recsim("validate", nested, cwd=tmp_path).stderr
+
+
+POLICIES = textwrap.dedent("""
+    import os
+    from recsim.policies.base import Policy
+
+    class OsExit(Policy):
+        def recommend(self, request, rng):
+            os._exit(4)
+
+    class Base(Policy):
+        def recommend(self, request, rng):
+            raise BaseException("base")
+
+    class Late(Policy):
+        def recommend(self, request, rng):
+            if request.now > 3600.0 * 6:
+                raise ValueError("late")
+            return request.candidates[: request.slate_size]
+""")
+
+
+@pytest.mark.parametrize("cls, fragment", [("OsExit", "called os._exit(4)"), ("Base", "raised BaseException: base")])
+def test_a_policy_ending_the_process_at_start_up_is_a_scenario_error(tmp_path, cls, fragment):
+    (tmp_path / "bad_policies.py").write_text(POLICIES)
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({**TINY, "policies": ["random", {"name": "m", "type": f"bad_policies:{cls}"}]}))
+    for command in ("validate", "run"):
+        result = _recsim(command, path, "--out", tmp_path / "out", cwd=tmp_path) if command == "run" else \
+            _recsim(command, path, cwd=tmp_path)
+        assert result.returncode == 2, (command, result.stderr)
+        assert "policies.1.type" in result.stderr and fragment in result.stderr and "bad_policies.py" in result.stderr
+        assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_failure_inside_a_batch_gives_the_batchs_time_span_not_a_wrong_time(tmp_path):
+    (tmp_path / "bad_policies.py").write_text(POLICIES)
+    data = {**TINY, "policies": [{"name": "late", "type": "bad_policies:Late"}]}
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(data))
+    batched = _recsim("run", path, "--out", tmp_path / "b", "-q", cwd=tmp_path)
+    assert batched.returncode == 1 and "late" in batched.stderr
+    assert "in a batch of" in batched.stderr and "replication 0, at simulated" not in batched.stderr
+    data["engine"] = "reference"
+    path.write_text(yaml.safe_dump(data))
+    reference = _recsim("run", path, "--out", tmp_path / "r", "-q", cwd=tmp_path)
+    assert reference.returncode == 1
+    # the reference engine names the failing request's time: past the policy's 6 h threshold,
+    # and inside the batch the batched engine reported
+    hours = [int(h) * 3600 + int(m) * 60 + int(s) for h, m, s in re.findall(r"0d (\d\d):(\d\d):(\d\d)", reference.stderr)]
+    span = [int(h) * 3600 + int(m) * 60 + int(s) for h, m, s in re.findall(r"0d (\d\d):(\d\d):(\d\d)", batched.stderr)]
+    assert len(hours) == 1 and len(span) == 2 and hours[0] > 6 * 3600 and span[0] <= hours[0] <= span[1]
