@@ -264,6 +264,18 @@ class NoBoolNumbers(BaseModel):
 class _Model(NoBoolNumbers):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_sections_are_defaults(cls, data: Any) -> Any:
+        """A section written with nothing under it (``population:``, read as null) takes its
+        defaults, as if it were left out."""
+        if not isinstance(data, dict):
+            return data
+        empty = [name for name, value in data.items() if value is None and isinstance(name, str)
+                 and name in cls.model_fields and isinstance(cls.model_fields[name].annotation, type)
+                 and issubclass(cls.model_fields[name].annotation, BaseModel)]
+        return {k: v for k, v in data.items() if k not in empty} if empty else data
+
 
 # ----------------------------------------------------------------------------- catalog
 class QualityConfig(_Model):

@@ -92,3 +92,15 @@ def test_a_failure_inside_a_batch_gives_the_batchs_time_span_not_a_wrong_time(tm
     hours = [int(h) * 3600 + int(m) * 60 + int(s) for h, m, s in re.findall(r"0d (\d\d):(\d\d):(\d\d)", reference.stderr)]
     span = [int(h) * 3600 + int(m) * 60 + int(s) for h, m, s in re.findall(r"0d (\d\d):(\d\d):(\d\d)", batched.stderr)]
     assert len(hours) == 1 and len(span) == 2 and hours[0] > 6 * 3600 and span[0] <= hours[0] <= span[1]
+
+
+def test_an_empty_section_takes_its_defaults(tmp_path):
+    from recsim.config import load_scenario
+
+    path = tmp_path / "empty.yaml"
+    path.write_text("name: x\npolicies: [random]\npopulation:\nbehaviour:\n  choice:\noutputs:\n")
+    sc = load_scenario(path)
+    assert sc.population.n_users == 500 and sc.behaviour.choice.beta == 2.0
+    path.write_text("name: x\npolicies:\n")  # a required list left empty is still an error
+    result = _recsim("validate", path, cwd=tmp_path)
+    assert result.returncode == 2 and "policies" in result.stderr
