@@ -328,7 +328,7 @@ def _run_on_pool(
                 for process in processes.values():
                     with contextlib.suppress(Exception):
                         process.kill()
-            pool.shutdown(wait=clean, cancel_futures=True)
+            pool.shutdown(wait=True, cancel_futures=True)
             if queue is not None:
                 queue.close()
                 queue.join_thread()
@@ -386,7 +386,8 @@ def _init_worker(parent_pid: int, queue: Any = None) -> None:
     if queue is not None:
         queue.cancel_join_thread()  # exiting never waits for progress nobody will read
     _WORKER_PROGRESS = queue
-    pass
+    threading.Thread(target=_exit_with_parent, args=(parent_pid,), name="recsim-parent-watch",
+                     daemon=True).start()
 
 
 def _exit_with_parent(parent_pid: int) -> None:
@@ -542,7 +543,9 @@ def execute(
     resume: bool,
 ) -> list[TaskResult]:
     """Run ``tasks`` where the caller, then the scenario, says (inline, a local pool, Dask),
-    recording the choice in ``manifest``."""
+    recording the choice in ``manifest``, then check here that every task's partitions are in
+    the run folder (:func:`verify_outputs`; ``manifest["outputs_verified"]``) — the run is
+    completed only after that."""
     n_workers = workers if workers else default_workers(scenario, len(tasks))
     manifest["workers"] = n_workers
     with contextlib.ExitStack() as stack:
@@ -553,6 +556,7 @@ def execute(
         manifest["executor"] = "inline/local" if executor is None else type(executor).__name__
         results = run_tasks(tasks, n_workers, executor=executor, on_progress=on_progress, resume=resume)
     verify_outputs(tasks)
+    manifest["outputs_verified"] = True
     return results
 
 

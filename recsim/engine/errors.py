@@ -46,6 +46,7 @@ __all__ = [
     "PolicyTimeout",
     "ComponentFailure",
     "WorkerDied",
+    "OutputsMissing",
     "TaskGuard",
     "CallLimit",
     "format_sim_time",
@@ -117,13 +118,18 @@ class TaskError(RuntimeError):
         self.time = time
         self.details = list(details)
 
+    @staticmethod
+    def describe_task(policy: str, replication: int | None, point: int | None = None) -> str:
+        """``"<policy> × replication <r>"``, and ``", sweep grid point <p>"`` in a sweep."""
+        text = f"{policy} × replication {replication}"
+        return text + (f", sweep grid point {point}" if point is not None else "")
+
     @property
     def task(self) -> str | None:
         """``"<policy> × replication <r>"`` (and the grid point), or None if not known."""
         if self.policy is None:
             return None
-        text = f"{self.policy} × replication {self.replication}"
-        return text + (f", sweep grid point {self.point}" if self.point is not None else "")
+        return self.describe_task(self.policy, self.replication, self.point)
 
     def _where(self) -> str | None:
         parts = []
@@ -222,6 +228,35 @@ class WorkerDied(TaskError):
             )
         super().__init__(message, **kw)
         self.tasks = tasks
+
+
+class OutputsMissing(TaskError):
+    """Tasks reported success but their outputs are not in the run folder (checked by the
+    client after the run, :func:`recsim.experiment.verify_outputs`): typically workers that
+    do not share the run folder with this machine wrote them elsewhere. ``missing`` maps each
+    such task (``"<policy> × replication <r>"``) to its missing files, relative to its run
+    folder; ``folder`` is the run folder."""
+
+    #: at most this many tasks are listed in the report
+    SHOWN = 5
+
+    def __init__(self, missing: dict[str, list[str]], *, folder: str = "", n_tasks: int | None = None,
+                 **kw: Any):
+        count = f"{len(missing)} of {n_tasks}" if n_tasks is not None else f"{len(missing)}"
+        message = (f"the outputs of {count} task(s) are missing from the run folder {folder}, although "
+                   "the tasks reported success; the run is not complete")
+        shown = list(missing.items())[: self.SHOWN]
+        details = [f"task {task}: missing {', '.join(files)}" for task, files in shown]
+        if len(missing) > self.SHOWN:
+            details.append(f"… and {len(missing) - self.SHOWN} more tasks")
+        details.append(
+            "on a cluster, every worker must see the run folder at the same absolute path (a "
+            "shared file system); run again with --resume to redo these tasks"
+        )
+        super().__init__(message, details=[*details, *kw.pop("details", ())], **kw)
+        self.missing = dict(missing)
+        self.folder = folder
+        self.n_tasks = n_tasks
 
 
 # ----------------------------------------------------------------------------- os._exit

@@ -82,6 +82,9 @@ class PolicyCheckError(AssertionError):
         super().__init__(message)
         self.check = check
 
+    def __reduce__(self):  # picklable with its attributes (it may cross processes)
+        return (type(self), (str(self), self.check), self.__dict__)
+
 
 def _fail(name: str, check: str, message: str) -> PolicyCheckError:
     assert check in POLICY_CHECKS

@@ -33,7 +33,7 @@ class ScriptedRuleCheckError(AssertionError):
         super().__init__(f"scripted rule {self.rule} fails {check!r}: {detail} ({SCRIPTED_RULE_CHECKS[check]})")
 
     def __reduce__(self):  # picklable with its attributes (it may cross processes)
-        return (_rebuild, (self.check, self.rule, str(self)))
+        return (_rebuild, (self.check, self.rule, str(self)), self.__dict__)  # notes too
 
 
 def _rebuild(check: str, rule: str, message: str) -> ScriptedRuleCheckError:

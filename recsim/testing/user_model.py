@@ -79,6 +79,9 @@ class UserModelCheckError(AssertionError):
         self.role = role
         self.component = component
 
+    def __reduce__(self):  # picklable with its attributes (it may cross processes)
+        return (type(self), (str(self), self.check, self.role, self.component), self.__dict__)
+
 
 def _um_fail(role: str | None, name: str, check: str, message: str) -> UserModelCheckError:
     assert check in USER_MODEL_CHECKS

@@ -35,6 +35,9 @@ class ContractError(ValueError):
         self.check = check
         self.message = message
 
+    def __reduce__(self):  # picklable with its attributes (it may cross processes)
+        return (type(self), (self.check, self.message), self.__dict__)
+
 
 def describe(x: Any) -> str:
     if isinstance(x, np.ndarray):
