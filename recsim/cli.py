@@ -493,6 +493,7 @@ def _progress(title: str, n_tasks: int, quiet: bool):
 def _execute(kind: str, sc, file: Path, out, overwrite, resume, workers, scheduler, quiet, n_tasks,
              report: bool = False) -> Path:
     """Run a scenario or a sweep with a progress bar; clean messages for the expected failures."""
+    from .cluster_errors import ClusterSetupError
     from .experiment import run_experiment
     from .storage import RunFolderExists, default_run_dir
     from .sweep import run_sweep
@@ -519,9 +520,7 @@ def _execute(kind: str, sc, file: Path, out, overwrite, resume, workers, schedul
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM / SIGHUP (Terminated)
         _report_interrupt(exc, path)
         raise typer.Exit(EXIT_INTERRUPTED) from None
-    except RuntimeError as exc:
-        if "Dask" not in str(exc):
-            raise
+    except ClusterSetupError as exc:  # found before any task ran: the input to fix
         _fail(str(exc))
     return path
 

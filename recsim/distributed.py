@@ -45,6 +45,7 @@ from typing import Any
 from distributed import Client, LocalCluster
 from distributed.diagnostics.plugin import WorkerPlugin
 
+from .cluster_errors import ClusterSetupError, DaskMissing, FolderNotShared, SchedulerUnreachable
 from .plugins import is_library_file
 
 __all__ = [
@@ -64,42 +65,6 @@ _OBJECT_NAME = re.compile(r"^([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*):[A-Za-z_]\w*(?:\.
 
 #: the file name of the user-code archive on a worker: ``recsim-user-code-<digest>.zip``
 _ARCHIVE_PREFIX = "recsim-user-code-"
-
-
-class SchedulerUnreachable(RuntimeError):
-    """The Dask scheduler at ``address`` could not be reached (or the address is malformed);
-    ``reason`` is Dask's own explanation. The message names Dask, the address and what to do."""
-
-    def __init__(self, address: str, reason: str):
-        self.address = address
-        self.reason = reason
-        super().__init__(
-            f"cannot reach the Dask scheduler at {address!r}: {reason} — is it running, and is the "
-            "address right (tcp://host:port, as `dask scheduler` prints it)? "
-            "The wait is set by DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT"
-        )
-
-    def __reduce__(self):
-        return (type(self), (self.address, self.reason), self.__dict__)
-
-
-class FolderNotShared(RuntimeError):
-    """Some Dask workers cannot see the run folder at ``folder`` (an absolute path on the
-    client): they would write their partitions where the client never finds them. ``workers``
-    are their addresses."""
-
-    def __init__(self, folder: str, workers: list[str]):
-        self.folder = folder
-        self.workers = list(workers)
-        shown = ", ".join(self.workers[:3]) + (f" and {len(self.workers) - 3} more" if len(self.workers) > 3 else "")
-        super().__init__(
-            f"the Dask worker(s) {shown} cannot see the run folder {folder}: tasks write their "
-            "partitions straight into it, so on a cluster --out must be on a file system every "
-            "worker shares, at the same absolute path"
-        )
-
-    def __reduce__(self):
-        return (type(self), (self.folder, self.workers), self.__dict__)
 
 
 # ----------------------------------------------------------------------------- user code

@@ -415,9 +415,9 @@ def make_executor(
     try:
         from .distributed import dask_executor
     except ImportError:
-        raise RuntimeError(
-            "the Dask executor needs the optional extra: pip install 'recsim-engagement[dask]'"
-        ) from None
+        from .cluster_errors import DaskMissing
+
+        raise DaskMissing() from None
     scenarios = list({id(t.scenario): t.scenario for t in tasks}.values())
     folders = sorted({t.run_dir for t in tasks})
     with dask_executor(workers, scheduler, scenarios, folders) as executor:

@@ -404,6 +404,7 @@ def _examples() -> dict[type, BaseException]:
     """One instance of each recsim exception class, every attribute set."""
     from recsim.cli import Terminated
     from recsim.config import PolicyParamError, ScenarioError
+    from recsim.cluster_errors import ClusterSetupError, DaskMissing
     from recsim.distributed import FolderNotShared, SchedulerUnreachable
     from recsim.engine.batched import OnlinePolicyError
     from recsim.engine.errors import (
@@ -451,6 +452,8 @@ def _examples() -> dict[type, BaseException]:
         ComponentError("user_model.choice: bad output"),
         SchedulerUnreachable("tcp://10.0.0.1:8786", "Timed out trying to connect after 30 s"),
         FolderNotShared("/runs/.r.partial", ["tcp://10.0.0.2:40000"]),
+        ClusterSetupError("the cluster cannot be used"),
+        DaskMissing(),
     ]
     from recsim.users.scripted import build_rule
 

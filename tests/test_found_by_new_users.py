@@ -53,6 +53,12 @@ POLICIES = textwrap.dedent("""
         def recommend(self, request, rng):
             raise BaseException("base")
 
+    class SaysDask(Policy):
+        def recommend(self, request, rng):
+            if request.now > 3600.0:
+                raise RuntimeError("my Dask-free policy failed")
+            return request.candidates[: request.slate_size]
+
     class Late(Policy):
         def recommend(self, request, rng):
             if request.now > 3600.0 * 6:
@@ -104,3 +110,12 @@ def test_an_empty_section_takes_its_defaults(tmp_path):
     path.write_text("name: x\npolicies:\n")  # a required list left empty is still an error
     result = _recsim("validate", path, cwd=tmp_path)
     assert result.returncode == 2 and "policies" in result.stderr
+
+
+def test_an_error_of_user_code_mentioning_dask_is_a_run_failure_not_bad_input(tmp_path):
+    """Cluster set-up errors are recognized by type, not by the word "Dask" in a message."""
+    (tmp_path / "bad_policies.py").write_text(POLICIES)
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({**TINY, "policies": [{"name": "d", "type": "bad_policies:SaysDask"}]}))
+    result = _recsim("run", path, "--out", tmp_path / "o", "-q", cwd=tmp_path)
+    assert result.returncode == 1 and "my Dask-free policy failed" in result.stderr
