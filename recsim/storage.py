@@ -439,7 +439,14 @@ class RunFolder:
                 self._check_resume()
                 self.manifest["resumed"] = True
             else:
-                if self.work.exists():  # an earlier attempt's partial output: start afresh
+                if self.work.exists():  # an earlier attempt's partial output
+                    done = list((self.work / "_tasks").glob("*.json")) if (self.work / "_tasks").is_dir() else []
+                    if done and not self.overwrite:  # finished tasks would be lost: say so
+                        raise RunFolderExists(
+                            f"an earlier attempt left {len(done)} finished task(s) in {self.work} "
+                            f"({_status_of(self.work)}); pass --resume to finish it, or --overwrite to "
+                            "discard it and start afresh"
+                        )
                     shutil.rmtree(self.work)
                 self.work.mkdir()
             (self.work / "scenario.yaml").write_text(
@@ -568,6 +575,15 @@ class RunFolder:
             if isinstance(exc, RunFolderError):
                 _add_note(exc, f"the partial output {self.work} is marked '{status}'; "
                                "once it can be written, run again with --resume to finish it")
+
+
+def _status_of(work: Path) -> str:
+    """``its manifest says '<status>'``, or that it has none readable."""
+    try:
+        status = json.loads((work / "manifest.json").read_text(encoding="utf-8")).get("status")
+    except (OSError, ValueError, AttributeError):
+        status = None
+    return f"its manifest says {status!r}" if status else "no readable manifest"
 
 
 def read_manifest(run_dir: Path) -> dict[str, Any]:

@@ -119,3 +119,21 @@ def test_an_error_of_user_code_mentioning_dask_is_a_run_failure_not_bad_input(tm
     path.write_text(yaml.safe_dump({**TINY, "policies": [{"name": "d", "type": "bad_policies:SaysDask"}]}))
     result = _recsim("run", path, "--out", tmp_path / "o", "-q", cwd=tmp_path)
     assert result.returncode == 1 and "my Dask-free policy failed" in result.stderr
+
+
+def test_running_again_without_resume_does_not_discard_finished_tasks(tmp_path):
+    """A failed (or interrupted) run's finished tasks are kept: running the same command again
+    without --resume is refused with what to do, and --overwrite discards them on purpose."""
+    (tmp_path / "bad_policies.py").write_text(POLICIES)
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({**TINY, "policies": ["random", {"name": "late", "type": "bad_policies:Late"}]}))
+    out = tmp_path / "run"
+    first = _recsim("run", path, "--out", out, "-q", "--workers", "1", cwd=tmp_path)
+    assert first.returncode == 1
+    marker = tmp_path / ".run.partial" / "_tasks" / "random-rep0.json"
+    assert marker.exists()
+    again = _recsim("run", path, "--out", out, "-q", "--workers", "1", cwd=tmp_path)
+    assert again.returncode == 2 and "pass --resume" in again.stderr and "1 finished task(s)" in again.stderr
+    assert marker.exists() and "Traceback" not in again.stderr
+    fresh = _recsim("run", path, "--out", out, "-q", "--workers", "1", "--overwrite", cwd=tmp_path)
+    assert fresh.returncode == 1 and "late" in fresh.stderr  # ran afresh (and failed the same way)
