@@ -342,7 +342,10 @@ def connect(scheduler: str | None, workers: int) -> tuple[Client, LocalCluster |
             dashboard_address=None,
             # no dashboard; its HTTP server on a free local port (not 8787, which may be taken)
             scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-            silence_logs=logging.ERROR,
+            # the workers' own logs: only critical ones. Their errors reach recsim through the
+            # tasks' futures (and are reported once); a heartbeat that fails while the cluster is
+            # stopped after Ctrl-C is logged at ERROR, with a traceback, and is not news
+            silence_logs=logging.CRITICAL,
         )
         try:
             client = Client(cluster)
