@@ -667,6 +667,15 @@ def sweep(
     out_console.print(f"sweep folder: [bold]{escape(str(path))}[/]", highlight=False)
 
 
+def _grid_value(value) -> str:
+    """A swept value as the scenario writes it: ``null`` for none (read back from CSV as NaN)."""
+    try:
+        missing = value is None or (isinstance(value, float) and math.isnan(value))
+    except TypeError:
+        missing = False
+    return "null" if missing else str(value)
+
+
 def _sweep_table(summary, params: list[str]) -> Table:
     """The table `recsim sweep` prints from its ``summary.csv`` (long: point, policy, metric):
     per grid point and policy, watch time, final wellbeing and the appetite change, mean over
@@ -689,7 +698,7 @@ def _sweep_table(summary, params: list[str]) -> Table:
     wide = summary.set_index(["point", "policy", "metric"])
     for (point, policy), group in summary.groupby(["point", "policy"], sort=False):
         values = group.iloc[0]
-        cells = [str(point), *[escape(str(values[p])) for p in params], escape(str(policy))]
+        cells = [str(point), *[escape(_grid_value(values[p])) for p in params], escape(str(policy))]
         for metric, _, spec in metrics:
             row = wide.loc[(point, policy, metric)]
             cells.append(_fmt(spec, row["mean"], row["ci_low"], row["ci_high"], sep="\n"))

@@ -100,19 +100,23 @@ def run_sweep(
             frames.append(reps)
         results_table = pd.concat(frames, ignore_index=True)
         results_table.to_csv(folder.work / "results.csv", index=False)
-        _summarize_grid(results_table, list(scenario.sweep)).to_csv(folder.work / "summary.csv", index=False)
+        _summarize_grid(results_table, list(scenario.sweep), [spec.name for spec in scenario.policies]).to_csv(
+            folder.work / "summary.csv", index=False)
         folder.manifest["policies"] = policy_manifest(scenario)
         folder.manifest["tasks"] = task_manifest(results)
     return path
 
 
-def _summarize_grid(results: pd.DataFrame, params: list[str]) -> pd.DataFrame:
+def _summarize_grid(results: pd.DataFrame, params: list[str], policies: list[str]) -> pd.DataFrame:
+    """Mean and 95% t interval over replications per point × policy × metric; rows by point,
+    then policy in the scenario's order, then metric in the headline order."""
     rows = []
     keys = ["point", *params, "policy", "oracle", "metric"]
     for key, group in results.groupby(keys, sort=False, dropna=False):
         mean, low, high = mean_ci(group["value"].to_numpy(dtype=float))
         rows.append({**dict(zip(keys, key)), "mean": mean, "ci_low": low, "ci_high": high,
                      "n_replications": len(group)})
-    order = {m: i for i, m in enumerate(HEADLINE)}
+    order = {"metric": {m: i for i, m in enumerate(HEADLINE)}, "policy": {p: i for i, p in enumerate(policies)}}
     out = pd.DataFrame(rows)
-    return out.sort_values(["point", "policy", "metric"], key=lambda s: s.map(order) if s.name == "metric" else s, kind="stable")
+    return out.sort_values(["point", "policy", "metric"], key=lambda s: s.map(order[s.name]) if s.name in order else s,
+                           kind="stable")

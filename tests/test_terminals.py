@@ -69,12 +69,17 @@ def test_the_results_tables_fit_80_columns_with_every_number_whole(long_names, t
 
 
 def test_the_sweep_table_fits_80_columns(tiny, tmp_path):
-    tiny["sweep"] = {"recommender.slate_size": [3, 5]}
+    tiny["sweep"] = {"recommender.slate_size": [3, 5], "recommender.candidate_window": [None, "12h"]}
     tiny["policies"] = ["random", "engagement_oracle"]
     result = _recsim("sweep", _write(tmp_path, tiny), "--out", tmp_path / "sweep", "-q", "--workers", "1")
     assert result.returncode == 0, result.stderr
     _numbers_fit(result.stdout)
     assert "±" in result.stdout or "–" in result.stdout
+    # a null grid value reads as the scenario writes it; policies keep the scenario's order
+    assert "null" in result.stdout and "nan" not in result.stdout
+    summary = read_csv(tmp_path / "sweep" / "summary.csv")
+    assert list(dict.fromkeys(summary["policy"])) == ["random", "engagement_oracle"]
+    assert result.stdout.index("random") < result.stdout.index("engagem")  # (the name may fold)
 
 
 def test_progress_reaches_a_log_that_is_not_a_terminal(tiny, tmp_path):
