@@ -908,6 +908,13 @@ class ResourceEstimate:
 
     def problem(self) -> tuple[tuple, str] | None:
         """``(field path, message)`` when the scenario cannot run here, else None."""
+        found = self._problem()
+        if found is not None and found[0] == ("catalog", "upload_rate"):
+            # the usual cause: a rate written without a unit, read per second
+            found = (found[0], found[1] + "; a rate without a unit is per second (write 150/d for 150 a day)")
+        return found
+
+    def _problem(self) -> tuple[tuple, str] | None:
         if self.items > MAX_IDS:
             uploads = self.items - self.n_items
             where = ("catalog", "upload_rate") if uploads > self.n_items else ("catalog", "n_items")

@@ -137,3 +137,11 @@ def test_running_again_without_resume_does_not_discard_finished_tasks(tmp_path):
     assert marker.exists() and "Traceback" not in again.stderr
     fresh = _recsim("run", path, "--out", out, "-q", "--workers", "1", "--overwrite", cwd=tmp_path)
     assert fresh.returncode == 1 and "late" in fresh.stderr  # ran afresh (and failed the same way)
+
+
+def test_a_rate_without_a_unit_that_cannot_fit_says_it_is_per_second(tmp_path):
+    path = tmp_path / "rate.yaml"
+    path.write_text("name: x\npolicies: [random]\ncatalog: {upload_rate: 150}\n")
+    result = _recsim("validate", path, cwd=tmp_path)
+    assert result.returncode == 2 and "catalog.upload_rate" in result.stderr
+    assert "without a unit is per second" in " ".join(result.stderr.split())
