@@ -246,6 +246,10 @@ def _with_line(message: str, exc: BaseException) -> str:
     the line itself."""
     from .plugins import error_line
 
+    if _DEBUG:  # --debug: the traceback of what the start-up check caught, before the summary
+        import traceback
+
+        sys.stderr.write("".join(traceback.format_exception(exc)))
     line = error_line(exc)
     if line is None or line.location in message:
         return message

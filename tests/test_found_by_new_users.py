@@ -145,3 +145,14 @@ def test_a_rate_without_a_unit_that_cannot_fit_says_it_is_per_second(tmp_path):
     result = _recsim("validate", path, cwd=tmp_path)
     assert result.returncode == 2 and "catalog.upload_rate" in result.stderr
     assert "without a unit is per second" in " ".join(result.stderr.split())
+
+
+def test_debug_shows_the_traceback_of_a_start_up_check_failure(tmp_path):
+    (tmp_path / "bad_policies.py").write_text(POLICIES)
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({**TINY, "policies": [{"name": "m", "type": "bad_policies:Base"}]}))
+    plain = _recsim("validate", path, cwd=tmp_path)
+    debug = _recsim("validate", path, "--debug", cwd=tmp_path)
+    assert plain.returncode == debug.returncode == 2
+    assert "Traceback" not in plain.stderr
+    assert "Traceback (most recent call last)" in debug.stderr and 'raise BaseException("base")' in debug.stderr
