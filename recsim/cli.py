@@ -616,6 +616,11 @@ def run(
             "[dim]note: this scenario has a sweep section; `recsim run` runs the base scenario, "
             "`recsim sweep` runs the grid[/]"
         )
+    if sc.population.takeover is not None:
+        err_console.print(
+            "[dim]note: population.takeover is set: this runs the bot arm alone (the taken-over users "
+            "count among the modelled users); `recsim audit` runs both arms and compares them[/]"
+        )
     n_tasks = len(sc.policies) * sc.replications
     path = _execute("run", sc, file, out, overwrite, resume, _workers(workers), scheduler, quiet, n_tasks, report)
     summary = read_csv(path / "summary.csv")
@@ -635,8 +640,13 @@ def report(
     """Write the plots (PNG) and a self-contained report.html for a run folder."""
     from .report import write_report
 
-    if not (run_dir / "manifest.json").exists() or not (run_dir / "summary.csv").exists():
-        _fail(f"{run_dir} is not a complete run folder (no manifest.json and summary.csv)")
+    if (run_dir / "trajectories.parquet").exists():
+        _fail(f"{run_dir} is an audit folder (recsim audit): read it with recsim.audit or "
+              "notebooks/05_audits.ipynb; `recsim report` reads run and sweep folders")
+    sweep = (run_dir / "grid.csv").exists()
+    if not (run_dir / "manifest.json").exists() or not (run_dir / "summary.csv").exists() or \
+            not (sweep or (run_dir / "replications.csv").exists()):
+        _fail(f"{run_dir} is not a complete run folder (no manifest.json, summary.csv and replications.csv)")
     html = write_report(run_dir, out=out)
     out_console.print(f"report: [bold]{escape(str(html))}[/]", highlight=False)
 
@@ -918,6 +928,11 @@ def audit(
         write_csv(paired_differences(trajectories), folder.work / "differences.csv")
         summary = audit_summary(trajectories, takeover.after_watches)
         write_csv(summary, folder.work / "summary.csv")
+        if not (summary["period"] == "after fork").any():
+            err_console.print(
+                f"[yellow]warning:[/] no forked user reached {takeover.after_watches} watches in the horizon: "
+                "nothing was forked (a shorter population.takeover.after_watches or a longer horizon)",
+                highlight=False, soft_wrap=True)
         folder.manifest["audit"] = takeover.model_dump(mode="json")
     table = _narrow_table(
         f"Counterfactual bots ({takeover.rule}) forked from {takeover.users} users after "

@@ -383,7 +383,7 @@ class Takeover(_Model):
 
     users: int = Field(ge=1, description="the first `users` modelled users (ids are i.i.d. draws: a random sample)")
     after_watches: int = Field(ge=0, description="the user's own watches in the horizon (t ≥ 0) before the bot takes over")
-    rule: str = Field("top_item", description="what the bot does: a scripted rule (see `scripted`)")
+    rule: str = Field("top_item", description="what the bot does: a scripted rule (see `scripted`; a `replay` list starts at the fork)")
     params: dict[str, Any] = Field(default_factory=dict, description="the rule's parameters")
 
 
@@ -762,12 +762,19 @@ class Scenario(_Model):
                 raise PolicyParamError(("population", "takeover", "users"),
                                        f"at most population.n_users ({self.population.n_users})")
             try:
-                build_rule(takeover.rule, takeover.params)
+                rule = build_rule(takeover.rule, takeover.params)
             except LookupError as exc:
                 raise PolicyParamError(("population", "takeover", "rule"), str(exc)) from None
             except ValidationError as exc:
                 first = exc.errors()[0]
                 raise PolicyParamError(("population", "takeover", "params", *first["loc"]), first["msg"]) from None
+            items = getattr(rule, "items", None)
+            if items is not None and ((items < 0) | (items >= self.catalog.n_items)).any():
+                raise PolicyParamError(
+                    ("population", "takeover", "params", "items"),
+                    f"item ids must be in 0..{self.catalog.n_items - 1} (the items uploaded before the "
+                    "warm-up; catalog.n_items)",
+                )
         for loc, group in checks:
             index = loc[-1]
             if group.name in names[:index]:

@@ -237,8 +237,8 @@ def user_code(scenario: dict[str, Any]) -> dict[str, dict[str, str]]:
     """The user modules a scenario (as plain data) runs: each ``"module:attr"`` string in it —
     its policies and the policies they wrap, the warm-up policy, user-model components,
     scripted rules, swept values — whose module is a file, as ``{module: {"file": absolute
-    path, "sha256": hex digest of the file}}``. Only the named module's own file is hashed,
-    not the modules it imports."""
+    path, "sha256": hex digest of the file}}``: the named modules' files, and the modules
+    already imported from the same folders (the helpers they import)."""
     names: set[str] = set()
 
     def walk(value: Any) -> None:
@@ -262,6 +262,16 @@ def user_code(scenario: dict[str, Any]) -> dict[str, dict[str, str]]:
         except OSError:
             continue
         out[name] = {"file": file, "sha256": digest}
+    # and the modules they import from their own folders (helpers): already imported by now
+    folders = {Path(entry["file"]).resolve().parent for entry in out.values()}
+    for name, module in sorted(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if name in out or not file or not file.endswith(".py") or Path(file).resolve().parent not in folders:
+            continue
+        try:
+            out[name] = {"file": file, "sha256": hashlib.sha256(Path(file).read_bytes()).hexdigest()}
+        except OSError:
+            continue
     return out
 
 
@@ -402,6 +412,7 @@ class RunFolder:
             raise RunFolderExists(
                 f"{self.path} already exists; choose another --out or pass --overwrite"
             )
+        _check_target(self.path, overwrite)
         self.work = self.path.parent / f".{self.path.name}.partial"
         self.lock_path = self.path.parent / f".{self.path.name}.lock"
         self.scenario = scenario
@@ -471,10 +482,14 @@ class RunFolder:
         except (OSError, ValueError, yaml.YAMLError) as exc:
             raise ResumeRefused(
                 f"cannot resume {self.work}: its scenario.yaml or manifest.json cannot be read ({exc}); "
-                "run again without --resume to start afresh"
+                "pass --overwrite (instead of --resume) to start afresh"
             ) from None
-        if previous != json.loads(json.dumps(self.scenario)):
-            raise ResumeRefused(f"cannot resume {self.work}: it was started with a different scenario")
+        now = json.loads(json.dumps(self.scenario))
+        if previous != now:
+            differences = _differences(previous, now)
+            shown = "; ".join(differences[:5]) + (f"; and {len(differences) - 5} more" if len(differences) > 5 else "")
+            raise ResumeRefused(f"cannot resume {self.work}: it was started with a different scenario ({shown}); "
+                                "pass --overwrite (instead of --resume) to start afresh")
         changes = [
             f"{name} {before.get('versions', {}).get(name, 'unknown')} → {version}"
             for name, version in self.manifest["versions"].items()
@@ -487,7 +502,7 @@ class RunFolder:
         if changes:
             raise ResumeRefused(
                 f"cannot resume {self.work}: it was started with other code, and finishing it would mix "
-                f"results of both: {'; '.join(changes)}. Run again without --resume to start afresh, "
+                f"results of both: {'; '.join(changes)}. Pass --overwrite (instead of --resume) to start afresh, "
                 "or restore what it was started with"
             )
 
@@ -575,6 +590,36 @@ class RunFolder:
             if isinstance(exc, RunFolderError):
                 _add_note(exc, f"the partial output {self.work} is marked '{status}'; "
                                "once it can be written, run again with --resume to finish it")
+
+
+def _check_target(path: Path, overwrite: bool) -> None:
+    """Refuse (:class:`RunFolderExists`) an ``--out`` that would take the working folder or one
+    of its parents, and an ``--overwrite`` of anything but a recsim output folder (one with a
+    ``manifest.json``) or an empty folder: overwriting replaces the whole folder."""
+    resolved = path.resolve()
+    here = Path.cwd().resolve()
+    if resolved == here or resolved in here.parents:
+        raise RunFolderExists(f"--out {path} is the working folder or one of its parents; give a new folder's name")
+    if overwrite and path.exists():
+        if not path.is_dir():
+            raise RunFolderExists(f"--overwrite would replace {path}, which is a file, not a run folder")
+        if not (path / "manifest.json").exists() and any(path.iterdir()):
+            raise RunFolderExists(
+                f"--overwrite would delete {path}, which is not a recsim output folder (no manifest.json); "
+                "choose another --out"
+            )
+
+
+def _differences(before: Any, now: Any, path: str = "") -> list[str]:
+    """``key: old → new`` for every dotted path where two scenarios (plain data) differ."""
+    if isinstance(before, dict) and isinstance(now, dict):
+        out = []
+        for key in [*before, *(k for k in now if k not in before)]:
+            out += _differences(before.get(key), now.get(key), f"{path}.{key}" if path else str(key))
+        return out
+    if before != now:
+        return [f"{path or '<top level>'}: {json.dumps(before)} → {json.dumps(now)}"]
+    return []
 
 
 def _status_of(work: Path) -> str:

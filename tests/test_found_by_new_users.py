@@ -156,3 +156,75 @@ def test_debug_shows_the_traceback_of_a_start_up_check_failure(tmp_path):
     assert plain.returncode == debug.returncode == 2
     assert "Traceback" not in plain.stderr
     assert "Traceback (most recent call last)" in debug.stderr and 'raise BaseException("base")' in debug.stderr
+
+
+# ---------------------------------------------------------------------------- second trial
+def test_overwrite_never_deletes_what_is_not_a_run_folder(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({**TINY, "policies": ["random"]}))
+    mine = tmp_path / "mydata"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("x")
+    result = _recsim("run", path, "--out", mine, "--overwrite", "-q", cwd=tmp_path)
+    assert result.returncode == 2 and "not a recsim output folder" in result.stderr
+    assert (mine / "thesis.tex").read_text() == "x"
+    (tmp_path / "afile").write_text("y")
+    assert _recsim("run", path, "--out", tmp_path / "afile", "--overwrite", "-q", cwd=tmp_path).returncode == 2
+    here = _recsim("run", path, "--out", ".", "--overwrite", "-q", cwd=tmp_path)
+    assert here.returncode == 2 and "working folder" in here.stderr and not (tmp_path / "..partial").exists()
+
+
+def test_resume_names_what_changed_in_the_scenario_and_in_imported_helpers(tmp_path):
+    (tmp_path / "helper_mod.py").write_text("SCALE = 1.0\n")
+    (tmp_path / "pols.py").write_text(textwrap.dedent("""
+        import helper_mod
+        from recsim.policies.base import Policy
+
+        class Helped(Policy):
+            def recommend(self, request, rng):
+                if request.now > 3600.0 * 6 * helper_mod.SCALE:
+                    raise ValueError("stop here")
+                return request.candidates[: request.slate_size]
+    """))
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({**TINY, "policies": ["random", {"name": "h", "type": "pols:Helped"}]}))
+    out = tmp_path / "run"
+    assert _recsim("run", path, "--out", out, "-q", "--workers", "1", cwd=tmp_path).returncode == 1
+    changed = _recsim("run", path, "--out", out, "-q", "--resume", "--seed", "9", cwd=tmp_path)
+    assert changed.returncode == 2 and "seed: 3 → 9" in changed.stderr and "--overwrite" in changed.stderr
+    (tmp_path / "helper_mod.py").write_text("SCALE = 50.0\n")
+    helper = _recsim("run", path, "--out", out, "-q", "--resume", cwd=tmp_path)
+    assert helper.returncode == 2 and "helper_mod" in helper.stderr
+
+
+def test_a_replaying_bot_replays_from_the_fork_and_its_items_are_checked():
+    from recsim.audit import counterfactual_bots
+    from recsim.config import ScenarioError, scenario_from_dict
+
+    data = {**TINY, "horizon": "2d", "warmup": "1d", "replications": 1, "policies": ["chronological"],
+            "population": {"n_users": 20, "takeover": {"users": 5, "after_watches": 2, "rule": "replay",
+                                                       "params": {"items": [7, 8, 9]}}}}
+    trajectories = counterfactual_bots(scenario_from_dict(data))
+    bots = trajectories[(trajectories["arm"] == "bot")]
+    checked = 0
+    for _, mine in bots.groupby(["replication", "user_id"]):
+        if len(mine) >= 5:
+            assert mine["item_id"].tolist()[2:5] == [7, 8, 9] and (mine["position"].to_numpy()[2:5] == 0).all()
+            checked += 1
+    assert checked >= 2
+    data["population"]["takeover"]["params"] = {"items": [10 ** 6]}
+    with pytest.raises(ScenarioError, match="population.takeover.params.items"):
+        scenario_from_dict(data)
+
+
+def test_report_on_an_audit_folder_is_one_line_and_an_audit_that_forks_nobody_warns(tmp_path):
+    data = {**TINY, "horizon": "1d", "warmup": "0s", "policies": ["chronological"],
+            "population": {"n_users": 10, "takeover": {"users": 3, "after_watches": 10 ** 9}}}
+    path = tmp_path / "a.yaml"
+    path.write_text(yaml.safe_dump(data))
+    audit = _recsim("audit", path, "--out", tmp_path / "a", "-q", cwd=tmp_path)
+    assert audit.returncode == 0 and "nothing was forked" in audit.stderr
+    report = _recsim("report", tmp_path / "a", cwd=tmp_path)
+    assert report.returncode == 2 and "audit folder" in report.stderr and "Traceback" not in report.stderr
+    ran = _recsim("run", path, "--out", tmp_path / "r", "-q", "--no-report", cwd=tmp_path)
+    assert ran.returncode == 0 and "bot arm alone" in ran.stderr

@@ -530,7 +530,7 @@ class Simulation:
             quit_ = np.zeros(users.shape[0], dtype=bool)
             quit_[again] = self.draws(u).uniform("churn") < p
             if self.rules:  # scripted users never churn
-                for rows, _ in self._ruled(users, now):
+                for rows, _, _ in self._ruled(users, now):
                     quit_[rows] = False
             if quit_.any():
                 cu, ct = users[quit_], now[quit_]
@@ -747,7 +747,7 @@ class Simulation:
         tau = model.response.watch_time(self.view(cu), ItemView(self.catalog, item), chosen, self.draws(cu))
         if self.rules:  # scripted users watch their rule's share of each item
             tau = np.array(tau, dtype=float)
-            for rows, rule in self._ruled(cu, now[click]):
+            for rows, rule, _ in self._ruled(cu, now[click]):
                 tau[rows] = rule.fraction * self.catalog.length[item[rows]]
         t_watch = ct + tau
         ends = t_watch < self.end_cut
@@ -966,10 +966,11 @@ class Simulation:
         state["churned"] = self.churned.copy()
         return state
 
-    def _ruled(self, users: np.ndarray, now: np.ndarray) -> list[tuple[np.ndarray, Any]]:
-        """``(rows of users, rule)`` for the users of a batch a rule drives at ``now``: scripted
-        users, and taken-over users in the horizon once they have watched ``after_watches``
-        items of it."""
+    def _ruled(self, users: np.ndarray, now: np.ndarray) -> list[tuple[np.ndarray, Any, np.ndarray]]:
+        """``(rows of users, rule, watches so far under it)`` for the users of a batch a rule
+        drives at ``now``: scripted users (their watches since the start), and taken-over users
+        in the horizon once they have watched ``after_watches`` items of it (the bot's watches
+        since the fork)."""
         out = []
         for lo, hi, rule, after in self.rules:
             mine = (users >= lo) & (users < hi)
@@ -977,7 +978,9 @@ class Simulation:
                 mine &= (self.horizon_watched[users] >= after) & (now >= 0)
             rows = np.flatnonzero(mine)
             if rows.shape[0]:
-                out.append((rows, rule))
+                counts = (self.script_watched[users[rows]] if after is None
+                          else self.horizon_watched[users[rows]] - after)
+                out.append((rows, rule, counts))
         return out
 
     def _scripted_choice(self, users: np.ndarray, now: np.ndarray, slate: np.ndarray,
@@ -986,8 +989,8 @@ class Simulation:
         returns each row's item watched off the slate (-1: none), or None without scripted
         users in the batch."""
         direct = None
-        for rows, rule in self._ruled(users, now):
-            picked = rule.choose(slate[rows], self.catalog, self.script_watched[users[rows]])
+        for rows, rule, counts in self._ruled(users, now):
+            picked = rule.choose(slate[rows], self.catalog, counts)
             position, off = np.asarray(picked.position), np.asarray(picked.direct)
             if position.dtype.kind not in "iu" or off.dtype.kind not in "iu":
                 raise ValueError(f"scripted rule {rule!r} returned positions of type {position.dtype} and items of "
