@@ -415,7 +415,7 @@ def test_resume_refuses_changed_user_code_or_versions(tmp_path, monkeypatch):
     assert result.returncode == 2, result.stderr
     _one_screen(result.stderr)
     assert f"module newest_policy_for_resume ({module}) changed since" in result.stderr
-    assert "without --resume" in result.stderr
+    assert "--overwrite (instead of --resume)" in result.stderr
 
     module.write_text(MODULE)  # as it was: resumable again, but not under another version
     manifest["versions"]["recsim-engagement"] = "0.0.1"

@@ -88,9 +88,18 @@ def test_existing_run_folder_is_not_overwritten(tiny, tmp_path):
     with pytest.raises(RunFolderExists):
         run_experiment(sc, out)
     assert (out / "keep.txt").read_text() == "mine"
-    run_experiment(sc, out, overwrite=True, workers=1)
-    assert not (out / "keep.txt").exists()
-    assert json.loads((out / "manifest.json").read_text())["status"] == "complete"
+    # --overwrite replaces only a recsim output folder: never a folder of the user's own
+    with pytest.raises(RunFolderExists, match="not a recsim output folder"):
+        run_experiment(sc, out, overwrite=True, workers=1)
+    assert (out / "keep.txt").read_text() == "mine"
+    done = tmp_path / "done"
+    run_experiment(sc, done, workers=1)
+    (done / "stale.txt").write_text("from the earlier run")
+    with pytest.raises(RunFolderExists):
+        run_experiment(sc, done)
+    run_experiment(sc, done, overwrite=True, workers=1)
+    assert not (done / "stale.txt").exists()
+    assert json.loads((done / "manifest.json").read_text())["status"] == "complete"
 
 
 class ExplodingPolicy(Policy):
