@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib
-import importlib.util
 import io
 import logging
 import os
@@ -46,7 +45,7 @@ from distributed import Client, LocalCluster
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from .cluster_errors import ClusterSetupError, DaskMissing, FolderNotShared, SchedulerUnreachable
-from .plugins import is_library_file
+from .plugins import object_names, user_modules
 
 __all__ = [
     "SchedulerUnreachable",
@@ -60,8 +59,6 @@ __all__ = [
     "check_shared_folders",
 ]
 
-#: ``"module:attribute"`` (dotted module, dotted attribute): how scenarios name user code
-_OBJECT_NAME = re.compile(r"^([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*):[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*$")
 
 #: the file name of the user-code archive on a worker: ``recsim-user-code-<digest>.zip``
 _ARCHIVE_PREFIX = "recsim-user-code-"
@@ -69,59 +66,13 @@ _ARCHIVE_PREFIX = "recsim-user-code-"
 
 # ----------------------------------------------------------------------------- user code
 def named_modules(data: Any) -> set[str]:
-    """Every module a scenario's data (nested dicts and lists, as :meth:`Scenario.dump` gives)
-    names in a ``"module:attribute"`` string, wherever it is."""
-    found: set[str] = set()
-    stack = [data]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            stack.extend(item.values())
-        elif isinstance(item, (list, tuple)):
-            stack.extend(item)
-        elif isinstance(item, str):
-            match = _OBJECT_NAME.match(item.strip())
-            if match:
-                found.add(match.group(1))
-    return found
-
-
-def _where(module_name: str) -> Path | None:
-    """The file (``.py``) or package folder of the top-level module ``module_name`` if it is
-    user code (not recsim, the standard library or an installed package), else None."""
-    module = sys.modules.get(module_name)
-    if module is not None:
-        origin = getattr(module, "__file__", None)
-    else:
-        try:
-            spec = importlib.util.find_spec(module_name)
-        except (ImportError, ValueError):
-            return None
-        origin = spec.origin if spec is not None else None
-    if not origin or is_library_file(origin):
-        return None
-    path = Path(origin).resolve()
-    if path.name == "__init__.py":
-        return path.parent
-    return path if path.suffix == ".py" else None  # a compiled extension cannot be shipped
+    """Every module a scenario's data names in a ``"module:attribute"`` string, wherever it is."""
+    return {name.partition(":")[0] for name in object_names(data)}
 
 
 def user_code(scenarios: Iterable[dict[str, Any]]) -> dict[str, Path]:
-    """The user code the scenarios (plain data) need, as top-level module name -> its ``.py``
-    file or package folder: the modules they name (:func:`named_modules`) that are not
-    installed packages, and the modules already imported from the same folders (the helpers
-    those modules import). Found through ``sys.path`` as on this machine (the scenario's folder
-    and the working directory are on it once :func:`recsim.config.load_scenario` has run)."""
-    tops = sorted({name.split(".")[0] for data in scenarios for name in named_modules(data)})
-    found = {top: path for top in tops if (path := _where(top)) is not None}
-    folders = {path.parent for path in found.values()}
-    for name in sorted(sys.modules):
-        if "." in name or name in found or name == "__main__":
-            continue
-        path = _where(name)
-        if path is not None and path.parent in folders:
-            found[name] = path
-    return found
+    """The user code the scenarios need (:func:`recsim.plugins.user_modules`)."""
+    return user_modules(scenarios)
 
 
 def _members(modules: dict[str, Path]) -> list[tuple[str, Path]]:

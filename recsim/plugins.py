@@ -8,11 +8,14 @@ import linecache
 import os
 import sys
 import sysconfig
+from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-__all__ = ["import_object", "CodeLine", "user_line", "definition_line", "is_library_file", "short_message"]
+__all__ = ["import_object", "CodeLine", "user_line", "definition_line", "is_library_file", "short_message",
+           "names_object", "object_names", "user_module_path", "user_modules"]
 
 
 @dataclass(frozen=True)
@@ -151,3 +154,71 @@ def _import_failed(module_name: str, what: str, exc: BaseException) -> str:
     if line is not None:
         message += f" at {line}"
     return message
+
+
+# ----------------------------------------------------------------------------- user code
+def names_object(value: str) -> bool:
+    """Whether ``value`` is ``"module:attr"`` with dotted identifiers on both sides (how
+    scenarios name user code: policies, components, scripted rules)."""
+    module, _, attr = value.partition(":")
+    parts = (*module.split("."), *attr.split("."))
+    return bool(module) and bool(attr) and all(part.isidentifier() for part in parts)
+
+
+def object_names(data: Any) -> list[str]:
+    """Every ``"module:attr"`` string in nested dicts, lists and tuples (a scenario as plain
+    data, a policy's params), in depth-first order, each once."""
+    found: dict[str, None] = {}
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                walk(item)
+        elif isinstance(value, str) and names_object(value.strip()):
+            found.setdefault(value.strip())
+
+    walk(data)
+    return list(found)
+
+
+def user_module_path(module_name: str) -> Path | None:
+    """The file (``.py``) or package folder of the top-level module ``module_name`` if it is
+    user code (not recsim, the standard library or an installed package), else None."""
+    import importlib.util
+
+    module = sys.modules.get(module_name)
+    if module is not None:
+        origin = getattr(module, "__file__", None)
+    else:
+        try:
+            spec = importlib.util.find_spec(module_name)
+        except (ImportError, ValueError):
+            return None
+        origin = spec.origin if spec is not None else None
+    if not origin or is_library_file(origin):
+        return None
+    path = Path(origin).resolve()
+    if path.name == "__init__.py":
+        return path.parent
+    return path if path.suffix == ".py" else None  # a compiled extension is not user source
+
+
+def user_modules(scenarios: Iterable[Any]) -> dict[str, Path]:
+    """The user code scenarios (plain data) run, as top-level module name -> its ``.py`` file
+    or package folder: the modules they name (:func:`object_names`) that are not installed
+    packages, and the modules already imported from the same folders (the helpers those
+    modules import). Found through ``sys.path`` as on this machine (the scenario's folder and
+    the working directory are on it once :func:`recsim.config.load_scenario` has run)."""
+    tops = sorted({name.partition(":")[0].split(".")[0] for data in scenarios for name in object_names(data)})
+    found = {top: path for top in tops if (path := user_module_path(top)) is not None}
+    folders = {path.parent for path in found.values()}
+    for name in sorted(sys.modules):
+        if "." in name or name in found or name == "__main__":
+            continue
+        path = user_module_path(name)
+        if path is not None and path.parent in folders:
+            found[name] = path
+    return found

@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
-import importlib.util
 import json
 import os
 import platform
@@ -39,6 +38,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import yaml
+
+from .plugins import user_modules
 
 try:  # POSIX; elsewhere run folders are not locked
     import fcntl
@@ -213,63 +214,25 @@ def _versions() -> dict[str, str]:
 
 
 # ----------------------------------------------------------------------------- user code
-def _names_code(value: str) -> bool:
-    """``"module:attr"`` with dotted identifiers on both sides (how scenarios name user code)."""
-    module, _, attr = value.partition(":")
-    parts = (*module.split("."), *attr.split("."))
-    return bool(module) and bool(attr) and all(part.isidentifier() for part in parts)
-
-
-def _module_file(name: str) -> str | None:
-    """The source file of module ``name`` (None for a built-in or one that cannot be found)."""
-    module = sys.modules.get(name)
-    file = getattr(module, "__file__", None) if module is not None else None
-    if file is None:
-        try:
-            spec = importlib.util.find_spec(name)
-        except Exception:  # noqa: BLE001 — a parent package failing to import: nothing to hash
-            return None
-        file = spec.origin if spec is not None and spec.has_location else None
-    return os.path.abspath(file) if file else None
+def _digest(path: Path) -> str:
+    """SHA-256 of a ``.py`` file, or of a package folder's ``.py`` files (names and contents)."""
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*.py") if "__pycache__" not in p.parts)
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(str(file.relative_to(path.parent)).encode())
+        digest.update(file.read_bytes())
+    return digest.hexdigest()
 
 
 def user_code(scenario: dict[str, Any]) -> dict[str, dict[str, str]]:
-    """The user modules a scenario (as plain data) runs: each ``"module:attr"`` string in it —
-    its policies and the policies they wrap, the warm-up policy, user-model components,
-    scripted rules, swept values — whose module is a file, as ``{module: {"file": absolute
-    path, "sha256": hex digest of the file}}``: the named modules' files, and the modules
-    already imported from the same folders (the helpers they import)."""
-    names: set[str] = set()
-
-    def walk(value: Any) -> None:
-        if isinstance(value, dict):
-            for item in value.values():
-                walk(item)
-        elif isinstance(value, (list, tuple)):
-            for item in value:
-                walk(item)
-        elif isinstance(value, str) and _names_code(value):
-            names.add(value.partition(":")[0])
-
-    walk(scenario)
+    """The user code a scenario (as plain data) runs (:func:`recsim.plugins.user_modules`: the
+    modules its ``"module:attr"`` strings name — policies and the policies they wrap, the
+    warm-up policy, user-model components, scripted rules — and the helpers they import from
+    their own folders), as ``{module: {"file": absolute path, "sha256": hex digest}}``."""
     out = {}
-    for name in sorted(names):
-        file = _module_file(name)
-        if file is None:
-            continue
+    for name, path in user_modules([scenario]).items():
         try:
-            digest = hashlib.sha256(Path(file).read_bytes()).hexdigest()
-        except OSError:
-            continue
-        out[name] = {"file": file, "sha256": digest}
-    # and the modules they import from their own folders (helpers): already imported by now
-    folders = {Path(entry["file"]).resolve().parent for entry in out.values()}
-    for name, module in sorted(sys.modules.items()):
-        file = getattr(module, "__file__", None)
-        if name in out or not file or not file.endswith(".py") or Path(file).resolve().parent not in folders:
-            continue
-        try:
-            out[name] = {"file": file, "sha256": hashlib.sha256(Path(file).read_bytes()).hexdigest()}
+            out[name] = {"file": str(path), "sha256": _digest(path)}
         except OSError:
             continue
     return out

@@ -36,11 +36,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from support import one_screen
 import yaml
 
 DASK = Path(sys.executable).with_name("dask")
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
-MAX_ERROR_LINES = 24  # one screen
 STARTUP_SECONDS = 60
 
 
@@ -132,17 +132,6 @@ def cluster(tmp_path_factory) -> Cluster:
 def recsim(*args, cwd: Path, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "recsim", *map(str, args)], cwd=cwd, env=_env(**env),
                           capture_output=True, text=True, timeout=300, check=False)
-
-
-def one_screen(result: subprocess.CompletedProcess, code: int, *fragments: str) -> str:
-    err = result.stderr
-    assert result.returncode == code, (result.returncode, err, result.stdout[-2000:])
-    assert "Traceback" not in err + result.stdout, err
-    assert err.lstrip().startswith("error:"), err
-    assert len(err.strip().splitlines()) <= MAX_ERROR_LINES, err
-    for fragment in fragments:
-        assert fragment in err, f"{fragment!r} not in:\n{err}"
-    return err
 
 
 def write_scenario(folder: Path, data: dict, name: str = "scenario.yaml") -> Path:

@@ -22,6 +22,14 @@ from recsim.stats import FIELLER, PAIRED_T, compare, paired_t_ci, ratio_ci
 # ----------------------------------------------------------------------------- paired intervals
 
 
+def assert_same_outputs(a, b) -> None:
+    """:func:`support.assert_same_outputs`, imported on use: this module is also imported as a
+    policy's (in subprocesses, where the tests folder is not on the path)."""
+    from support import assert_same_outputs as check
+
+    check(a, b)
+
+
 def test_paired_t_interval_covers_the_true_difference_at_the_nominal_rate():
     """1000 synthetic experiments of n=50 paired replications with a known mean difference
     (0.5) and skewed noise: the 95% paired t interval (what comparison.csv shows; it replaced
@@ -114,34 +122,13 @@ def test_common_random_numbers_shrink_the_variance_of_a_policy_difference(tmp_pa
     assert ratio < 0.5, ratio  # measured 0.10; 1.0 would mean no gain at all
 
 
-def _tables(path: Path) -> dict[str, pd.DataFrame]:
-    out = {}
-    for name in ("events", "metrics", "users"):
-        frame = pd.read_parquet(path / name)
-        frame["policy"] = frame["policy"].astype(str)
-        frame["replication"] = frame["replication"].astype(int)
-        for column in frame.columns:  # list columns (the users' final topic vectors): hashable
-            if frame[column].dtype == object and frame[column].map(lambda v: isinstance(v, np.ndarray)).any():
-                frame[column] = frame[column].map(lambda v: None if v is None else tuple(v))
-        out[name] = frame.sort_values(list(frame.columns)).reset_index(drop=True)
-    for name in ("replications.csv", "summary.csv", "comparison.csv"):
-        out[name] = pd.read_csv(path / name)
-    return out
-
-
-def _assert_same_outputs(a: Path, b: Path) -> None:
-    ta, tb = _tables(a), _tables(b)
-    for name in ta:
-        pd.testing.assert_frame_equal(ta[name], tb[name], obj=name)
-
-
 def test_identical_outputs_for_one_worker_two_workers_and_dask(tmp_path):
     sc = scenario_from_dict({**TINY, "replications": 2})
     one = run_experiment(sc, tmp_path / "one", workers=1)
     two = run_experiment(sc, tmp_path / "two", workers=2)
     dask = run_experiment(scenario_from_dict({**TINY, "replications": 2, "executor": "dask"}), tmp_path / "dask", workers=2)
-    _assert_same_outputs(one, two)
-    _assert_same_outputs(one, dask)
+    assert_same_outputs(one, two)
+    assert_same_outputs(one, dask)
     assert "Executor" in json.loads((dask / "manifest.json").read_text())["executor"]
 
 
@@ -231,7 +218,7 @@ def test_an_interrupted_sweep_resumes_to_the_same_results(tmp_path):
     for name in ("results.csv", "grid.csv"):
         pd.testing.assert_frame_equal(pd.read_csv(out / name), pd.read_csv(reference / name))
     for point in range(4):
-        _assert_same_outputs(out / "points" / f"point={point}", reference / "points" / f"point={point}")
+        assert_same_outputs(out / "points" / f"point={point}", reference / "points" / f"point={point}")
 
 
 def test_resume_refuses_a_different_scenario(tmp_path):

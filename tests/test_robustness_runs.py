@@ -141,27 +141,6 @@ def _reap(proc: subprocess.Popen, processes: list[psutil.Process]) -> str:
         return "<stderr not read>"
 
 
-def _tables(path: Path) -> dict[str, pd.DataFrame]:
-    out = {}
-    for name in ("events", "metrics", "users"):
-        frame = pd.read_parquet(path / name)
-        frame["policy"] = frame["policy"].astype(str)
-        frame["replication"] = frame["replication"].astype(int)
-        for column in frame.columns:  # list columns (topic vectors): hashable, to sort
-            if frame[column].dtype == object and frame[column].map(lambda v: isinstance(v, np.ndarray)).any():
-                frame[column] = frame[column].map(lambda v: None if v is None else tuple(v))
-        out[name] = frame.sort_values(list(frame.columns)).reset_index(drop=True)
-    for name in ("replications.csv", "summary.csv", "comparison.csv"):
-        out[name] = pd.read_csv(path / name)
-    return out
-
-
-def _assert_same_outputs(a: Path, b: Path) -> None:
-    ta, tb = _tables(a), _tables(b)
-    for name in ta:
-        pd.testing.assert_frame_equal(ta[name], tb[name], obj=name)
-
-
 def _one_screen(result_stderr: str) -> None:
     assert "Traceback" not in result_stderr, result_stderr
     assert len(result_stderr.strip().splitlines()) <= 20, result_stderr
@@ -175,6 +154,14 @@ def reference(tmp_path_factory) -> Path:
 
 
 # ----------------------------------------------------------------------------- kind 4: signals
+def assert_same_outputs(a, b) -> None:
+    """:func:`support.assert_same_outputs`, imported on use: this module is also imported as a
+    policy's (in subprocesses, where the tests folder is not on the path)."""
+    from support import assert_same_outputs as check
+
+    check(a, b)
+
+
 def test_sigterm_is_an_interrupt_and_resume_completes_identically(tmp_path, reference):
     """``kill -TERM`` of ``recsim run --workers 2`` (what timeout, Slurm and Kubernetes send):
     exit 130, one line, no traceback, the workers stopped, the manifest ``interrupted``; a
@@ -213,7 +200,7 @@ def test_sigterm_is_an_interrupt_and_resume_completes_identically(tmp_path, refe
     (gate / "open").touch()
     resumed = _run("run", scenario, "--out", out, "--resume", "--workers", "2", "-q")
     assert resumed.returncode == 0, resumed.stderr
-    _assert_same_outputs(out, reference)
+    assert_same_outputs(out, reference)
 
     # kind 11: the report written by the run shows the folder as it ended
     manifest = json.loads((out / "manifest.json").read_text())
@@ -248,7 +235,7 @@ def test_sigkill_of_the_parent_leaves_no_worker_running(tmp_path, reference):
     (gate / "open").touch()
     resumed = _run("run", scenario, "--out", out, "--resume", "-q", "--no-report")
     assert resumed.returncode == 0, resumed.stderr
-    _assert_same_outputs(out, reference)
+    assert_same_outputs(out, reference)
 
 
 def test_an_interrupted_pool_is_torn_down_before_returning(tmp_path):

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support import one_screen
 
 from recsim.config import ScenarioError, scenario_from_dict
 from recsim.engine import simulate_batched, simulate_reference
@@ -46,7 +47,6 @@ from recsim.world import build_world
 
 ENGINES = {"batched": simulate_batched, "reference": simulate_reference}
 MODULE = f"uc_user_code_{os.getpid()}"  # unique: a module name is imported once per process
-MAX_ERROR_LINES = 24  # one screen
 
 # Requests in a run have 50 candidates; check_policy's have 40: "late" misbehaviour passes
 # the conformance check at validation and shows only in a run.
@@ -560,17 +560,6 @@ def recsim(*args, cwd: Path, code: str | None = None):
     command = [sys.executable, "-m", "recsim"] if code is None else [sys.executable, "-c", code]
     return subprocess.run([*command, *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=120, check=False)
-
-
-def one_screen(result, code: int, *fragments: str) -> str:
-    err = result.stderr
-    assert result.returncode == code, (result.returncode, err, result.stdout[-2000:])
-    assert "Traceback" not in err + result.stdout, err
-    assert err.lstrip().startswith("error:"), err
-    assert len(err.strip().splitlines()) <= MAX_ERROR_LINES, err
-    for fragment in fragments:
-        assert fragment in err, f"{fragment!r} not in:\n{err}"
-    return err
 
 
 def cli_scenario(folder: Path, policy: str, **extra) -> Path:

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..plugins import import_object
+from ..plugins import import_object, object_names
 from .base import Policy
 
 __all__ = ["BUILTIN_POLICIES", "resolve_policy", "validate_policy_spec", "build_policy", "user_policy_types"]
@@ -130,25 +130,7 @@ def user_policy_types(spec: Any) -> list[str]:
     if isinstance(spec, str):
         return [spec] if ":" in spec else []
     found = [spec.type] if ":" in spec.type else []
-
-    def walk(value: Any) -> None:
-        if isinstance(value, dict):
-            for item in value.values():
-                walk(item)
-        elif isinstance(value, (list, tuple)):
-            for item in value:
-                walk(item)
-        elif isinstance(value, str) and _looks_like_type(value) and value not in found:
-            found.append(value)
-
-    walk(spec.params)
-    return found
-
-
-def _looks_like_type(value: str) -> bool:
-    module, _, attr = value.partition(":")
-    parts = (*module.split("."), *attr.split("."))
-    return bool(module) and bool(attr) and all(part.isidentifier() for part in parts)
+    return found + [name for name in object_names(spec.params) if name not in found]
 
 
 def validate_policy_spec(spec: Any, loc: tuple) -> None:
