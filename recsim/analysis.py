@@ -7,6 +7,10 @@ then only the rows and columns it needs, through ``pyarrow.dataset``).
 Views of a run (each has a ``recsim.plots.plot_*`` counterpart):
 
 - :func:`drift_curves` — consumed extremeness, appetite and topic drift over time;
+- :func:`creator_curves` — what adapting creators upload over time (``catalog.creators``:
+  true extremeness, quality and clickbait of new uploads, exposure concentration), mean and 95%
+  interval over replications; :attr:`Run.creators` is each creator's offsets after each
+  adaptation;
 - :func:`tradeoff` and :func:`goodhart_gap` — engagement against wellbeing per policy, and
   the paired gap against a reference policy (:func:`paired_differences` in general);
 - :func:`learned_weights` — what the learned rankers learned: their coefficients after each
@@ -52,6 +56,7 @@ import yaml
 from scipy import stats as sps
 
 from .config import sampled_users
+from .creators import CREATOR_METRICS
 from .metrics import HEADLINE, spearman
 from .stats import mean_ci
 
@@ -69,6 +74,8 @@ __all__ = [
     "metric_curves",
     "drift_curves",
     "DRIFT_METRICS",
+    "creator_curves",
+    "CREATOR_METRICS",
     "tradeoff",
     "paired_differences",
     "goodhart_gap",
@@ -157,8 +164,9 @@ class Run:
     Attributes read at construction: ``path``, ``scenario`` (the resolved scenario as plain
     data), ``manifest``, ``policies`` (names in scenario order) and ``oracle`` (name → flag).
     Tables read on first access: ``metrics``, ``users``, ``summary``, ``replications`` and
-    ``comparison`` (``None`` without ``comparison.csv``). The event log is never held: read the
-    part you need with :meth:`events`, or scan :attr:`events_dataset` yourself.
+    ``comparison`` (``None`` without ``comparison.csv``), and the optional ``models``,
+    ``groups`` and ``creators`` (``None`` when the run has none). The event log is never held:
+    read the part you need with :meth:`events`, or scan :attr:`events_dataset` yourself.
     """
 
     def __init__(self, path: str | Path):
@@ -235,6 +243,25 @@ class Run:
         name, value, oracle, policy, replication``), or None without one."""
         path = self.path / "models"
         return _read_partitioned(self, "models") if path.is_dir() and any(path.rglob("*.parquet")) else None
+
+    @cached_property
+    def creators(self) -> pd.DataFrame | None:
+        """Adapting creators (``catalog.creators``), or None without them: the ``creators``
+        table, one row per creator per adaptation per policy × replication (so
+        ``n_creators × adaptations × policies × replications`` rows; the adaptations are at
+        ``period, 2·period, …`` before the end of the horizon).
+
+        Columns: ``time`` (seconds since the end of the warm-up: when the creators adapted),
+        ``creator`` (id, ``0 … n_creators − 1``), ``impressions`` and ``watch_seconds`` (what
+        the creator's items earned in the period that ended at ``time``), ``extremeness_offset,
+        quality_offset, clickbait_offset`` (its hidden offsets δ after the adaptation, in
+        attribute units), ``style_extremeness, style_quality, style_clickbait`` (the expected
+        true attributes of its next upload), ``oracle``, ``policy`` (text) and ``replication``
+        (int). Rows by policy (scenario order), replication, time and creator."""
+        path = self.path / "creators"
+        if not (path.is_dir() and any(path.rglob("*.parquet"))):
+            return None
+        return _ordered(self, _read_partitioned(self, "creators"), "time", "creator")
 
     @cached_property
     def metrics(self) -> pd.DataFrame:
@@ -480,6 +507,105 @@ def drift_curves(run: Run, metrics: Iterable[str] = DRIFT_METRICS) -> pd.DataFra
     watch-time-weighted mean true e of what was watched, 0–1), mean appetite a (state, 0–1)
     and topic drift (state, mean ‖θ − θ₀‖). Same columns as :func:`metric_curves`."""
     return metric_curves(run, metrics)
+
+
+_CREATOR_CURVE_COLUMNS = [
+    "policy",
+    "oracle",
+    "metric",
+    "kind",
+    "start",
+    "end",
+    "time",
+    "day",
+    "n_replications",
+    "mean",
+    "ci_low",
+    "ci_high",
+]
+
+
+def creator_curves(
+    run: Run | pd.DataFrame | str | Path,
+    metrics: Iterable[str] = CREATOR_METRICS,
+    level: float = 0.95,
+) -> pd.DataFrame:
+    """What adapting creators (``catalog.creators``) upload, over time, per policy: each
+    metrics bucket's creator metrics (:data:`CREATOR_METRICS` by default: mean and SD of the
+    true extremeness, quality and clickbait of the items uploaded in the bucket, the
+    correlation across creators of the quality and clickbait of their styles, and the share of
+    the bucket's impressions that went to the top 10% of creators), as the mean over
+    replications with its Student-t interval (:func:`recsim.stats.mean_ci`: the interval of
+    ``summary.csv`` and of the bands of :mod:`recsim.plots`; NaN with one replication).
+
+    ``run``: a :class:`Run` (or its folder), or a tidy metrics table such as
+    :attr:`Run.metrics` (``policy, replication, metric, kind, start, end, value`` and, if it
+    has one, ``oracle``; policies then in the order they appear).
+
+    Tidy, one row per (policy, metric, bucket): ``policy, oracle, metric, kind, start, end``
+    (the bucket, seconds since the end of the warm-up), ``time`` (seconds: the bucket midpoint
+    for ``flow`` metrics, its end for ``state`` ones, as :func:`metric_curves`), ``day`` (``time
+    / 86400``), ``n_replications`` (replications with a value: an ``upload_*`` metric is NaN in
+    a bucket without uploads), ``mean, ci_low, ci_high``. Rows by policy (scenario order),
+    metric (the order of ``metrics``) and time; a run without creators gives an empty frame
+    with these columns. ``frame.attrs["interval"]`` names the interval.
+    """
+    from .stats import T_INTERVAL
+
+    if isinstance(run, pd.DataFrame):
+        table = run
+        policies = list(dict.fromkeys(table["policy"].astype(str)))
+        flags = (
+            table.groupby(table["policy"].astype(str), sort=False)["oracle"].first()
+            if "oracle" in table
+            else pd.Series(dtype=bool)
+        )
+        oracle = {p: bool(flags.get(p, False)) for p in policies}
+    else:
+        run = run if isinstance(run, Run) else load_run(run)
+        table, policies, oracle = run.metrics, run.policies, run.oracle
+    metrics = list(metrics)
+    frame = table[table["metric"].astype(str).isin(metrics)]
+    rows = []
+    for (policy, metric, kind, start, end), group in frame.groupby(
+        [frame["policy"].astype(str), frame["metric"].astype(str), frame["kind"].astype(str),
+         "start", "end"],
+        sort=False,
+    ):
+        values = group["value"].to_numpy(dtype=float)
+        values = values[~np.isnan(values)]
+        mean, low, high = mean_ci(values, level) if values.size else (math.nan, math.nan, math.nan)
+        time = (start + end) / 2 if kind == "flow" else end
+        rows.append(
+            {
+                "policy": policy,
+                "oracle": bool(oracle.get(policy, False)),
+                "metric": metric,
+                "kind": kind,
+                "start": float(start),
+                "end": float(end),
+                "time": float(time),
+                "day": float(time) / DAY,
+                "n_replications": int(values.size),
+                "mean": mean,
+                "ci_low": low,
+                "ci_high": high,
+            }
+        )
+    out = pd.DataFrame(rows, columns=_CREATOR_CURVE_COLUMNS)
+    policy_rank = {p: i for i, p in enumerate(policies)}
+    metric_rank = {m: i for i, m in enumerate(metrics)}
+    out = (
+        out.assign(
+            policy_rank=out["policy"].map(policy_rank).fillna(len(policy_rank)),
+            metric_rank=out["metric"].map(metric_rank),
+        )
+        .sort_values(["policy_rank", "metric_rank", "time"], kind="stable")
+        .drop(columns=["policy_rank", "metric_rank"])
+        .reset_index(drop=True)
+    )
+    out.attrs["interval"] = f"{level:.0%} {T_INTERVAL}"
+    return out
 
 
 # ----------------------------------------------------------------------------- trade-off

@@ -136,6 +136,7 @@ def _check_user_components(sc, source: str) -> None:
                 problems.append((f"user_model.{role}.type", _raised("its conformance check", exc)))
     problems += _check_user_policies(sc)
     problems += _check_scripted_rules(sc)
+    problems += _check_creator_rule(sc)
     if problems:
         raise ScenarioError(source, problems)
 
@@ -211,6 +212,27 @@ def _check_scripted_rules(sc) -> list[tuple[str, str]]:
     return problems
 
 
+def _check_creator_rule(sc) -> list[tuple[str, str]]:
+    """``check_creator_rule`` on ``catalog.creators.rule`` if it is ``module:Class``:
+    ``(path, message)`` problems."""
+    from .testing import CreatorRuleCheckError, check_creator_rule
+
+    creators = sc.catalog.creators
+    if creators is None or ":" not in creators.rule:
+        return []
+    path = "catalog.creators.rule"
+    try:
+        with _user_code_exits():
+            check_creator_rule(creators.rule, creators.params)
+    except CreatorRuleCheckError as exc:
+        return [(path, _with_line(str(exc), exc))]
+    except BaseException as exc:
+        if isinstance(exc, (KeyboardInterrupt, GeneratorExit)):
+            raise
+        return [(path, _raised("its conformance check", exc))]
+    return []
+
+
 def _user_code_exits():
     """Within: ``os._exit`` called by user code raises instead of ending the process."""
     import contextlib
@@ -278,6 +300,14 @@ def validate(
     out_console.print(
         f"  user model: {'default' if not changed else 'default, with ' + ', '.join(changed)}", highlight=False
     )
+    creators = sc.catalog.creators
+    if creators is not None:
+        moved = "" if len(set(creators.adapt)) == 3 else f" ({', '.join(creators.adapt) or 'nothing'} only)"
+        out_console.print(
+            f"  creators: {sc.catalog.n_creators} ({creators.split}), {creators.rule} every "
+            f"{creators.period / 86400:g} d from {creators.signal.replace('_', ' ')}{moved}",
+            highlight=False,
+        )
     for line in _estimate_lines(sc):
         out_console.print(f"  {escape(line)}", highlight=False)
     for note in [*_unused_behaviour(sc), *_name_notes(sc)]:
@@ -1025,6 +1055,10 @@ def _unused_behaviour(sc) -> list[str]:
         ignore = {"scan_time"} if role == "choice" else set()
         if getattr(sc.behaviour, section).model_dump(exclude=ignore) != getattr(defaults, section).model_dump(exclude=ignore):
             notes.append(f"behaviour.{section} is set but not used: {role} is {spec.type!r}")
+    creators = sc.catalog.creators
+    if creators is not None and creators.period >= sc.horizon:
+        notes.append(f"catalog.creators.period ({creators.period / 86400:g} d) is not shorter than the horizon "
+                     f"({sc.horizon / 86400:g} d): creators never adapt")
     return notes
 
 

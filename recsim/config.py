@@ -347,6 +347,27 @@ class LengthConfig(_Model):
         return self
 
 
+class CreatorsConfig(_Model):
+    """Creators who adapt what they upload (docs/model.md §2.1): every ``period`` of the horizon
+    each creator's offsets to extremeness, quality and clickbait move by ``rule`` toward the
+    attributes of their items that earned the most ``signal``, within ``±max_offset``; items
+    uploaded after that are made with the new offsets. The number of creators is
+    ``catalog.n_creators``."""
+
+    split: Literal["uniform", "zipf"] = Field(
+        "uniform", description="how uploads are split among creators: equally, or Zipf (share ∝ rank^-zipf_exponent)")
+    zipf_exponent: NonNegative = Field(1.0, description="s of the Zipf split (0 = uniform)")
+    rule: str = Field("imitate", description="imitate, static (never adapt), or \"module:Class\" (a CreatorRule)")
+    params: dict[str, Any] = Field(default_factory=dict, description="the rule's parameters")
+    period: Duration = Field(86400.0, description="how often creators adapt (from t = 0)")
+    signal: Literal["impressions", "watch_time"] = Field(
+        "impressions", description="what creators learn from: each item's impressions, or its seconds watched, in the period")
+    max_offset: NonNegative = Field(0.3, description="bound of each offset (attribute units)")
+    adapt: list[Literal["extremeness", "quality", "clickbait"]] = Field(
+        default_factory=lambda: ["extremeness", "quality", "clickbait"],
+        description="the attributes creators adapt (the others keep offset 0)")
+
+
 class CatalogConfig(_Model):
     n_topics: int = Field(20, ge=1, description="K, the number of topics")
     n_clusters: int = Field(5, ge=1, description="topic clusters items and users gather around")
@@ -362,6 +383,8 @@ class CatalogConfig(_Model):
     length: LengthConfig = LengthConfig()
     classifier_noise: NonNegative = Field(0.1, description="sd of the extremeness classifier score")
     topic_noise: NonNegative = Field(0.1, description="sd of the observable (noisy) topic vector")
+    creators: Optional[CreatorsConfig] = Field(
+        None, description="creators who adapt their uploads to what the ranker rewards (null = none: creator is a label)")
 
 
 # ----------------------------------------------------------------------------- population
@@ -748,6 +771,23 @@ class Scenario(_Model):
             check_user_model_config(self)
         except UserModelError as exc:
             raise PolicyParamError(("user_model", *exc.loc), str(exc)) from None
+        return self
+
+    @model_validator(mode="after")
+    def _check_creators(self) -> Scenario:
+        from .creators import build_creator_rule
+
+        creators = self.catalog.creators
+        if creators is None:
+            return self
+        loc = ("catalog", "creators")
+        try:
+            build_creator_rule(creators.rule, creators.params)
+        except LookupError as exc:
+            raise PolicyParamError((*loc, "rule"), str(exc)) from None
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise PolicyParamError((*loc, "params", *first["loc"]), first["msg"]) from None
         return self
 
     @model_validator(mode="after")

@@ -155,6 +155,13 @@ def run_task(task: Task, progress: Callable[[float], None] | None = None) -> Tas
         path.parent.mkdir(parents=True, exist_ok=True)
         models.to_parquet(path, index=False)
 
+    if result.creators is not None:  # adapting creators: their offsets after each period
+        creators = pd.DataFrame(result.creators)
+        creators["oracle"] = oracle
+        path = partition(run_dir, "creators", spec.name, task.replication)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        creators.to_parquet(path, index=False)
+
     frames = []
     for stage, state in (("initial", result.initial_state), ("final", result.final_state)):
         frame = pd.DataFrame(static)

@@ -24,6 +24,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from .creators import TOP_CREATOR_SHARE
 from .stats import mean_ci
 
 __all__ = [
@@ -43,6 +44,8 @@ __all__ = [
     "plot_sweep_heatmap",
     "LEARNED_WEIGHTS",
     "plot_learned_weights",
+    "CREATOR_PANELS",
+    "plot_creators",
 ]
 
 #: Axis labels with units, by metric or column name.
@@ -84,6 +87,14 @@ LABELS: dict[str, str] = {
     "goodhart_watch_gain": "watch-time gain vs reference (%)",
     "goodhart_wellbeing_change": "final wellbeing W − reference",
     "goodhart_extremeness_change": "consumed extremeness − reference",
+    "upload_extremeness": "true extremeness of new uploads (mean e, 0–1)",
+    "upload_extremeness_sd": "SD of the true extremeness of new uploads",
+    "upload_quality": "true quality of new uploads (mean q)",
+    "upload_quality_sd": "SD of the true quality of new uploads",
+    "upload_clickbait": "clickbait of new uploads (mean b, 0–1)",
+    "upload_clickbait_sd": "SD of the clickbait of new uploads",
+    "creator_quality_clickbait_corr": "correlation of creators' quality and clickbait",
+    "top_creator_share": f"share of impressions to the top {TOP_CREATOR_SHARE:.0%} of creators",
 }
 
 
@@ -117,6 +128,10 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "proxy_validity": (-1.0, 1.0),
     "probability": (0.0, 1.0),
     "topic_drift": (0.0, 2.0),
+    "upload_extremeness": (0.0, 1.0),
+    "upload_clickbait": (0.0, 1.0),
+    "creator_quality_clickbait_corr": (-1.0, 1.0),
+    "top_creator_share": (0.0, 1.0),
 }
 
 
@@ -764,4 +779,78 @@ def plot_learned_weights(
         if default
         else "What the learner learned: weights across retrains"
     )
+    return fig
+
+
+# ----------------------------------------------------------------------------- creators
+#: The panels of :func:`plot_creators`: the mean true extremeness, quality and clickbait of the
+#: items uploaded in each bucket, and the share of its impressions that went to the top 10% of
+#: creators.
+CREATOR_PANELS: tuple[str, ...] = (
+    "upload_extremeness",
+    "upload_quality",
+    "upload_clickbait",
+    "top_creator_share",
+)
+
+_CREATOR_TITLES = {
+    "upload_extremeness": "Extremeness of new uploads",
+    "upload_quality": "Quality of new uploads",
+    "upload_clickbait": "Clickbait of new uploads",
+    "top_creator_share": "Exposure concentration",
+}
+
+
+def plot_creators(
+    curves: pd.DataFrame, metrics: Sequence[str] = CREATOR_PANELS, ncols: int = 2
+) -> Figure:
+    """What creators upload: one panel per creator metric over time (days since the end of the
+    warm-up, a point per metrics bucket at its midpoint), a line per policy — by default the
+    mean true extremeness, quality and clickbait of the items uploaded in each bucket and the
+    share of its impressions that went to the top 10% of creators (:data:`CREATOR_PANELS`) —
+    with the 95% band over replications where there are several (oracles dashed).
+    ``curves``: :func:`recsim.analysis.creator_curves` output (means and intervals already
+    taken). Panels of metrics the frame lacks say "no data"."""
+    metrics = list(metrics)
+    frame = _labelled(curves)
+    order, palette = _palette(frame)
+    dashes = _dashes(order)
+    fig, axes = _figure(len(metrics), ncols=min(ncols, len(metrics)), panel=(5.0, 3.6), sharex=True)
+    for ax, metric in zip(axes, metrics, strict=True):
+        sub = frame[frame["metric"] == metric]
+        if sub.empty:
+            ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
+        lo, hi = _BOUNDS.get(metric, (-math.inf, math.inf))
+        for name in order:
+            line = sub[sub["label"] == name].sort_values("day")
+            if line.empty:
+                continue
+            ax.plot(
+                line["day"],
+                line["mean"],
+                color=palette[name],
+                marker="o",
+                markersize=3,
+                dashes=dashes[name] or (None, None),
+                label=name,
+            )
+            low = np.clip(line["ci_low"].to_numpy(dtype=float), lo, hi)
+            high = np.clip(line["ci_high"].to_numpy(dtype=float), lo, hi)
+            ok = np.isfinite(low) & np.isfinite(high)
+            if ok.any():
+                ax.fill_between(
+                    line["day"].to_numpy(dtype=float), low, high, where=ok,
+                    color=palette[name], alpha=0.2, linewidth=0,
+                )
+        ax.set_title(_CREATOR_TITLES.get(metric, label(metric)), fontsize=10)
+        ax.set_xlabel(label("day"))
+        ax.set_ylabel(label(metric))
+        ax.tick_params(axis="x", labelbottom=True)
+    handles = [
+        Line2D([], [], color=palette[n], marker="o", markersize=3, dashes=dashes[n] or (None, None))
+        for n in order
+    ]
+    if handles:
+        fig.legend(handles, order, title="policy", loc="outside right upper")
+    fig.suptitle("What creators upload, as they adapt to what the ranker rewards")
     return fig

@@ -24,8 +24,16 @@ from matplotlib.figure import Figure
 
 from . import analysis, plots
 from .analysis import Run
+from .creators import TOP_CREATOR_SHARE
 
-__all__ = ["ReportPlot", "REPORT_PLOTS", "LEARNED_WEIGHTS_PLOT", "report_plots", "write_report"]
+__all__ = [
+    "ReportPlot",
+    "REPORT_PLOTS",
+    "LEARNED_WEIGHTS_PLOT",
+    "CREATORS_PLOT",
+    "report_plots",
+    "write_report",
+]
 
 
 @dataclass(frozen=True)
@@ -169,15 +177,46 @@ LEARNED_WEIGHTS_PLOT = ReportPlot(
 )
 
 
+#: The section on adapting creators (``catalog.creators``), drawn (after ``drift`` and what the
+#: learner learned) only for runs with creator metrics; :func:`write_report` puts a table of the
+#: last bucket's figures above it.
+CREATORS_PLOT = ReportPlot(
+    "creators",
+    "Creators who adapt",
+    "What creators upload as they adapt (catalog.creators): in each metrics bucket, the mean "
+    "true extremeness, quality and clickbait of the items uploaded in it, and the share of its "
+    f"impressions that went to the top {TOP_CREATOR_SHARE:.0%} of creators; a line per policy "
+    "with 95% bands over replications. Every period each creator's rule moves the hidden "
+    "offsets of its next uploads (imitate, the default: toward the attributes of its own items "
+    "that earned the most exposure in the period), so the catalog drifts toward what the ranker "
+    "rewards; uploads before the first adaptation are the same under every policy (common "
+    "random numbers).",
+    lambda run: plots.plot_creators(analysis.creator_curves(run)),
+)
+
+
+def _has_creators(run: Run) -> bool:
+    """Whether the run has creator metrics (a scenario with ``catalog.creators``)."""
+    try:
+        metrics = run.metrics
+    except Exception:  # noqa: BLE001 — the figures that need the table say what is wrong
+        return False
+    return "metric" in metrics and bool(metrics["metric"].isin(analysis.CREATOR_METRICS).any())
+
+
 def report_plots(run: Run) -> list[ReportPlot]:
     """The report's figures for ``run``: :data:`REPORT_PLOTS`, with
-    :data:`LEARNED_WEIGHTS_PLOT` after ``drift`` when the run folder has a ``models`` table."""
+    :data:`LEARNED_WEIGHTS_PLOT` after ``drift`` when the run folder has a ``models`` table, and
+    :data:`CREATORS_PLOT` after them when the run has creator metrics (``catalog.creators``)."""
     figures = list(REPORT_PLOTS)
+    names = [p.name for p in figures]
+    at = names.index("drift") + 1 if "drift" in names else len(figures)
     models = run.path / "models"
     if models.is_dir() and any(models.rglob("*.parquet")):
-        names = [p.name for p in figures]
-        at = names.index("drift") + 1 if "drift" in names else len(figures)
         figures.insert(at, LEARNED_WEIGHTS_PLOT)
+        at += 1
+    if _has_creators(run):
+        figures.insert(at, CREATORS_PLOT)
     return figures
 
 
@@ -275,6 +314,46 @@ def _groups_table(groups: pd.DataFrame) -> str:
     return _table(pd.DataFrame(rows))
 
 
+#: the columns of the creators' table: metric → header
+_CREATOR_COLUMNS = {
+    "upload_extremeness": "upload extremeness",
+    "upload_quality": "upload quality",
+    "upload_clickbait": "upload clickbait",
+    "top_creator_share": f"top {TOP_CREATOR_SHARE:.0%} creators' share of impressions",
+}
+
+
+def _creators_table(run: Run) -> str:
+    """The last metrics bucket's creator figures per policy (rows), ``mean [95% CI]``."""
+    curves = analysis.creator_curves(run, list(_CREATOR_COLUMNS))
+    if curves.empty:
+        return "<p>No creator metrics in this run.</p>"
+    last = curves[curves["end"] == curves["end"].max()]
+    start, end = float(last["start"].iloc[0]), float(last["end"].iloc[0])
+    rows = []
+    for policy, sub in last.groupby("policy", sort=False):
+        row = {"policy": str(policy) + (" (oracle)" if bool(sub["oracle"].iloc[0]) else "")}
+        for _, q in sub.iterrows():
+            header = _CREATOR_COLUMNS[q["metric"]]
+            row[header] = _interval(q["mean"], q["ci_low"], q["ci_high"], 1.0, 3)
+        rows.append(row)
+    n = int(last["n_replications"].max())
+    text = (
+        f"<p>The last metrics bucket (days {start / analysis.DAY:.3g}–{end / analysis.DAY:.3g}): "
+        "the mean true extremeness, quality and clickbait of the items uploaded in it, and the "
+        f"share of its impressions that went to the top {TOP_CREATOR_SHARE:.0%} of creators, "
+        "per policy: mean "
+        f"[Student-t 95% interval] over {n} replication{'s' if n != 1 else ''} (no interval "
+        "with one). Each creator's offsets after every adaptation are in the run folder's "
+        "<code>creators</code> table (<code>analysis.load_run(...).creators</code>).</p>"
+    )
+    return text + _table(pd.DataFrame(rows))
+
+
+#: tables shown above a figure, by the figure's name
+_SECTION_TABLES: dict[str, Callable[[Run], str]] = {CREATORS_PLOT.name: _creators_table}
+
+
 def _gap_table(run: Run) -> str:
     gap = analysis.goodhart_gap(run)
     if gap.empty:
@@ -360,7 +439,8 @@ def write_report(run_dir: Path, *, out: Path | None = None, dpi: int = 100,
                  manifest: dict | None = None, folder: Path | None = None) -> Path:
     """Write the report of the run folder ``run_dir`` into ``out`` (default
     ``<run_dir>/report/``): one PNG per figure of :func:`report_plots` (:data:`REPORT_PLOTS`,
-    and what the learned rankers learned if the run has a ``models`` table) and ``report.html``,
+    what the learned rankers learned if the run has a ``models`` table, and the "Creators who
+    adapt" section, with a table of the last bucket, if it has creator metrics) and ``report.html``,
     which embeds every PNG (base64) and links to the file beside it, so it works offline and
     can be moved alone. Returns the path of ``report.html``.
 
@@ -438,7 +518,17 @@ def write_report(run_dir: Path, *, out: Path | None = None, dpi: int = 100,
             "policy.</p>" + _table(run.comparison)
         )
     for plot, path, error in figures:
-        parts.append(f"<h2 id='{plot.name}'>{html.escape(plot.title)}</h2><figure>")
+        heading = f"<h2 id='{plot.name}'>{html.escape(plot.title)}</h2>"
+        if plot.name in _SECTION_TABLES:  # a table above the figure (the creators' section)
+            try:
+                heading += _SECTION_TABLES[plot.name](run)
+            except Exception as exc:  # noqa: BLE001 — nor one bad table
+                warnings.warn(
+                    f"report: cannot tabulate {plot.name}: {exc!r}", RuntimeWarning, stacklevel=2
+                )
+                reason = html.escape(f"{type(exc).__name__}: {exc}")
+                heading += f"<p class='error'>This table could not be made: {reason}</p>"
+        parts.append(heading + "<figure>")
         if path is not None:
             parts.append(_image(path))
         else:

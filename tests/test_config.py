@@ -744,7 +744,7 @@ def test_sections_walk_finds_every_model():
     expected = {"", "catalog.quality", "catalog.length", "behaviour.survey", "policies", "outputs"}
     assert expected <= set(_sections())
     assert {"user_model", "user_model.<role>"} <= set(_sections())
-    assert len(_sections()) == 25
+    assert len(_sections()) == 26
 
 
 def test_readme_documents_every_field_of_every_model():

@@ -409,7 +409,8 @@ def _examples() -> dict[type, BaseException]:
     )
     from recsim.plugins import CodeLine
     from recsim.storage import ResumeRefused, RunFolderBusy, RunFolderError, RunFolderExists
-    from recsim.testing import PolicyCheckError, ScriptedRuleCheckError, UserModelCheckError
+    from recsim.creators import build_creator_rule
+    from recsim.testing import CreatorRuleCheckError, PolicyCheckError, ScriptedRuleCheckError, UserModelCheckError
     from recsim.users.contracts import ContractError
     from recsim.users.model import ComponentError, UserModelError
 
@@ -447,6 +448,7 @@ def _examples() -> dict[type, BaseException]:
     from recsim.users.scripted import build_rule
 
     examples.append(ScriptedRuleCheckError("deterministic", build_rule("top_item", {}), "two answers"))
+    examples.append(CreatorRuleCheckError("shape", build_creator_rule("imitate", {}), "shape (50, 2)"))
     return {type(e): e for e in examples}
 
 

@@ -235,12 +235,15 @@ def test_a_candidate_window_serves_recent_items_alike_in_both_engines(tmp_path):
     assert (upload[old_items] <= old_t - window).mean() > 0.5
 
 
-def test_scripted_users_and_counterfactual_bots_run_alike_in_both_engines(tmp_path):
-    """Scripted groups (every built-in rule, a replay off the slate included) and a takeover of
-    modelled users by bots, under a learned ranker that trains on their feedback: both engines
-    write the same events, group by group."""
+def test_scripted_users_bots_and_adapting_creators_run_alike_in_both_engines(tmp_path):
+    """Scripted groups (every built-in rule, a replay off the slate included), a takeover of
+    modelled users by bots and creators who adapt from watch time (the catalog revised every
+    12 h), under a learned ranker that trains on their feedback and caches item features:
+    both engines write the same events group by group, the same metrics and the same creators."""
     data = {
         **BASE,
+        "catalog": {**BASE["catalog"], "n_creators": 30,
+                    "creators": {"split": "zipf", "period": "12h", "signal": "watch_time", "params": {"rate": 3.0}}},
         "population": {
             "n_users": 40,
             "scripted": [
@@ -267,3 +270,12 @@ def test_scripted_users_and_counterfactual_bots_run_alike_in_both_engines(tmp_pa
     assert set(ref_events["group"].dropna().astype(str)) == {"modelled", "top", "extreme", "replay"}
     watched_off_slate = ref_events[(ref_events["event"].astype(str) == "watch") & (ref_events["position"] == 0)]
     assert len(watched_off_slate) > 0 and world.n_users == 48
+    assert len(bat.metrics) == len(ref.metrics)
+    for a, b in zip(bat.metrics, ref.metrics):
+        assert a[:4] == b[:4] and (a[4] == b[4] or (math.isnan(a[4]) and math.isnan(b[4]))), (a, b)
+    assert ref.creators.keys() == bat.creators.keys()
+    for name, values in ref.creators.items():
+        np.testing.assert_array_equal(bat.creators[name], values, err_msg=name)
+    # the creators did adapt (three times: at 12 h, 24 h and 36 h of the 2-day horizon)
+    assert np.unique(ref.creators["time"]).tolist() == [43200.0, 86400.0, 129600.0]
+    assert np.abs(ref.creators["extremeness_offset"]).max() > 0.01

@@ -37,6 +37,7 @@ import numpy as np
 
 from .. import rng as rngmod
 from ..config import PolicySpec
+from ..creators import CreatorPool
 from ..eventlog import EVENT_CODES as _CODE
 from ..eventlog import EventLog
 from ..metrics import MetricsCollector, _nanmean, proxy_panel
@@ -49,6 +50,7 @@ from ..policies.base import (
     PolicyContext,
     RequestBatch,
     RequestRngs,
+    revise_items,
 )
 from ..plugins import definition_line, is_library_file, short_message, user_line
 from ..policies.registry import build_policy, resolve_policy
@@ -103,6 +105,9 @@ class RunResult:
     #: figures, as ``metrics`` and ``headline`` are the modelled users'
     group_metrics: dict[str, list[tuple]] = field(default_factory=dict)
     group_headlines: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: adapting creators (catalog.creators): one row per creator per adaptation
+    #: (:meth:`recsim.creators.CreatorPool.table`); None without them
+    creators: dict[str, np.ndarray] | None = None
 
 
 class _Table:
@@ -338,6 +343,8 @@ class Simulation:
         self.w_served = np.zeros(n_users)
         self.w_position = np.zeros(n_users, dtype=np.int64)
         self.avail_times, self.n_avail0 = self._availability()
+        # adapting creators (catalog.creators): they remake future uploads at each adaptation
+        self.creators = CreatorPool(sc.catalog, cat) if sc.catalog.creators is not None else None
         self.initial_state: dict[str, np.ndarray] = {}
         self.final_state: dict[str, np.ndarray] = {}
         self._bucket_start = 0.0
@@ -696,6 +703,8 @@ class Simulation:
                         m.on_impressions(slate[mine])
             else:
                 self.metrics.on_impressions(slate[log])
+            if self.creators is not None:
+                self.creators.on_impressions(slate[log])
         # impressions feed no metric: rows only for the users whose events are written
         shown_log = self._written(users, log)
         if self.events.log_impressions and shown_log.any():
@@ -858,6 +867,10 @@ class Simulation:
                 self._feed(m, cols, (uid >= lo) & (uid < hi), lo)
         else:
             self._feed(self.metrics, cols, None, 0)
+        if self.creators is not None:  # what each item earned, in time order
+            watches = cols["event"] == _CODE["watch"]
+            if watches.any():
+                self.creators.on_watches(cols["item_id"][watches], cols["watch_time"][watches])
         self.events.add_rows(cols)
 
     def _collectors(self):
@@ -906,6 +919,12 @@ class Simulation:
             b_end = min(b_start + bucket, horizon)
             points.append((b_end, "bucket"))
             b_start = b_end
+        creators = sc.catalog.creators
+        if creators is not None:  # adaptations: every period of the horizon, after a bucket end
+            k = 1
+            while k * creators.period < sc.horizon:
+                points.append((k * creators.period, "creators"))
+                k += 1
         points.sort(key=lambda p: p[0])
         return points
 
@@ -921,12 +940,21 @@ class Simulation:
                 self.rows.add(t, 1, time=t, user_id=-1, session=0, event=_CODE["retrain"])
         elif what == "initial":
             self.initial_state = self.snapshot(t)
+        elif what == "creators":
+            self.creators.adapt(t)
+            # the revised catalog: a new observable view for the policies (they key their
+            # caches by its identity; the old one keeps its values)
+            self.items = self.catalog.observable()
+            revise_items(self.context, self.items)
         else:
             bucket_end = min(self._bucket_start + self.sc.outputs.metrics_interval, self.sc.horizon)
             n_available = self.n_avail0 + int(np.searchsorted(self.avail_times, t, side="right"))
             replication = self.world.replication
+            extra = self._proxy_panel(t, n_available)
+            if self.creators is not None:
+                extra.update(self.creators.bucket_metrics(self._bucket_start, bucket_end))
             self.metrics.close_bucket(
-                self._bucket_start, bucket_end, n_available, extra=self._proxy_panel(t, n_available),
+                self._bucket_start, bucket_end, n_available, extra=extra,
                 pairs_rng=rngmod.generator(self.sc.seed, replication, f"metrics:pairs:{self._bucket_index}"),
             )
             for name, _, _, m in self.group_metrics:
@@ -1033,6 +1061,7 @@ class Simulation:
             policy=self.policy,
             group_metrics=group_metrics,
             group_headlines=group_headlines,
+            creators=self.creators.table() if self.creators is not None else None,
         )
 
     def _figures(self, m: MetricsCollector, initial: dict[str, np.ndarray], final: dict[str, np.ndarray],

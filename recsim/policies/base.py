@@ -43,7 +43,13 @@ class NoParams(BaseModel):
 @dataclass(frozen=True)
 class PolicyContext:
     """What a policy may know when it is reset: sizes, its scenario settings, and the
-    observable features of every item by id (to interpret the item ids in :class:`Feedback`)."""
+    observable features of every item by id (to interpret the item ids in :class:`Feedback`).
+
+    With adapting creators (``catalog.creators``) the items not yet uploaded are remade at each
+    adaptation, and the platform replaces ``items`` with a new :class:`ObservableItems` (the
+    requests carry the new one too). An ``ObservableItems`` never changes: read ``items`` from
+    the context or the request when you need it, and key anything you compute from it by its
+    identity (``cached_items is context.items``)."""
 
     n_topics: int
     slate_size: int
@@ -51,6 +57,12 @@ class PolicyContext:
     retrain_interval: float  # seconds
     items: ObservableItems | None = None
     n_users: int = 0
+
+
+def revise_items(context: PolicyContext, items: ObservableItems) -> None:
+    """Hand the policies sharing ``context`` the revised observable ``items`` (the platform
+    does this when creators remake future uploads; the context is otherwise read-only)."""
+    object.__setattr__(context, "items", items)
 
 
 class History:

@@ -444,13 +444,13 @@ class EngagementPolicy(ScoringPolicy):
         next fit), else None."""
         coef = self.model_.coef
         cached = getattr(self, "linear_", None)
-        if cached is None or cached[0] is not coef:
+        known = self.context_.items  # replaced when creators remake future uploads
+        if cached is None or cached[0] is not coef or cached[1] is not known:
             w, b = self.model_.linear()
-            known = self.context_.items
             part = None if known is None else _item_part(w, b, known.classifier, known.length)
-            cached = self.linear_ = (coef, w, b, part)
-        _, w, b, part = cached
-        return w, b, (part if items is self.context_.items else None)
+            cached = self.linear_ = (coef, known, w, b, part)
+        _, _, w, b, part = cached
+        return w, b, (part if items is known else None)
 
     def _log_odds(self, request: Request) -> tuple[np.ndarray, np.ndarray]:
         """(log-odds, relevance) of the request's candidates (a fitted model)."""
@@ -698,13 +698,13 @@ class StatedPreferencePolicy(EngagementPolicy):
         and :func:`_survey_part` of every item if ``items`` are the context's (else None)."""
         coef = self.survey_coef_
         cached = getattr(self, "survey_terms_", None)
-        if cached is None or cached[0] is not coef:
+        known = self.context_.items  # replaced when creators remake future uploads
+        if cached is None or cached[0] is not coef or cached[1] is not known:
             s = coef[1:]
-            known = self.context_.items
             part = None if known is None else _survey_part(s, known.classifier, known.length)
-            cached = self.survey_terms_ = (coef, s, part)
-        _, s, part = cached
-        return s, (part if items is self.context_.items else None)
+            cached = self.survey_terms_ = (coef, known, s, part)
+        _, _, s, part = cached
+        return s, (part if items is known else None)
 
     def _blend(self, log_odds: np.ndarray, stated: np.ndarray) -> np.ndarray:
         """The blended score (z-scores over the last, candidate axis)."""

@@ -42,9 +42,11 @@ It raises :class:`UserModelCheckError` naming the role, the component class and 
 property that fails (a key of :data:`USER_MODEL_CHECKS`).
 
 :func:`check_scripted_rule` holds a scripted users' rule (``population.scripted``) to
-:data:`SCRIPTED_RULE_CHECKS`.
+:data:`SCRIPTED_RULE_CHECKS`, and :func:`check_creator_rule` a creators' adaptation rule
+(``catalog.creators``) to :data:`CREATOR_RULE_CHECKS`.
 """
 
+from .creators import CREATOR_RULE_CHECKS, CreatorRuleCheckError, check_creator_rule
 from .policy import POLICY_CHECKS, PolicyCheckError, check_policy
 from .scripted import SCRIPTED_RULE_CHECKS, ScriptedRuleCheckError, check_scripted_rule
 from .user_model import USER_MODEL_CHECKS, UserModelCheckError, check_user_model
@@ -53,6 +55,9 @@ __all__ = [
     "POLICY_CHECKS",
     "USER_MODEL_CHECKS",
     "SCRIPTED_RULE_CHECKS",
+    "CREATOR_RULE_CHECKS",
+    "CreatorRuleCheckError",
+    "check_creator_rule",
     "PolicyCheckError",
     "ScriptedRuleCheckError",
     "UserModelCheckError",

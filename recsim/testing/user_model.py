@@ -501,6 +501,7 @@ class _ModelChecker:
         )
         self.catalog_before = {
             f.name: np.array(getattr(catalog, f.name), copy=True) for f in dataclass_fields(catalog)
+            if f.name != "draws"
         }
         everyone = np.arange(n)
 
