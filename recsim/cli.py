@@ -980,6 +980,81 @@ def audit(
 
 
 @app.command()
+def reproduce(
+    only: Optional[List[str]] = typer.Option(None, "--only", help="Run only this target (key or number); repeatable."),
+    size: str = typer.Option("full", "--size", help="full (the README's figures) or fast (the test suite's)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write validation.csv and validation.md here."),
+    write_readme: bool = typer.Option(False, "--write-readme", help="Replace the table in README.md (the source tree's)."),
+    list_: bool = typer.Option(False, "--list", help="List the targets and exit."),
+) -> None:
+    """The validation suite: published and closed-form results (choice models, Hawkes returns,
+    RecSim's long-term satisfaction and interest evolution, preference dynamics, Covington's
+    identity, session mechanics …), each measured by recsim's own components and engines and
+    compared with its expected value within a stated tolerance. Prints a table; exits 1 if a
+    target's status differs from the documented one."""
+    from .validation import SIZES, TARGETS, run_target, target
+    from .validation.table import markdown_table, write_readme_table
+
+    if size not in SIZES:
+        _fail(f"--size must be one of {', '.join(SIZES)}, not {size!r}")
+    try:
+        chosen = [target(key) for key in only] if only else list(TARGETS)
+    except LookupError as exc:
+        _fail(str(exc))
+    if list_:
+        for t in chosen:
+            out_console.print(f"{t.number:>2}  {t.key:<24} {t.title}", highlight=False, soft_wrap=True)
+        return
+    def documented(t):  # the status documented for this size (the fast size may have too few draws)
+        return t.status if size == "full" else t.expected_fast_status
+
+    rows, changed = [], []
+    for t in chosen:
+        err_console.print(f"{t.number:>2} {t.key}: running ({size})…", highlight=False)
+        outcome = run_target(t, size)
+        rows.append((t, outcome))
+        if outcome.status != documented(t):
+            changed.append(t)
+        err_console.print(f"   {outcome.status}: {outcome.value} ({outcome.seconds:.1f} s)", highlight=False)
+    from rich import box
+
+    table = Table(title=f"What recsim reproduces ({size} size)", caption="details: validation.csv (--out)",
+                  box=box.SIMPLE_HEAD, padding=(0, 1), collapse_padding=True, pad_edge=False, show_edge=False,
+                  show_lines=True, width=min(TABLE_WIDTH, out_console.width))
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("target", overflow="fold", ratio=2)
+    table.add_column("recsim gives", overflow="fold", ratio=5)
+    table.add_column("status", overflow="fold", ratio=2)
+    for t, o in rows:
+        table.add_row(str(t.number), escape(t.title), escape(o.value), o.status)
+    out_console.print(table)
+    text = markdown_table(rows, size)
+    if out is not None:
+        import pandas as pd
+
+        from .analysis import write_csv
+
+        out.mkdir(parents=True, exist_ok=True)
+        write_csv(pd.DataFrame([{
+            "number": t.number, "key": t.key, "title": t.title, "source": t.source, "expected": t.expected,
+            "tolerance": t.tolerance, "value": o.value, "status": o.status, "documented_status": documented(t),
+            "seconds": round(o.seconds, 2), "details": " | ".join(o.details)} for t, o in rows]),
+            out / "validation.csv")
+        (out / "validation.md").write_text(text + "\n", encoding="utf-8")
+    if write_readme:
+        readme = Path(__file__).resolve().parent.parent / "README.md"
+        try:
+            write_readme_table(readme, text)
+        except (OSError, ValueError) as exc:
+            _fail(str(exc))
+        out_console.print(f"README table written: {readme}", highlight=False)
+    if changed:
+        err_console.print(f"[red]status differs from the documented one:[/] {', '.join(t.key for t in changed)}",
+                          highlight=False)
+        raise typer.Exit(1)
+
+
+@app.command()
 def schema() -> None:
     """Print the JSON Schema of scenario files."""
     out_console.print_json(json.dumps(scenario_json_schema()))

@@ -787,7 +787,7 @@ class Scenario(_Model):
             raise PolicyParamError((*loc, "rule"), str(exc)) from None
         except ValidationError as exc:
             first = exc.errors()[0]
-            raise PolicyParamError((*loc, "params", *first["loc"]), first["msg"]) from None
+            raise PolicyParamError((*loc, "params", *first["loc"]), first["msg"].removeprefix("Value error, ")) from None
         return self
 
     @model_validator(mode="after")

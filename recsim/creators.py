@@ -51,10 +51,10 @@ at each adaptation point.
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .catalog import ADAPTED, Catalog, item_attributes
 from .config import CatalogConfig
@@ -116,20 +116,46 @@ class CreatorRule:
         return f"{type(self).__name__}({self.params!r})"
 
 
+_Share = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+
+
+class _EffortCosts(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    extremeness: _Share = 0.05
+    quality: _Share = 0.05
+    clickbait: _Share = 0.05
+
+
 class _ImitateParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     rate: float = Field(0.5, ge=0.0, allow_inf_nan=False, description="η, the step toward what earned exposure")
-    effort_cost: float = Field(0.05, ge=0.0, le=1.0, allow_inf_nan=False,
-                               description="κ, the share of its offset a creator gives up each period")
+    effort_cost: _EffortCosts = Field(
+        default_factory=_EffortCosts,
+        description="κ, the share of its offset a creator gives up each period: one number in [0, 1], or one "
+        "per attribute ({extremeness, quality, clickbait}; e.g. cheap clickbait, costly quality)")
+
+    @field_validator("effort_cost", mode="before")
+    @classmethod
+    def _one_for_all(cls, value: Any) -> Any:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not 0.0 <= value <= 1.0:
+                raise ValueError("must be in [0, 1] (or one per attribute: {extremeness, quality, clickbait})")
+            return {name: value for name in ADAPTED}
+        return value
+
+    def costs(self) -> np.ndarray:
+        """κ per attribute, ``(3,)`` in the order extremeness, quality, clickbait."""
+        cost = self.effort_cost
+        return np.array([cost.extremeness, cost.quality, cost.clickbait])
 
 
 class Imitate(CreatorRule):
-    """δ ← (1 − κ)·δ + η·gap (the engine clips to ±max_offset)."""
+    """δ ← (1 − κ)·δ + η·gap (κ per attribute; the engine clips to ±max_offset)."""
 
     Params = _ImitateParams
 
     def adapt(self, offsets: np.ndarray, gap: np.ndarray, exposure: np.ndarray) -> np.ndarray:
-        return (1.0 - self.params.effort_cost) * offsets + self.params.rate * gap
+        return (1.0 - self.params.costs()) * offsets + self.params.rate * gap
 
 
 class Static(CreatorRule):

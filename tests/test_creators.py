@@ -467,6 +467,8 @@ def _recsim(*args, cwd):
     ({"rule": "nope"}, ["catalog.creators.rule", "unknown creator rule 'nope'", "imitate"]),
     ({"params": {"rate": -1}}, ["catalog.creators.params.rate", "greater than or equal to 0"]),
     ({"params": {"speed": 1}}, ["catalog.creators.params.speed"]),
+    ({"params": {"effort_cost": 2}}, ["catalog.creators.params.effort_cost: must be in [0, 1]"]),
+    ({"params": {"effort_cost": {"looks": 0.1}}}, ["catalog.creators.params.effort_cost.looks"]),
     ({"signal": "likes"}, ["catalog.creators.signal", "impressions", "watch_time"]),
     ({"adapt": ["length"]}, ["catalog.creators.adapt"]),
     ({"split": "pareto"}, ["catalog.creators.split"]),
@@ -531,3 +533,11 @@ def test_validate_says_what_the_creators_do_and_notes_a_period_past_the_horizon(
     assert "  creators: 20 (zipf), imitate every 1 d from impressions (clickbait only)\n" in only.stdout
     late = _recsim("validate", "s.yaml", "--set", "catalog.creators.period=3d", cwd=tmp_path)
     assert late.returncode == 0 and "creators never adapt" in " ".join(late.stdout.split())
+
+
+def test_effort_costs_may_differ_by_attribute():
+    rule = build_creator_rule("imitate", {"rate": 0.0, "effort_cost": {"quality": 0.5, "clickbait": 0.1}})
+    offsets = np.array([[0.2, 0.2, 0.2]])
+    np.testing.assert_allclose(rule.adapt(offsets, np.zeros((1, 3)), np.ones(1)), [[0.19, 0.1, 0.18]])
+    with pytest.raises(Exception, match="effort_cost"):
+        build_creator_rule("imitate", {"effort_cost": {"looks": 0.1}})

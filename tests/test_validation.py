@@ -1,0 +1,76 @@
+"""The validation suite's fast forms (recsim.validation; `recsim reproduce` runs the full ones):
+every target measures what it documents, and its status is the documented one."""
+
+from __future__ import annotations
+
+import pytest
+
+from recsim.validation import SIZES, TARGETS, run_target, target
+
+
+def test_targets_are_numbered_once_and_documented():
+    numbers = [t.number for t in TARGETS]
+    assert numbers == sorted(set(numbers)) and all(n >= 1 for n in numbers)
+    for t in TARGETS:
+        assert t.title and t.source and t.expected and t.tolerance, t.key
+        assert (t.status == "reproduced") == (not t.reason), (t.key, "a status other than reproduced needs its reason")
+
+
+@pytest.mark.parametrize("key", [t.key for t in TARGETS])
+def test_each_target_gives_its_documented_status_at_the_fast_size(key):
+    t = target(key)
+    outcome = run_target(t, "fast")
+    assert outcome.status == t.expected_fast_status, "\n".join([f"{t.key}: {outcome.value}", *outcome.details])
+    assert outcome.value and outcome.details
+
+
+def test_unknown_target_and_size_are_refused():
+    with pytest.raises(LookupError, match="no validation target"):
+        target("nope")
+    with pytest.raises(ValueError, match="size"):
+        run_target(TARGETS[0], "huge")
+    assert SIZES == ("fast", "full")
+
+
+def _recsim(*args, cwd):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "recsim", *map(str, args)], capture_output=True, text=True, cwd=cwd)
+
+
+def test_reproduce_lists_runs_and_writes_the_table(tmp_path):
+    listed = _recsim("reproduce", "--list", cwd=tmp_path)
+    assert listed.returncode == 0
+    assert [line.split()[1] for line in listed.stdout.splitlines()] == [t.key for t in TARGETS]
+    done = _recsim("reproduce", "--only", "breaks", "--only", "17", "--size", "fast", "--out", "v", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    from recsim.analysis import read_csv
+
+    table = read_csv(tmp_path / "v" / "validation.csv")
+    assert table["key"].tolist() == ["breaks", "strategic_creators"]
+    assert (table["status"] == table["documented_status"]).all()
+    markdown = (tmp_path / "v" / "validation.md").read_text()
+    assert "| 7 | Breaks that raise visits |" in markdown and "not expressed: needs a need-stock" in markdown
+
+
+def test_reproduce_refuses_bad_input_in_one_line_exit_2(tmp_path):
+    from support import one_screen
+
+    one_screen(_recsim("reproduce", "--only", "nope", cwd=tmp_path), 2, "no validation target 'nope'")
+    one_screen(_recsim("reproduce", "--size", "huge", cwd=tmp_path), 2, "--size must be one of fast, full")
+
+
+def test_the_readme_table_is_written_between_its_markers(tmp_path):
+    from recsim.validation import Outcome
+    from recsim.validation.table import BEGIN, END, markdown_table, write_readme_table
+
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{BEGIN}\nold\n{END}\nrest\n")
+    t = target("breaks")
+    write_readme_table(readme, markdown_table([(t, Outcome("x", "not expressed"))], "full"))
+    text = readme.read_text()
+    assert text.startswith("intro\n" + BEGIN) and text.endswith(END + "\nrest\n") and "old" not in text
+    readme.write_text("no markers")
+    with pytest.raises(ValueError, match="markers"):
+        write_readme_table(readme, "t")
