@@ -23,7 +23,7 @@ run: setup
 	$(BIN)/recsim run $(SCENARIO)
 
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -32,14 +32,19 @@ from .config import Scenario, Takeover, scenario_from_dict
 from .eventlog import EventLog
 from .world import build_world
 
-__all__ = ["counterfactual_bots", "paired_differences", "ARMS"]
+__all__ = ["counterfactual_bots", "paired_differences", "arm_scenario", "ARMS"]
 
 #: the two arms of the design: the users by the behaviour model, and the bots forked from them
 ARMS = ("user", "bot")
 
 
-def _arm(scenario: Scenario, takeover: Takeover, arm: str) -> Scenario:
-    """The scenario of one arm: with the takeover (``bot``) or without (``user``)."""
+def arm_scenario(scenario: Scenario, takeover: Takeover, arm: str) -> Scenario:
+    """The scenario of one arm of the design: ``"bot"`` with the takeover, ``"user"`` without.
+
+    For what :func:`counterfactual_bots` does not return (the served slates, say): run the two
+    arms' scenarios yourself, with impressions logged. Raises ValueError for an unknown arm."""
+    if arm not in ARMS:
+        raise ValueError(f"arm must be one of {ARMS}, not {arm!r}")
     data = scenario.dump()
     data["population"]["takeover"] = takeover.model_dump(mode="json") if arm == "bot" else None
     return scenario_from_dict(data, f"<{arm} arm>")
@@ -69,12 +74,12 @@ def counterfactual_bots(
     frames = []
     with tempfile.TemporaryDirectory(prefix="recsim-audit-") as tmp:
         for arm in ARMS:
-            arm_scenario = _arm(scenario, takeover, arm)
+            arm_sc = arm_scenario(scenario, takeover, arm)
             for replication in range(scenario.replications):
-                for spec in arm_scenario.policies:
+                for spec in arm_sc.policies:
                     if progress is not None:
                         progress(f"{spec.name} × replication {replication}, {arm} arm")
-                    world = build_world(arm_scenario, replication)
+                    world = build_world(arm_sc, replication)
                     path = Path(tmp) / f"{arm}-{spec.name}-{replication}.parquet"
                     log = EventLog(path, log_impressions=False,
                                    user_limit=min(takeover.users, world.n_modelled), groups=world.groups)

@@ -276,3 +276,28 @@ def test_a_users_own_rule_runs_and_a_broken_one_is_refused_before_the_run(tmp_pa
 
 def test_build_rule_reads_parameters():
     assert build_rule("replay", {"items": [1], "then": "top_item"}).then.__class__ is TopItem
+
+
+@pytest.mark.parametrize("engine", [simulate_batched, simulate], ids=["batched", "reference"])
+def test_a_rule_watching_an_item_before_its_upload_is_refused(engine, tmp_path):
+    """An item id off the slate must already be on the platform: the last item of the catalog is
+    uploaded at the end of the horizon, so watching it on day 1 is a broken rule, not a watch."""
+    import types
+
+    module = types.ModuleType("future_rules")
+
+    class FromTheFuture(ScriptedRule):
+        def choose(self, slates, catalog, n_watched):
+            n = slates.shape[0]
+            return ScriptedChoice(np.full(n, -1), np.full(n, catalog.n_items - 1))
+
+    module.FromTheFuture = FromTheFuture
+    sys.modules["future_rules"] = module
+    try:
+        sc = _scenario("chronological", groups=[{"name": "future", "n_users": 2, "rule": "future_rules:FromTheFuture"}])
+        world = build_world(sc, 0)
+        assert world.catalog.upload_time[-1] > 3600  # uploaded well after the first requests
+        with pytest.raises(Exception, match="not yet uploaded"):
+            _run(engine, sc, tmp_path / "events.parquet")
+    finally:
+        del sys.modules["future_rules"]

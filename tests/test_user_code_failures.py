@@ -46,7 +46,7 @@ from recsim.users.model import ComponentError
 from recsim.world import build_world
 
 ENGINES = {"batched": simulate_batched, "reference": simulate_reference}
-MODULE = f"uc_user_code_{os.getpid()}"  # unique: a module name is imported once per process
+MODULE = "uc_user_code_failures"  # a name no other test module uses (a module is imported once per process); stable, so pytest-xdist workers collect the same test ids
 
 # Requests in a run have 50 candidates; check_policy's have 40: "late" misbehaviour passes
 # the conformance check at validation and shows only in a run.

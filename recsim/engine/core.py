@@ -1031,6 +1031,9 @@ class Simulation:
                 raise ValueError(f"scripted rule {rule!r} chose a position outside the slate of {slate.shape[1]}")
             if ((off < -1) | (off >= self.catalog.n_items)).any():
                 raise ValueError(f"scripted rule {rule!r} chose an item id outside the catalog")
+            chosen = off >= 0
+            if chosen.any() and (self.catalog.upload_time[off[chosen]] > now[rows][chosen]).any():
+                raise ValueError(f"scripted rule {rule!r} chose an item not yet uploaded")
             choice[rows] = np.where(off >= 0, -1, position)
             if (off >= 0).any():
                 if direct is None:
