@@ -984,7 +984,9 @@ def reproduce(
     only: Optional[List[str]] = typer.Option(None, "--only", help="Run only this target (key or number); repeatable."),
     size: str = typer.Option("full", "--size", help="full (the README's figures) or fast (the test suite's)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write validation.csv and validation.md here."),
-    write_readme: bool = typer.Option(False, "--write-readme", help="Replace the table in README.md (the source tree's)."),
+    write_readme: bool = typer.Option(False, "--write-readme",
+                                      help="Replace the table in README.md (the source tree's); with --only, "
+                                           "only those targets' rows."),
     list_: bool = typer.Option(False, "--list", help="List the targets and exit."),
 ) -> None:
     """The validation suite: published and closed-form results (choice models, Hawkes returns,
@@ -997,6 +999,8 @@ def reproduce(
 
     if size not in SIZES:
         _fail(f"--size must be one of {', '.join(SIZES)}, not {size!r}")
+    if write_readme and size != "full":
+        _fail("--write-readme writes the README's figures, which are full size: leave out --size fast")
     try:
         chosen = [target(key) for key in only] if only else list(TARGETS)
     except LookupError as exc:
@@ -1044,7 +1048,7 @@ def reproduce(
     if write_readme:
         readme = Path(__file__).resolve().parent.parent / "README.md"
         try:
-            write_readme_table(readme, text)
+            write_readme_table(readme, text, merge=bool(only))  # --only: those targets' rows
         except (OSError, ValueError) as exc:
             _fail(str(exc))
         out_console.print(f"README table written: {readme}", highlight=False)
@@ -1072,7 +1076,7 @@ def policies() -> None:
     table.add_column("description")
     for name in BUILTIN_POLICIES:
         cls = resolve_policy(name)
-        params = ", ".join(f"{key}={value}" for key, value in cls.Params().model_dump(mode="json").items())
+        params = ", ".join(f"{key}={value}" for key, value in cls.Params.model_construct().model_dump(mode="json").items())
         doc = (cls.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
         table.add_row(name, "yes" if cls.oracle else "", params or "–", " ".join(doc.split()))
     out_console.print(table)
@@ -1099,7 +1103,7 @@ def components() -> None:
                     f"from `{where}.{_section_name(defaults, section)}`" if role != "sampler" else "from `population:`")
                 label = f"{name} (default)"
             else:
-                params = ", ".join(f"{k}={v}" for k, v in cls.Params().model_dump(mode="json").items()) or "–"
+                params = ", ".join(f"{k}={v}" for k, v in cls.Params.model_construct().model_dump(mode="json").items()) or "–"
                 label = name
             table.add_row(role, label, params, _first_sentence(cls.__doc__ or ""))
         table.add_section()

@@ -57,6 +57,7 @@ CASES = {
     "diversity": {"name": "mmr", "type": "diversity", "params": {"base": {"type": "engagement", "params": {"min_clicks": 5}}}},
     "epsilon_greedy": {"name": "eps", "type": "epsilon_greedy", "params": {"base": {"type": "chronological"}}},
     "calibrated": {"name": "cal", "type": "calibrated", "params": {"base": {"type": "engagement", "params": {"min_clicks": 5}}}},
+    "matrix_factorization": {"name": "mf", "type": "matrix_factorization", "params": {"explore": 0.2}},
     "user_code": {"name": "mine", "type": "my_policies:RelevantAndMild"},
 }
 
@@ -119,7 +120,7 @@ def test_batched_engine_matches_reference(case, tmp_path):
     assert (events.groupby("user_id")["session"].max() > 1).any(), "users return"
     if case == "breaks":
         assert "break" in kinds
-    if case in ("engagement", "popularity", "bandit"):
+    if case in ("engagement", "popularity", "bandit", "matrix_factorization"):
         assert "retrain" in kinds
     # items uploaded during the run are served
     scenario_world = build_world(scenario, 0)

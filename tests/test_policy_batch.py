@@ -40,7 +40,7 @@ FIT_TIME = 2 * DAY
 #: Policies whose batch methods are vectorized (they must not call recommend/score per row).
 VECTORIZED = {
     "chronological", "popularity", "engagement", "harm_penalized", "stated_preference", "bandit",
-    "engagement_oracle", "wellbeing_oracle", "click_value_oracle", "attribute_oracle",
+    "engagement_oracle", "wellbeing_oracle", "click_value_oracle", "attribute_oracle", "matrix_factorization",
 }
 #: Wrappers that serve a batch through their base's batch methods (their own per-row work
 #: does not go through recommend).
@@ -55,6 +55,7 @@ VARIANTS = {
     "calibrated": [{}, {"base": "bandit"}, {"base": "chronological", "trade_off": 0.9}],
     "break_suggesting": [{}, {"base": "random", "budget": "10m"}, {"base": "stated_preference", "budget": "1h"}],
     "epsilon_greedy": [{}, {"base": "chronological", "epsilon": 0.5}],
+    "matrix_factorization": [{}, {"explore": 0.0}, {"explore": 1.0, "signal": "minutes"}],
 }
 CASES = [(name, params) for name in BUILTIN_POLICIES for params in VARIANTS.get(name, [{}])]
 IDS = [f"{name}-{i}" for name in BUILTIN_POLICIES for i in range(len(VARIANTS.get(name, [{}])))]

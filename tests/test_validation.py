@@ -62,6 +62,7 @@ def test_reproduce_refuses_bad_input_in_one_line_exit_2(tmp_path):
 
     one_screen(_recsim("reproduce", "--only", "nope", cwd=tmp_path), 2, "no validation target 'nope'")
     one_screen(_recsim("reproduce", "--size", "huge", cwd=tmp_path), 2, "--size must be one of fast, full")
+    one_screen(_recsim("reproduce", "--size", "fast", "--write-readme", cwd=tmp_path), 2, "which are full size")
 
 
 def test_the_readme_table_is_written_between_its_markers(tmp_path):
@@ -74,6 +75,12 @@ def test_the_readme_table_is_written_between_its_markers(tmp_path):
     write_readme_table(readme, markdown_table([(t, Outcome("x", "not expressed"))], "full"))
     text = readme.read_text()
     assert text.startswith("intro\n" + BEGIN) and text.endswith(END + "\nrest\n") and "old" not in text
+    measured = markdown_table([(target("breaks"), Outcome("a", "not expressed")),
+                               (target("returns"), Outcome("b", "reproduced"))], "full")
+    write_readme_table(readme, measured)
+    write_readme_table(readme, markdown_table([(target("breaks"), Outcome("c", "reproduced"))], "full"), merge=True)
+    rows = [line for line in readme.read_text().splitlines() if line.startswith("| 2 |") or line.startswith("| 7 |")]
+    assert [row.split(" | ")[5] for row in rows] == ["b", "c"]  # 7 re-measured in its place, 2 kept
     readme.write_text("no markers")
     with pytest.raises(ValueError, match="markers"):
         write_readme_table(readme, "t")

@@ -14,7 +14,7 @@ __all__ = ["BUILTIN_POLICIES", "resolve_policy", "validate_policy_spec", "build_
 
 
 def _builtins() -> dict[str, type[Policy]]:
-    from . import builtin, learned, rerank
+    from . import builtin, factorization, learned, rerank
 
     return {
         "random": builtin.RandomPolicy,
@@ -22,6 +22,7 @@ def _builtins() -> dict[str, type[Policy]]:
         "popularity": builtin.PopularityPolicy,
         "engagement": learned.EngagementPolicy,
         "bandit": learned.BanditPolicy,
+        "matrix_factorization": factorization.MatrixFactorizationPolicy,
         "harm_penalized": learned.HarmPenalizedPolicy,
         "stated_preference": learned.StatedPreferencePolicy,
         "diversity": rerank.DiversityPolicy,
@@ -43,6 +44,7 @@ BUILTIN_POLICIES = (
     "popularity",
     "engagement",
     "bandit",
+    "matrix_factorization",
     "harm_penalized",
     "stated_preference",
     "diversity",

@@ -97,10 +97,11 @@ _MODULES = (
     "degeneracy",
     "field_experiment",
     "forgetting_time",
+    "homogenization",
+    "amplification_paradox",
     "migration",
     "session_mechanics",
     "strategic_creators",
-    "pending",
 )
 
 

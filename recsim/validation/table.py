@@ -7,7 +7,7 @@ from pathlib import Path
 
 from . import Outcome, Target
 
-__all__ = ["markdown_table", "write_readme_table", "BEGIN", "END"]
+__all__ = ["markdown_table", "merge_tables", "write_readme_table", "BEGIN", "END"]
 
 BEGIN = "<!-- validation table: written by `recsim reproduce --write-readme` -->"
 END = "<!-- end of validation table -->"
@@ -33,11 +33,29 @@ def markdown_table(rows: list[tuple[Target, Outcome]], size: str) -> str:
     return "\n".join(lines)
 
 
-def write_readme_table(readme: Path, table: str) -> None:
-    """Replace the text between :data:`BEGIN` and :data:`END` in ``readme`` with ``table``.
-    Raises ValueError if the markers are missing."""
+_ROW = re.compile(r"^\| (\d+) \|")
+
+
+def merge_tables(old: str, new: str) -> str:
+    """``new``'s rows in place of ``old``'s rows of the same target number, the others kept, in
+    the targets' order (re-measuring some targets: ``recsim reproduce --only … --write-readme``)."""
+    def rows(table: str) -> dict[int, str]:
+        return {int(m.group(1)): line for line in table.splitlines() if (m := _ROW.match(line))}
+
+    merged = rows(old) | rows(new)
+    head = [line for line in new.splitlines() if not _ROW.match(line)]
+    return "\n".join(head + [merged[n] for n in sorted(merged)])
+
+
+def write_readme_table(readme: Path, table: str, merge: bool = False) -> None:
+    """Replace the text between :data:`BEGIN` and :data:`END` in ``readme`` with ``table`` (with
+    ``merge``, only the rows of the targets ``table`` holds: :func:`merge_tables`). Raises
+    ValueError if the markers are missing."""
     text = readme.read_text(encoding="utf-8")
-    pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.S)
-    if not pattern.search(text):
+    pattern = re.compile(re.escape(BEGIN) + r"\n?(.*?)\n?" + re.escape(END), re.S)
+    found = pattern.search(text)
+    if not found:
         raise ValueError(f"{readme} has no validation table markers ({BEGIN!r} … {END!r})")
+    if merge:
+        table = merge_tables(found.group(1), table)
     readme.write_text(pattern.sub(lambda _: f"{BEGIN}\n{table}\n{END}", text), encoding="utf-8")
