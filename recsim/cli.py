@@ -1042,7 +1042,7 @@ def reproduce(
         write_csv(pd.DataFrame([{
             "number": t.number, "key": t.key, "title": t.title, "source": t.source, "expected": t.expected,
             "tolerance": t.tolerance, "value": o.value, "status": o.status, "documented_status": documented(t),
-            "seconds": round(o.seconds, 2), "details": " | ".join(o.details)} for t, o in rows]),
+            "seconds": round(o.seconds, 2), "details": "\n".join(o.details)} for t, o in rows]),
             out / "validation.csv")
         (out / "validation.md").write_text(text + "\n", encoding="utf-8")
     if write_readme:

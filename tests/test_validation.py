@@ -53,6 +53,7 @@ def test_reproduce_lists_runs_and_writes_the_table(tmp_path):
     table = read_csv(tmp_path / "v" / "validation.csv")
     assert table["key"].tolist() == ["breaks", "strategic_creators"]
     assert (table["status"] == table["documented_status"]).all()
+    assert all(len(d.splitlines()) >= 3 for d in table["details"]), "one sub-check per line"
     markdown = (tmp_path / "v" / "validation.md").read_text()
     assert "| 7 | Breaks that raise visits |" in markdown and "| reproduced |" in markdown
 
