@@ -1005,6 +1005,26 @@ def reproduce(
         chosen = [target(key) for key in only] if only else list(TARGETS)
     except LookupError as exc:
         _fail(str(exc))
+    chosen = list(dict.fromkeys(chosen))  # a target named twice (by key and number) runs once
+    readme = Path(__file__).resolve().parent.parent / "README.md"
+    if write_readme and not list_:  # checked before anything runs: a full run takes a quarter of an hour
+        from .validation.table import BEGIN
+
+        try:
+            has_markers = BEGIN in readme.read_text(encoding="utf-8")
+        except OSError:
+            has_markers = False
+        if not has_markers:
+            _fail(f"--write-readme rewrites the table in the README of a source checkout; {readme} has none "
+                  "(an installed recsim: use --out instead)")
+    if out is not None and not list_:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            probe = out / ".recsim-write-probe"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as exc:
+            _fail(f"--out {out}: cannot write there ({exc.strerror or exc})")
     if list_:
         for t in chosen:
             out_console.print(f"{t.number:>2}  {t.key:<24} {t.title}", highlight=False, soft_wrap=True)
@@ -1022,7 +1042,10 @@ def reproduce(
         err_console.print(f"   {outcome.status}: {outcome.value} ({outcome.seconds:.1f} s)", highlight=False)
     from rich import box
 
-    table = Table(title=f"What recsim reproduces ({size} size)", caption="details: validation.csv (--out)",
+    caption = f"details: {out / 'validation.csv'}" if out is not None else "details: validation.csv (--out DIR)"
+    if size == "fast":
+        caption += "; fast-size statuses are held to their own documented values (validation.csv: documented_status)"
+    table = Table(title=f"What recsim reproduces ({size} size)", caption=caption,
                   box=box.SIMPLE_HEAD, padding=(0, 1), collapse_padding=True, pad_edge=False, show_edge=False,
                   show_lines=True, width=min(TABLE_WIDTH, out_console.width))
     table.add_column("#", justify="right", no_wrap=True)
@@ -1030,7 +1053,8 @@ def reproduce(
     table.add_column("recsim gives", overflow="fold", ratio=5)
     table.add_column("status", overflow="fold", ratio=2)
     for t, o in rows:
-        table.add_row(str(t.number), escape(t.title), escape(o.value), o.status)
+        shown = o.status if o.status == t.status else f"{o.status} (full size: {t.status})"
+        table.add_row(str(t.number), escape(t.title), escape(o.value), shown)
     out_console.print(table)
     text = markdown_table(rows, size)
     if out is not None:
@@ -1046,7 +1070,6 @@ def reproduce(
             out / "validation.csv")
         (out / "validation.md").write_text(text + "\n", encoding="utf-8")
     if write_readme:
-        readme = Path(__file__).resolve().parent.parent / "README.md"
         try:
             write_readme_table(readme, text, merge=bool(only))  # --only: those targets' rows
         except (OSError, ValueError) as exc:

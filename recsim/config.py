@@ -359,7 +359,7 @@ class CreatorsConfig(_Model):
     zipf_exponent: NonNegative = Field(1.0, description="s of the Zipf split (0 = uniform)")
     rule: str = Field("imitate", description="imitate, static (never adapt), or \"module:Class\" (a CreatorRule)")
     params: dict[str, Any] = Field(default_factory=dict, description="the rule's parameters")
-    period: Duration = Field(86400.0, description="how often creators adapt (from t = 0)")
+    period: TimeConstant = Field(86400.0, description="how often creators adapt (from t = 0)")
     signal: Literal["impressions", "watch_time"] = Field(
         "impressions", description="what creators learn from: each item's impressions, or its seconds watched, in the period")
     max_offset: NonNegative = Field(0.3, description="bound of each offset (attribute units)")
@@ -788,6 +788,16 @@ class Scenario(_Model):
         except ValidationError as exc:
             first = exc.errors()[0]
             raise PolicyParamError((*loc, "params", *first["loc"]), first["msg"].removeprefix("Value error, ")) from None
+        except Exception as exc:  # the user's rule failed while being built: bad input, named with its line
+            import traceback
+
+            frame = traceback.extract_tb(exc.__traceback__)[-1]
+            raise PolicyParamError((*loc, "rule"), f"{creators.rule} cannot be built: {type(exc).__name__}: {exc} "
+                                                   f"(at {frame.filename}:{frame.lineno})") from None
+        adaptations = self.horizon / creators.period
+        if adaptations > MAX_ADAPTATIONS:
+            raise PolicyParamError((*loc, "period"), f"creators would adapt about {adaptations:,.0f} times over the "
+                                                     f"horizon; at most {MAX_ADAPTATIONS:,}: use a longer period")
         return self
 
     @model_validator(mode="after")
@@ -871,6 +881,8 @@ MAX_IDS = 2**31 - 1
 MAX_EVENT_ROWS = 100_000_000_000
 #: Most metrics buckets (``horizon / outputs.metrics_interval``) a task may have.
 MAX_BUCKETS = 10_000_000
+#: Most adaptations of the creators over a horizon (each writes a row per creator).
+MAX_ADAPTATIONS = 100_000
 # Measured on the batched engine (defaults, 20 topics, random policy, 2 cores): about 290
 # event rows per user-day with 10-item slates, about 250 bytes of memory per event row of the
 # current metrics bucket, ~6 KB per user, (3K + 10) floats per item with 50% overhead while

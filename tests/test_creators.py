@@ -475,6 +475,10 @@ def _recsim(*args, cwd):
     ({"rule": "myrules:WrongShape"}, ["catalog.creators.rule", "'shape'"]),
     ({"rule": "myrules:NotARule"}, ["catalog.creators.rule", "not a subclass of recsim.creators.CreatorRule"]),
     ({"rule": "myrules:Raises"}, ["catalog.creators.rule", "RuntimeError: boom", "myrules.py"]),
+    ({"rule": "myrules:FailsToInit"}, ["catalog.creators.rule", "TypeError: cannot init", "myrules.py"]),
+    ({"period": 0}, ["catalog.creators.period", "greater than 0"]),
+    ({"period": "0d"}, ["catalog.creators.period", "greater than 0"]),
+    ({"period": "1s"}, ["catalog.creators.period", "at most 100,000"]),
 ])
 def test_bad_creators_input_is_one_screen_naming_the_field_exit_2(tmp_path, creators, fragments):
     from support import one_screen
@@ -489,6 +493,9 @@ def test_bad_creators_input_is_one_screen_naming_the_field_exit_2(tmp_path, crea
                 raise RuntimeError("boom")
         class NotARule:
             pass
+        class FailsToInit(CreatorRule):
+            def __init__(self, params):
+                raise TypeError("cannot init")
     """))
     data = copy.deepcopy(TINY)
     data["catalog"]["creators"] = creators

@@ -38,6 +38,22 @@ def test_the_wheel_holds_the_examples_and_the_license(tmp_path):
     for example in sorted(p.name for p in (ROOT / "scenarios").iterdir() if p.suffix in (".yaml", ".py")):
         assert f"recsim/example_scenarios/{example}" in names, example
     assert any(n.endswith("licenses/LICENSE") for n in names)
+    for scenario in sorted((ROOT / "scenarios" / "validation").glob("*.yaml")):
+        assert f"recsim/example_scenarios/validation/{scenario.name}" in names, scenario.name
+    # the validation suite finds its scenarios in the installed package (no checkout around it)
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    import os
+
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    where = subprocess.run([sys.executable, "-c", "import recsim.validation as v; print(v.__file__); print(v.SCENARIOS)"],
+                           capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert where.returncode == 0, where.stderr
+    module, scenarios = where.stdout.split()
+    assert module.startswith(str(site)) and Path(scenarios) == site / "recsim" / "example_scenarios" / "validation"
+    listed = subprocess.run([sys.executable, "-m", "recsim", "reproduce", "--list"], capture_output=True, text=True,
+                            cwd=tmp_path, env=env)
+    assert listed.returncode == 0 and "forgetting_time" in listed.stdout, listed.stderr
     assert (ROOT / "LICENSE").read_text(encoding="utf-8").lstrip().startswith("Apache License")
 
 

@@ -46,12 +46,15 @@ def test_reproduce_lists_runs_and_writes_the_table(tmp_path):
     listed = _recsim("reproduce", "--list", cwd=tmp_path)
     assert listed.returncode == 0
     assert [line.split()[1] for line in listed.stdout.splitlines()] == [t.key for t in TARGETS]
+    twice = _recsim("reproduce", "--list", "--only", "1", "--only", "choice_models", cwd=tmp_path)
+    assert twice.stdout.split() == ["1", "choice_models", "Choice", "models"]  # named twice, listed once
     done = _recsim("reproduce", "--only", "breaks", "--only", "17", "--size", "fast", "--out", "v", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     from recsim.analysis import read_csv
 
     table = read_csv(tmp_path / "v" / "validation.csv")
     assert table["key"].tolist() == ["breaks", "strategic_creators"]
+    assert "(full size: partly reproduced)" in done.stdout.replace("\n", " ") or "full size:" in done.stdout
     assert (table["status"] == table["documented_status"]).all()
     assert all(len(d.splitlines()) >= 3 for d in table["details"]), "one sub-check per line"
     markdown = (tmp_path / "v" / "validation.md").read_text()
@@ -64,6 +67,10 @@ def test_reproduce_refuses_bad_input_in_one_line_exit_2(tmp_path):
     one_screen(_recsim("reproduce", "--only", "nope", cwd=tmp_path), 2, "no validation target 'nope'")
     one_screen(_recsim("reproduce", "--size", "huge", cwd=tmp_path), 2, "--size must be one of fast, full")
     one_screen(_recsim("reproduce", "--size", "fast", "--write-readme", cwd=tmp_path), 2, "which are full size")
+    # where the outputs go is checked before any target runs (seconds, not a quarter of an hour)
+    (tmp_path / "a_file").write_text("")
+    one_screen(_recsim("reproduce", "--only", "1", "--out", "a_file/v", cwd=tmp_path), 2, "--out a_file/v", "cannot write")
+    assert not (tmp_path / "validation.csv").exists()
 
 
 def test_the_readme_table_is_written_between_its_markers(tmp_path):

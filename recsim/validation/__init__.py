@@ -30,12 +30,12 @@ Status = Literal["reproduced", "partly reproduced", "not reproduced", "not expre
 SIZES = ("fast", "full")
 
 def _scenarios() -> Path:
-    source = Path(__file__).resolve().parents[2] / "scenarios" / "validation"
-    if source.is_dir():
-        return source
-    from .. import example_scenarios  # an installed package: the scenarios ship inside it
+    from ..examples import examples_dir  # scenarios/ of a checkout, or the installed recsim.example_scenarios
 
-    return Path(example_scenarios.__file__).resolve().parent / "validation"
+    try:
+        return examples_dir() / "validation"
+    except FileNotFoundError:  # pragma: no cover - a broken installation; reported when a target runs
+        return Path(__file__).resolve().parents[2] / "scenarios" / "validation"
 
 
 #: scenarios/validation/ (of the source tree, or shipped in recsim.example_scenarios)
