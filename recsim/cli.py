@@ -223,7 +223,7 @@ def _check_creator_rule(sc) -> list[tuple[str, str]]:
     path = "catalog.creators.rule"
     try:
         with _user_code_exits():
-            check_creator_rule(creators.rule, creators.params)
+            check_creator_rule(creators.rule, creators.params, n_creators=sc.catalog.n_creators)
     except CreatorRuleCheckError as exc:
         return [(path, _with_line(str(exc), exc))]
     except BaseException as exc:

@@ -476,6 +476,8 @@ def _recsim(*args, cwd):
     ({"rule": "myrules:NotARule"}, ["catalog.creators.rule", "not a subclass of recsim.creators.CreatorRule"]),
     ({"rule": "myrules:Raises"}, ["catalog.creators.rule", "RuntimeError: boom", "myrules.py"]),
     ({"rule": "myrules:FailsToInit"}, ["catalog.creators.rule", "TypeError: cannot init", "myrules.py"]),
+    # right for the check's 50 creators, wrong for the scenario's 20: refused before the run
+    ({"rule": "myrules:AlwaysFifty"}, ["catalog.creators.rule", "shape (50, 3) for 20 creators"]),
     ({"period": 0}, ["catalog.creators.period", "greater than 0"]),
     ({"period": "0d"}, ["catalog.creators.period", "greater than 0"]),
     ({"period": "1s"}, ["catalog.creators.period", "at most 100,000"]),
@@ -484,6 +486,7 @@ def test_bad_creators_input_is_one_screen_naming_the_field_exit_2(tmp_path, crea
     from support import one_screen
 
     (tmp_path / "myrules.py").write_text(textwrap.dedent("""
+        import numpy as np
         from recsim.creators import CreatorRule
         class WrongShape(CreatorRule):
             def adapt(self, offsets, gap, exposure):
@@ -493,6 +496,9 @@ def test_bad_creators_input_is_one_screen_naming_the_field_exit_2(tmp_path, crea
                 raise RuntimeError("boom")
         class NotARule:
             pass
+        class AlwaysFifty(CreatorRule):
+            def adapt(self, offsets, gap, exposure):
+                return np.zeros((50, 3))
         class FailsToInit(CreatorRule):
             def __init__(self, params):
                 raise TypeError("cannot init")
@@ -515,7 +521,7 @@ def test_a_rule_failing_during_the_run_is_one_screen_naming_the_task_and_the_lin
         from recsim.creators import CreatorRule
         class Late(CreatorRule):
             def adapt(self, offsets, gap, exposure):
-                if offsets.shape[0] != 50:  # passes the check (50 creators), fails in the run
+                if not offsets.any():  # passes the check (offsets drawn), fails in the run (they start at 0)
                     raise KeyError("creator 7")
                 return offsets.copy()
     """))

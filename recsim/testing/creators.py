@@ -46,18 +46,24 @@ def _readonly(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def check_creator_rule(rule: CreatorRule | type[CreatorRule] | str, params: dict | None = None) -> None:
+def check_creator_rule(rule: CreatorRule | type[CreatorRule] | str, params: dict | None = None,
+                       n_creators: int | None = None) -> None:
     """Hold a creator rule (an instance, a class built with default parameters, or a name with
     ``params``) to :data:`CREATOR_RULE_CHECKS` on synthetic offsets, gaps and exposures of 50
-    creators (some with no exposure, some at the bounds).
+    creators (some with no exposure, some at the bounds), and of ``n_creators`` too when given
+    (the scenario's number: a rule that assumes a size fails here, not a day into the run).
 
     Raises :class:`CreatorRuleCheckError` naming the first property that fails."""
     if isinstance(rule, str):
         rule = build_creator_rule(rule, params)
     elif isinstance(rule, type):
         rule = rule(rule.Params(**(params or {})))
+    for size in dict.fromkeys([50, *([n_creators] if n_creators else [])]):
+        _check_at(rule, size)
+
+
+def _check_at(rule: CreatorRule, C: int) -> None:
     g = np.random.default_rng(0)
-    C = 50
     offsets = np.clip(g.normal(0.0, 0.15, (C, 3)), -0.3, 0.3)
     offsets[:5] = 0.0
     gap = g.normal(0.0, 0.05, (C, 3))
