@@ -1241,7 +1241,7 @@ def _report_failure(exc: BaseException) -> int:
     from concurrent.futures import BrokenExecutor
 
     from .engine.errors import TaskError, WorkerDied
-    from .plugins import short_message, user_line
+    from .plugins import error_line, short_message
     from .storage import RunFolderError
 
     code = EXIT_RUN_FAILED
@@ -1259,7 +1259,7 @@ def _report_failure(exc: BaseException) -> int:
         lines = [short_message(exc, limit=400)]
         lines += [f"  {note}" for note in getattr(exc, "__notes__", ())]
         tb = exc.__traceback__
-        where = user_line(tb)
+        where = error_line(exc)  # its traceback's last user frame, or the worker's it came from
         if where is not None:
             lines.append(f"  your code: {where.location}, in {where.function}")
             lines.append(f"      {where.source}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import linecache
 import os
+import re
 import sys
 import sysconfig
 from collections.abc import Iterable
@@ -91,9 +92,27 @@ def error_line(exc: BaseException) -> CodeLine | None:
         text = (exc.text or _source(exc.filename, exc.lineno) or "").strip()
         return CodeLine(exc.filename, int(exc.lineno), "", text)
     found = user_line(exc.__traceback__)
+    if found is None and isinstance(getattr(exc.__cause__, "tb", None), str):
+        found = remote_user_line(exc.__cause__.tb)  # raised in a worker process (concurrent.futures)
     if found is None and exc.__cause__ is not None and exc.__cause__ is not exc:
         return error_line(exc.__cause__)
     return found
+
+
+_FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<function>\S+)')
+
+
+def remote_user_line(text: str) -> CodeLine | None:
+    """The last frame in the user's code of a traceback formatted as text (what
+    ``concurrent.futures`` hands back from a worker process as the exception's cause); None if
+    it never reaches user code."""
+    best = None
+    for line in text.splitlines():
+        m = _FRAME.match(line)
+        if m and not is_library_file(m["file"]):
+            number = int(m["line"])
+            best = CodeLine(m["file"], number, m["function"], _source(m["file"], number))
+    return best
 
 
 def definition_line(function: Any) -> CodeLine | None:

@@ -530,9 +530,11 @@ def test_a_rule_failing_during_the_run_is_one_screen_naming_the_task_and_the_lin
     data["policies"] = ["chronological"]
     import yaml
 
+    data["replications"] = 2
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(data))
-    one_screen(_recsim("run", "s.yaml", "--out", "out", "-q", "--no-report", cwd=tmp_path), 1,
-               "KeyError", "chronological", "late.py:6")
+    for workers in ("1", "2"):  # in this process, and in a worker process: the same user line
+        one_screen(_recsim("run", "s.yaml", "--out", f"out{workers}", "-q", "--no-report", "-j", workers,
+                           cwd=tmp_path), 1, "KeyError", "chronological × replication", "late.py:6")
 
 
 def test_validate_says_what_the_creators_do_and_notes_a_period_past_the_horizon(tmp_path):
