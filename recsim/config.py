@@ -364,8 +364,8 @@ class CreatorsConfig(_Model):
         "impressions", description="what creators learn from: each item's impressions, or its seconds watched, in the period")
     max_offset: NonNegative = Field(0.3, description="bound of each offset (attribute units)")
     adapt: list[Literal["extremeness", "quality", "clickbait"]] = Field(
-        default_factory=lambda: ["extremeness", "quality", "clickbait"],
-        description="the attributes creators adapt (the others keep offset 0)")
+        default_factory=lambda: ["extremeness", "quality", "clickbait"], min_length=1,
+        description="the attributes creators adapt (the others keep offset 0; rule static adapts none)")
 
 
 class CatalogConfig(_Model):

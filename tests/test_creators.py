@@ -471,6 +471,7 @@ def _recsim(*args, cwd):
     ({"params": {"effort_cost": {"looks": 0.1}}}, ["catalog.creators.params.effort_cost.looks"]),
     ({"signal": "likes"}, ["catalog.creators.signal", "impressions", "watch_time"]),
     ({"adapt": ["length"]}, ["catalog.creators.adapt"]),
+    ({"adapt": []}, ["catalog.creators.adapt", "at least 1"]),
     ({"split": "pareto"}, ["catalog.creators.split"]),
     ({"rule": "myrules:WrongShape"}, ["catalog.creators.rule", "'shape'"]),
     ({"rule": "myrules:NotARule"}, ["catalog.creators.rule", "not a subclass of recsim.creators.CreatorRule"]),
