@@ -789,11 +789,11 @@ class Scenario(_Model):
             first = exc.errors()[0]
             raise PolicyParamError((*loc, "params", *first["loc"]), first["msg"].removeprefix("Value error, ")) from None
         except Exception as exc:  # the user's rule failed while being built: bad input, named with its line
-            import traceback
+            from .plugins import error_line, short_message
 
-            frame = traceback.extract_tb(exc.__traceback__)[-1]
-            raise PolicyParamError((*loc, "rule"), f"{creators.rule} cannot be built: {type(exc).__name__}: {exc} "
-                                                   f"(at {frame.filename}:{frame.lineno})") from None
+            where = error_line(exc)
+            raise PolicyParamError((*loc, "rule"), f"{creators.rule} cannot be built: {short_message(exc)}"
+                                                   + (f" (at {where.location})" if where else "")) from None
         adaptations = self.horizon / creators.period
         if adaptations > MAX_ADAPTATIONS:
             raise PolicyParamError((*loc, "period"), f"creators would adapt about {adaptations:,.0f} times over the "

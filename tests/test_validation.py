@@ -92,3 +92,14 @@ def test_the_readme_table_is_written_between_its_markers(tmp_path):
     readme.write_text("no markers")
     with pytest.raises(ValueError, match="markers"):
         write_readme_table(readme, "t")
+
+
+def test_status_of_known_answers_and_documented_status_by_size():
+    from recsim.validation import status_of
+
+    assert status_of([True, True]) == "reproduced"
+    assert status_of([True, False]) == "partly reproduced"
+    assert status_of([False, False]) == "not reproduced"
+    migration = target("migration")  # reproduced at full size, too few draws at the fast one
+    assert migration.documented_status("full") == "reproduced"
+    assert migration.documented_status("fast") == "not reproduced"

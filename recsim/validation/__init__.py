@@ -22,12 +22,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Literal
 
-__all__ = ["Target", "Outcome", "TARGETS", "SCENARIOS", "target", "run_target", "Status", "SIZES"]
+__all__ = ["Target", "Outcome", "TARGETS", "SCENARIOS", "target", "run_target", "status_of", "Status", "SIZES"]
 
 #: ``not expressed``: recsim cannot run the target yet (a model component, a policy or the
 #: check itself is missing); the reason says what
 Status = Literal["reproduced", "partly reproduced", "not reproduced", "not expressed"]
 SIZES = ("fast", "full")
+
+
+def status_of(checks) -> Status:
+    """``reproduced`` if every check held, ``partly reproduced`` if some did, else ``not
+    reproduced`` (``checks``: booleans, one per sub-check of a target)."""
+    checks = [bool(c) for c in checks]
+    return "reproduced" if all(checks) else "partly reproduced" if any(checks) else "not reproduced"
 
 def _scenarios() -> Path:
     from ..examples import examples_dir  # scenarios/ of a checkout, or the installed recsim.example_scenarios
@@ -81,6 +88,10 @@ class Target:
     def expected_fast_status(self) -> Status:
         """The status the fast-size check must give (``tests/test_validation.py``)."""
         return self.fast_status or self.status
+
+    def documented_status(self, size: str) -> Status:
+        """The status documented for a check at ``size`` (``recsim reproduce`` compares with it)."""
+        return self.status if size == "full" else self.expected_fast_status
 
 
 #: the target modules of this package, in the issue's numbering (each defines ``TARGET``)

@@ -65,7 +65,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import Outcome, Target
+from . import Outcome, Target, status_of
 from ._run import scenario, simulate, t_interval
 
 __all__ = ["TARGET", "extreme_shares"]
@@ -163,7 +163,7 @@ def _check(size: str) -> Outcome:
     gap, users_amp, bots_amp, line = _summary(s)
     more = gap[1] > 0
     below = users_amp is not None and users_amp[2] < 0
-    status = "reproduced" if more and below else "partly reproduced" if more or below else "not reproduced"
+    status = status_of([more, below])
     ratio = s["bots_mf"].mean() / s["users_mf"].mean()
     neighbours = s["neighbours"].mean(axis=0)
     details = [

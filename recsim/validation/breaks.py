@@ -93,7 +93,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .. import rng as rngmod
 from ..policies.base import Policy, Request, RequestBatch, RequestRngs
-from . import Outcome, Target
+from . import Outcome, Target, status_of
 from ._run import scenario, simulate, t_interval
 from ._users import lv_equilibrium, lv_optimal_break
 
@@ -290,7 +290,7 @@ def _check(size: str) -> Outcome:
                        f"goes from {bias:+.1%} at h = {STEP} to {bias_half:+.1%} (O(h): the noise of the break draws)")
     line, _ = _default_model(*sz["default"])
     details.append(line)
-    status = "reproduced" if all(ok_all) else "partly reproduced" if any(ok_all) else "not reproduced"
+    status = status_of(ok_all)
     r0, r6, r9 = (float(np.mean(rates[p])) for p in (0.0, best, 0.9))
     value = (f"with a need-stock return process of the suite's own (_users.NeedStockReturns; recsim's default "
              f"returns have nothing that consumption depletes, so breaks only lower visits there): "

@@ -48,7 +48,7 @@ from ..users.default import LogitChoice
 from ..users.formulas import sample_choice
 from ..users.peers import CascadeChoice, ProportionalChoice
 from ..users.state import Draws, StateView
-from . import Outcome, Target
+from . import Outcome, Target, status_of
 
 #: slates per configuration (4 configurations per model): 4·10⁵ (full) and 4·10⁴ (fast) slates
 #: per model; users shown slates in succession (each user's slates use successive uniforms)
@@ -275,7 +275,7 @@ def _check(size: str) -> Outcome:
                            f"{PROPORTIONAL['min_normalizer']:g}, weight 0: that position was chosen {forbidden} times "
                            "(must be 0; the chi-square leaves the cell out)")
         values.append(f"{name} p = {fit.p_value:.2f} (wrong model p {_p(bad.p_value)})")
-    status = "reproduced" if all(passed) else "partly reproduced" if any(passed) else "not reproduced"
+    status = status_of(passed)
     return Outcome(value="; ".join(values), status=status, details=details)
 
 

@@ -94,7 +94,7 @@ from itertools import pairwise
 
 import numpy as np
 
-from . import Outcome, Target
+from . import Outcome, Target, status_of
 from ._run import scenario, simulate, t_interval
 
 DAY = 86400.0
@@ -234,7 +234,7 @@ def _check(size: str) -> Outcome:
                    + ("a gradual decline (attrition by a smooth hazard on the mean value per item)" if fall_d < CLIFF
                       else "a fall of ≥ 50% within one step"))
     checks = [ok_len, ok_val, cliff_ok, where_ok]
-    status = "reproduced" if all(checks) else "partly reproduced" if any(checks) else "not reproduced"
+    status = status_of(checks)
     value = (f"with churn by whole-session utility, a component of the suite's own (_users.SessionUtilityChurn): "
              f"daily actives {dau[0]:.2f} at s = 0, {dau[pre]:.2f} at s = {grid[pre]:g}, {dau[k + 1]:.2f} at "
              f"s = {grid[k + 1]:g} (a fall of {fall:.0%} in one step); recsim's default churn: largest one-step fall {fall_d:.0%} "

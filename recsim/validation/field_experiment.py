@@ -75,7 +75,7 @@ from ..arrays import dot_last, gather_dot
 from ..policies.base import Feedback, Policy, PolicyContext, Request, RequestBatch, RequestRngs
 from ..policies.builtin import ChronologicalPolicy
 from ..policies.learned import EngagementPolicy, StatedPreferencePolicy
-from . import Outcome, Target
+from . import Outcome, Target, status_of
 from ._policies import _profiles
 from ._run import scenario, simulate, t_interval
 
@@ -293,7 +293,7 @@ def _check(size: str) -> Outcome:
     se_m, se_lo, se_hi = _ci(col["se"])
     less = se_hi < 0
     passed = [amplified, not_higher, less]
-    status = "reproduced" if all(passed) else "partly reproduced" if any(passed) else "not reproduced"
+    status = status_of(passed)
 
     w_e = sc.behaviour.allure.w_e
     details = [

@@ -59,7 +59,7 @@ from fractions import Fraction
 import numpy as np
 
 from ..users.model import build_user_model
-from . import Outcome, Target
+from . import Outcome, Target, status_of
 from ._run import scenario, simulate, t_interval
 
 #: forced-click runs: two users who come back at 100/d (the first session starts within
@@ -271,7 +271,7 @@ def _policies(size: str) -> tuple[str, list[str], bool]:
 def _check(size: str) -> Outcome:
     value, details, budget_ok = _budget_arithmetic()
     policy_value, policy_details, policy_ok = _policies(size)
-    status = "reproduced" if budget_ok and policy_ok else "partly reproduced" if budget_ok or policy_ok else "not reproduced"
+    status = status_of([budget_ok, policy_ok])
     return Outcome(value="; ".join([*value, policy_value]), status=status, details=[*details, *policy_details])
 
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import Outcome, Target
+from . import Outcome, Target, status_of
 from ._run import scenario, simulate, t_interval
 
 #: sizes: (replications, users, horizon in days, early days 1 … E from the ranker's first fit,
@@ -104,7 +104,7 @@ def _check(size: str) -> Outcome:
     ioff_m, ioff_lo, ioff_hi = t_interval(i_off)
     grows = bool(on_lo > 0)
     collapses = bool(d_lo > 0)
-    status = "reproduced" if grows and collapses else "partly reproduced" if grows or collapses else "not reproduced"
+    status = status_of([grows, collapses])
 
     def verdict(ok: bool, high: float) -> str:
         return "holds" if ok else "not resolved" if high > 0 else "reversed"

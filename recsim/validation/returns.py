@@ -51,7 +51,7 @@ from ..config import BehaviourConfig, ReturnsConfig, SatisfactionConfig
 from ..users.components import SessionSummary
 from ..users.default import HawkesReturns
 from ..users.state import Draws, StateView
-from . import Outcome, Target
+from . import Outcome, Target, status_of
 from ._run import scenario, simulate
 
 DAY, HOUR = 86400.0, 3600.0
@@ -238,7 +238,7 @@ def _check(size: str) -> Outcome:
             f"{users * MU * days * DAY:.3g}, {sessions} sessions; rate = {ratio:.4f}·μ/(1 − α/b); relative SE "
             f"{se:.2%} (empirical {emp:.2%}); tolerance {tol}; the 2 s of delay and dead time per session "
             f"lower it by ≈ {MU / (1 - n) * 2:.1e} (relative)")
-    status = "reproduced" if all(ok_all) else "partly reproduced" if any(ok_all) else "not reproduced"
+    status = status_of(ok_all)
     value = (f"{', '.join(values)}; rate/(μ/(1−α/b)) through the component {', '.join(comp_vals)}, through the "
              f"engine {', '.join(eng_vals)}")
     return Outcome(value=value, status=status, details=details)

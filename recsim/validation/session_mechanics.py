@@ -51,7 +51,7 @@ from ..config import ContinuationConfig
 from ..users.default import Continuation
 from ..users.peers import Patience
 from ..users.state import Draws, StateView
-from . import Outcome, Target
+from . import Outcome, Target, status_of
 from ._run import scenario, simulate
 
 HOUR = 3600.0
@@ -255,7 +255,7 @@ def _check(size: str) -> Outcome:
     passed.append(ok)
     values.append(f"patience: shortest session {min(shortest)} items, {ends} departures when every V ≥ 2")
 
-    status = "reproduced" if all(passed) else "partly reproduced" if any(passed) else "not reproduced"
+    status = status_of(passed)
     return Outcome(value="; ".join(values), status=status, details=details)
 
 

@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from . import Outcome, Target
+from . import Outcome, Target, status_of
 from ._run import scenario, simulate, t_interval
 
 #: sizes: (replications, users, horizon)
@@ -55,7 +55,7 @@ def _check(size: str) -> Outcome:
     gap_m, gap_lo, gap_hi = t_interval(np.asarray(value_gap))
     positive = corr_lo > 0
     below = gap_hi < 0
-    status = "reproduced" if positive and below else "partly reproduced" if positive or below else "not reproduced"
+    status = status_of([positive, below])
     return Outcome(
         value=f"corr(quality, clickbait) {corr_m:+.2f} [{corr_lo:+.2f}, {corr_hi:+.2f}]; value/day engagement − "
               f"random {gap_m:+.2f} [{gap_lo:+.2f}, {gap_hi:+.2f}]",
