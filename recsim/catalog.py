@@ -158,7 +158,10 @@ def item_attributes(cfg: CatalogConfig, draws: ItemDraws, offsets: np.ndarray | 
         ê = clip(e + ε_ê, 0, 1)
 
     ``offsets`` ``(n, 3)``: each item's creator offsets δ (extremeness, quality, clickbait) when
-    it was made (§2.1); None (no adapting creators): δ = 0, and ``e = e₀``, ``b = b₀`` exactly."""
+    it was made (§2.1); None (no adapting creators): δ = 0, and ``e = e₀``, ``b = b₀`` exactly.
+    E[e] is the mean of ``catalog.extremeness`` for every item, those of clusters with their
+    own distribution (``catalog.extremeness_by_cluster``) too: quality falls with e alike in
+    every cluster."""
     q = cfg.quality
     mean_e = _unit_mean(cfg.extremeness)
     if offsets is None:
@@ -203,8 +206,16 @@ def _draw_items(
     creator = (rng.integers(0, cfg.n_creators, size=n) if shares is None
                else rng.choice(cfg.n_creators, size=n, p=shares))
     topics_obs = unit_rows(topics + rng.normal(0.0, cfg.topic_noise, size=(n, k)))
+    classifier_noise = rng.normal(0.0, cfg.classifier_noise, size=n)
+    # Clusters with their own extremeness distribution (catalog.extremeness_by_cluster) redraw
+    # their items' e₀ after every other draw, cluster by cluster in index order: without the
+    # option the draws are exactly those above, and with it every other attribute, and the e₀
+    # of every item of the other clusters, stay what they are without it.
+    for index, dist in sorted((cfg.extremeness_by_cluster or {}).items()):
+        mine = np.flatnonzero(cluster == index)
+        e[mine] = _draw_unit(dist, mine.size, rng)
     draws = ItemDraws(extremeness=e, quality_noise=quality_noise, clickbait=clickbait,
-                      classifier_noise=rng.normal(0.0, cfg.classifier_noise, size=n))
+                      classifier_noise=classifier_noise)
     return dict(
         topics=topics, cluster=cluster, length=length, creator=creator, topics_obs=topics_obs,
         **item_attributes(cfg, draws),

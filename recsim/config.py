@@ -332,6 +332,41 @@ UnitDistribution = Annotated[
 ]
 
 
+def _cluster_keys(value: Any) -> Any:
+    """The keys of a per-cluster mapping (``catalog.extremeness_by_cluster``,
+    ``population.appetite_by_cluster``) as cluster indices: integers, or integers written as
+    text (``--set`` paths and JSON give them so); anything else is refused, saying what to
+    write. Whether an index names one of ``catalog.n_clusters`` clusters is checked with the
+    whole scenario (:func:`_check_cluster_indices`)."""
+    if not isinstance(value, dict):
+        return value
+    out: dict[Any, Any] = {}
+    for key, item in value.items():
+        if isinstance(key, str) and re.fullmatch(r"\s*[-+]?[0-9]+\s*", key):
+            index = int(key)
+        elif isinstance(key, int) and not isinstance(key, bool):
+            index = key
+        else:
+            shown = f"{str(key).lower()} (a boolean)" if isinstance(key, bool) else repr(key)
+            raise ValueError(f"keys must be cluster indices (integers 0, 1, …, below catalog.n_clusters); got {shown}")
+        if index in out:
+            raise ValueError(f"cluster {index} is given twice")
+        if isinstance(item, (list, tuple)) and any(isinstance(v, bool) for v in item):
+            item = [_BoolGiven(v) if isinstance(v, bool) else v for v in item]  # Beta(true, 3) is no Beta
+        out[index] = item
+    return out
+
+
+def _check_cluster_indices(mapping: Optional[dict[int, Any]], n_clusters: int, loc: tuple) -> None:
+    """Raise :class:`PolicyParamError` at ``loc`` if a key of ``mapping`` is not a cluster
+    index in ``0..n_clusters - 1``."""
+    bad = sorted(key for key in mapping or {} if not 0 <= key < n_clusters)
+    if bad:
+        raise PolicyParamError(loc, (
+            f"cluster indices must be in 0..{n_clusters - 1} (catalog.n_clusters is {n_clusters}); "
+            f"got {', '.join(map(str, bad))}"))
+
+
 class LengthConfig(_Model):
     """Item length L: log-normal with this median and log-sd, clipped to [min, max]."""
 
@@ -373,11 +408,15 @@ class CatalogConfig(_Model):
     n_clusters: int = Field(5, ge=1, description="topic clusters items and users gather around")
     cluster_concentration: Positive = Field(0.3, description="Dirichlet concentration of centers")
     item_noise: NonNegative = Field(0.05, description="per-topic noise of an item around its center")
-    n_items: int = Field(5000, ge=1, description="items already uploaded when the run starts")
+    n_items: int = Field(50_000, ge=1, description="items already uploaded when the run starts")
     backlog: Duration = Field(60 * 86400.0, description="the initial items span this much history")
-    upload_rate: Rate = Field(150 / 86400, description="Poisson rate of new uploads")
+    upload_rate: Rate = Field(1500 / 86400, description="Poisson rate of new uploads")
     n_creators: int = Field(1000, ge=1)
     extremeness: UnitDistribution = (1.2, 6.0)
+    extremeness_by_cluster: Annotated[Optional[dict[int, UnitDistribution]], BeforeValidator(_cluster_keys)] = Field(
+        None,
+        description="cluster index -> the distribution of extremeness of that cluster's items (Beta(a, b) or "
+        "{values, weights}); clusters not named use `extremeness` (null = every cluster does)")
     quality: QualityConfig = QualityConfig()
     clickbait: UnitDistribution = (2.0, 5.0)
     length: LengthConfig = LengthConfig()
@@ -385,6 +424,11 @@ class CatalogConfig(_Model):
     topic_noise: NonNegative = Field(0.1, description="sd of the observable (noisy) topic vector")
     creators: Optional[CreatorsConfig] = Field(
         None, description="creators who adapt their uploads to what the ranker rewards (null = none: creator is a label)")
+
+    @model_validator(mode="after")
+    def _known_clusters(self) -> CatalogConfig:
+        _check_cluster_indices(self.extremeness_by_cluster, self.n_clusters, ("catalog", "extremeness_by_cluster"))
+        return self
 
 
 # ----------------------------------------------------------------------------- population
@@ -422,6 +466,10 @@ class PopulationConfig(_Model):
     )
     home_noise: NonNegative = Field(0.05, description="per-topic noise of θ₀ around the home cluster")
     appetite: BetaParams = Field((3.0, 11.0), description="initial appetite a₀ ~ Beta")
+    appetite_by_cluster: Annotated[Optional[dict[int, BetaParams]], BeforeValidator(_cluster_keys)] = Field(
+        None,
+        description="cluster index -> Beta(a, b) of the initial appetite a₀ of users whose home is that cluster; "
+        "users of clusters not named use `appetite` (null = everyone does)")
     vulnerable_share: Probability = 0.1
     vulnerable_susceptibility: Positive = 4.0
     susceptibility_log_sd: NonNegative = Field(0.2, description="others: log-normal around 1")
@@ -433,7 +481,9 @@ class AllureConfig(_Model):
     """A = w_r·r + w_e·g(e; a) + w_c·b with g(e; a) = exp(-(e - a - δ)² / (2ω²))."""
 
     w_r: float = 3.0
-    w_e: float = 1.5
+    #: calibrated (issue 14) to Milli et al.'s field experiment: 0.75 puts engagement ranking's
+    #: amplification of extremeness at about 0.5 SD (published 0.24–0.47); the design's 1.5 gave 1.0
+    w_e: float = 0.75
     w_c: float = 0.5
     delta: float = 0.12
     omega: Positive = 0.1
@@ -558,6 +608,11 @@ class RecommenderConfig(_Model):
         description="draw candidates only among items uploaded in this recent window (or the "
         "n_candidates most recent items, if fewer were), so the pool follows the catalog as it "
         "grows; null = among every item uploaded so far",
+    )
+    exclude_watched: bool = Field(
+        True,
+        description="leave the items a user has watched out of that user's candidate pools, as "
+        "platforms do (false = any item can be served, and watched, again)",
     )
     retrain_interval: Duration = Field(
         86400.0, description="how often learned policies refit (0 = never)"
@@ -848,6 +903,12 @@ class Scenario(_Model):
         return self
 
     @model_validator(mode="after")
+    def _check_clusters(self) -> Scenario:
+        _check_cluster_indices(self.population.appetite_by_cluster, self.catalog.n_clusters,
+                               ("population", "appetite_by_cluster"))
+        return self
+
+    @model_validator(mode="after")
     def _check_sizes(self) -> Scenario:
         names = [spec.name for spec in self.policies]
         if self.reference is not None and self.reference not in names:
@@ -1039,7 +1100,8 @@ def estimate_resources(scenario: Scenario, machine_memory: int | None = -1) -> R
         users=users,
         tasks=tasks,
         item_bytes=items * (3 * k + 10) * 8 * 1.5,
-        user_bytes=users * (_BYTES_PER_USER + 10 * k * 8),
+        # + a bit per item and user for the watched items (recommender.exclude_watched)
+        user_bytes=users * (_BYTES_PER_USER + 10 * k * 8 + (items / 8 if scenario.recommender.exclude_watched else 0)),
         bucket_bytes=users * bucket_span / day * per_user_day * _BYTES_PER_BUCKET_EVENT,
         metrics_bytes=buckets * _METRIC_ROWS_PER_BUCKET * _BYTES_PER_METRIC_ROW,
         events_per_task=events,

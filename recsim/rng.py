@@ -140,35 +140,58 @@ def standard_normals(p: np.ndarray) -> np.ndarray:
 
 def candidate_rows(
     ukeys: np.ndarray, counters: np.ndarray, n: int, n_available: np.ndarray,
-    first: np.ndarray | None = None,
+    first: np.ndarray | None = None, seen: np.ndarray | None = None, n_seen: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The candidate draw of many decisions at once, each row exactly the reference engine's
-    (``n`` distinct items among ``m = n + 8 + 2n²//N`` uniform draws of the ``candidates``
-    stream, in order of first occurrence; every item of the pool when N ≤ n), from the pool
-    of items ``first ≤ id < n_available`` (N = its size; ``first`` = 0: the whole catalog).
+    """The candidate draw of many decisions at once, each row exactly the reference engine's.
+
+    The pool is the items ``first ≤ id < n_available`` (``first`` = None: from 0, the whole
+    catalog), less those set in ``seen`` (the user's watched items, ``recommender.exclude_watched``);
+    ``N`` is the pool's size and ``N'`` that of its unwatched part. When ``N' ≤ n`` the
+    candidates are every unwatched item of the pool, in id order, and no draw is taken.
+    Otherwise ``m`` uniform draws of the ``candidates`` stream are mapped to ``first + ⌊u·N⌋``
+    and the first ``n`` distinct unwatched ones, in draw order, are the candidates (fewer in the
+    rare case that fewer come up), with ``m₀ = n + 8 + 2n²//N'`` and
+    ``m = m₀ + ⌈m₀·(N − N')/N'⌉`` (so that about ``m₀`` draws land on unwatched items; without
+    watched items in the pool ``m = n + 8 + 2n²//N``, the draw of a user who watched nothing).
 
     ``ukeys``/``counters``: the users' candidate-stream keys and counters ``(B,)``;
-    ``n_available`` and ``first`` ``(B,)``. Returns ``(candidates (B, n) int64 padded with -1,
+    ``n_available`` and ``first`` ``(B,)``; ``seen``: ``(B, ⌈catalog size/8⌉)`` uint8, bit
+    ``id & 7`` of byte ``id >> 3`` set for a watched item (little-endian bit order, as
+    ``np.packbits(..., bitorder="little")``), holding only items below ``n_available`` (a user
+    watches only available items); ``n_seen`` ``(B,)``: the bits set in each row, if known
+    (else counted). Returns ``(candidates (B, n) int64 padded with -1,
     number of candidates per row, draws consumed per row)``.
     """
     B = ukeys.shape[0]
-    if first is not None and np.any(first):  # a pool of recent items: draw in it, then shift
-        first = np.asarray(first, dtype=np.int64)
-        out, count, m = candidate_rows(ukeys, counters, n, np.asarray(n_available, dtype=np.int64) - first)
-        np.add(out, first[:, None], out=out, where=out >= 0)
-        return out, count, m
-    N = np.asarray(n_available, dtype=np.int64)
-    m = np.where(N <= n, 0, n + 8 + 2 * (n * n) // np.maximum(N, 1))
-    m_max = int(m.max()) if B else 0
+    top = np.asarray(n_available, dtype=np.int64)
+    lo = np.zeros(B, dtype=np.int64) if first is None else np.asarray(first, dtype=np.int64)
+    N = top - lo
+    if seen is None:
+        n_seen = np.zeros(B, dtype=np.int64)
+    else:  # the watched items in the pool: all of them, less those below its first id
+        n_seen = _POPCOUNT[seen].sum(axis=1) if n_seen is None else np.asarray(n_seen, dtype=np.int64)
+        if first is not None and lo.any():
+            n_seen = n_seen - _bits_below(seen, lo)
+    free = N - n_seen  # N': the pool's unwatched items
+    m0 = n + 8 + 2 * (n * n) // np.maximum(free, 1)
+    m = np.where(free <= n, 0, m0 + (m0 * n_seen + free - 1) // np.maximum(free, 1))
     out = np.full((B, n), -1, dtype=np.int64)
     count = np.zeros(B, dtype=np.int64)
-    small = N <= n
+    small = free <= n
     if small.any():
         rows = np.flatnonzero(small)
-        cols = np.arange(n)
-        out[rows] = np.where(cols < N[rows, None], cols, -1)
-        count[rows] = N[rows]
+        width = int(N[rows].max()) if rows.shape[0] else 0
+        ids = lo[rows, None] + np.arange(width)[None, :]
+        keep = ids < top[rows, None]
+        if seen is not None:
+            keep &= ~_bit(seen[rows], np.minimum(ids, top[rows, None] - 1))
+        # short rows: every unwatched item of the pool, in id order (a stable sort puts them first)
+        order = np.argsort(~keep, axis=1, kind="stable")[:, :n]
+        got = np.take_along_axis(ids, order, axis=1)
+        out[rows, : got.shape[1]] = np.where(np.take_along_axis(keep, order, axis=1), got, -1)
+        count[rows] = keep.sum(axis=1)
     big = np.flatnonzero(~small)
+    m_max = int(m[big].max()) if big.shape[0] else 0
     if big.shape[0] and m_max:
         with np.errstate(over="ignore"):
             base = ukeys[big].astype(np.uint64) + counters[big].astype(np.uint64) * np.uint64(GOLDEN)
@@ -178,10 +201,13 @@ def candidate_rows(
         np.bitwise_or(z, _U1, out=z)
         idx = (z.astype(np.float64) * (N[big, None].astype(np.float64) * _TO_HALF_UNIT)).astype(np.int64)
         del z
+        idx += lo[big, None]
         m_big = m[big]
         ragged = bool((m_big != m_max).any())
+        unused = np.arange(m_max)[None, :] >= m_big[:, None] if ragged else None
+        watched = _bit(seen[big], idx) if seen is not None and n_seen[big].any() else None
         if ragged:
-            idx[np.arange(m_max)[None, :] >= m_big[:, None]] = np.int64(1) << 40  # unused draws
+            idx[unused] = np.int64(1) << 40  # unused draws
         # first occurrences in draw order: sort each row's (value, position) keys (unique, so
         # any sort is stable) and flag the keys whose value repeats the previous one's
         keys = idx * m_max
@@ -189,13 +215,15 @@ def candidate_rows(
         keys.sort(axis=1)
         value = keys // m_max
         repeat = value[:, 1:] == value[:, :-1]
-        first = np.ones(idx.shape, dtype=bool)
+        firsts = np.ones(idx.shape, dtype=bool)
         rows_r, cols_r = np.nonzero(repeat)
-        first[rows_r, keys[rows_r, cols_r + 1] - value[rows_r, cols_r + 1] * m_max] = False
+        firsts[rows_r, keys[rows_r, cols_r + 1] - value[rows_r, cols_r + 1] * m_max] = False
         if ragged:
-            first &= np.arange(m_max)[None, :] < m_big[:, None]
-        n_first = first.sum(axis=1)
-        flat = np.flatnonzero(first)  # row-major: each row's first occurrences in draw order
+            firsts &= ~unused
+        if watched is not None:
+            firsts &= ~watched
+        n_first = firsts.sum(axis=1)
+        flat = np.flatnonzero(firsts)  # row-major: each row's first occurrences in draw order
         starts = np.cumsum(n_first) - n_first
         full = n_first >= n
         if full.all():
@@ -207,6 +235,33 @@ def candidate_rows(
                 out[big[j], : sel.shape[0]] = idx.ravel()[sel]
                 count[big[j]] = sel.shape[0]
     return out, count, m
+
+
+#: bits set in each byte value (np.bitwise_count needs NumPy 2)
+_POPCOUNT = np.array([bin(v).count("1") for v in range(256)], dtype=np.int64)
+
+
+def _bit(seen: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """``seen[i]``'s bit of each id in row ``i`` of ``ids`` ``(B, w)`` (ids past the bit rows
+    read as unset)."""
+    byte = ids >> 3
+    inside = byte < seen.shape[1]
+    got = np.take_along_axis(seen, np.where(inside, byte, 0), axis=1)
+    return inside & (((got >> (ids & 7).astype(np.uint8)) & 1) == 1)
+
+
+def _bits_below(seen: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """The number of bits set in row ``i`` of ``seen`` below bit ``x[i]`` ``(B,)``."""
+    if seen.shape[1] == 0:
+        return np.zeros(seen.shape[0], dtype=np.int64)
+    per_byte = _POPCOUNT[seen]
+    below = np.zeros((seen.shape[0], seen.shape[1] + 1), dtype=np.int64)
+    np.cumsum(per_byte, axis=1, out=below[:, 1:])
+    x = np.asarray(x, dtype=np.int64)
+    byte = np.minimum(x >> 3, seen.shape[1])
+    rows = np.arange(seen.shape[0])
+    partial = seen[rows, np.minimum(byte, seen.shape[1] - 1)] & ((1 << (x & 7)) - 1).astype(np.uint8)
+    return below[rows, byte] + np.where(byte < seen.shape[1], _POPCOUNT[partial], 0)
 
 
 def _steps_upto(n: int) -> np.ndarray:

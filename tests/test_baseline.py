@@ -39,6 +39,13 @@ this file's seed. Over all 10 root seeds, the appetite contrasts were at least 2
 engagement oracle's own drifts at least 7 SE, and the levels at least 5 SE in each of the 30
 worlds.
 
+Since behaviour.allure.w_e was calibrated to 0.75 (issue 14, validation target 13), the drift
+of *consumed* extremeness is checked with the former w_e = 1.5 (``former_pull_run``): at 0.75
+the engagement oracle still serves more extreme content than the neutral feeds, raises the
+appetite more and lowers wellbeing, all checked at the defaults, but what it serves follows
+the appetite too weakly for a drift of consumed extremeness to resolve at this size (the power
+figures above were measured at w_e = 1.5).
+
 Not asserted: that the drift is flat under the neutral feeds. With this 5-day warm-up the
 appetite under random still rises over the horizon, by +0.008 (4.4 SE pooled; +0.007 under
 chronological; positive for all 10 root seeds): the warm-up is shorter than the appetite's
@@ -62,8 +69,7 @@ Z = 3.0  # required distance from zero, in standard errors of the mean per-user 
 NEUTRAL = ("random", "chronological")
 
 
-@pytest.fixture(scope="module")
-def baseline_run(tmp_path_factory):
+def _run(tmp_path_factory, extra: list[str]) -> dict[str, pd.DataFrame]:
     sc = load_scenario(
         "scenarios/baseline.yaml",
         [
@@ -72,6 +78,7 @@ def baseline_run(tmp_path_factory):
             "warmup=5d",
             f"replications={SEEDS}",
             "outputs.log_impressions=false",
+            *extra,
         ],
     )
     path = run_experiment(sc, tmp_path_factory.mktemp("baseline") / "run", workers=2)
@@ -84,7 +91,23 @@ def baseline_run(tmp_path_factory):
         "wellbeing": _per_user(users, "final", "wellbeing"),
         "appetite_change": _per_user(users, "final", "appetite") - _per_user(users, "initial", "appetite"),
         "extremeness_change": _extremeness_change(watches, sc.horizon),
+        "extremeness": _consumed_extremeness(watches),
     }
+
+
+@pytest.fixture(scope="module")
+def baseline_run(tmp_path_factory):
+    """The baseline at the shipped defaults."""
+    return _run(tmp_path_factory, [])
+
+
+@pytest.fixture(scope="module")
+def former_pull_run(tmp_path_factory):
+    """The baseline with extremeness pulling as hard as before its calibration: w_e = 1.5
+    (the design's value; validation target 13 halved it), the engagement oracle and the
+    neutral feeds only."""
+    return _run(tmp_path_factory, ["behaviour.allure.w_e=1.5",
+                                   "policies=[random, chronological, engagement_oracle]"])
 
 
 def _per_user(users: pd.DataFrame, stage: str, column: str) -> pd.DataFrame:
@@ -105,6 +128,14 @@ def _extremeness_change(watches: pd.DataFrame, horizon: float) -> pd.DataFrame:
     sums = w.groupby(keys, observed=True)[["te", "watch_time"]].sum()
     mean_e = (sums["te"] / sums["watch_time"]).unstack("third")
     return (mean_e[2] - mean_e[0]).unstack("policy")
+
+
+def _consumed_extremeness(watches: pd.DataFrame) -> pd.DataFrame:
+    """Per user: the watch-time-weighted mean true extremeness of what they watched over the
+    horizon (NaN for a user with no watch)."""
+    w = watches.assign(te=watches["true_extremeness"] * watches["watch_time"])
+    sums = w.groupby(["replication", "user_id", "policy"], observed=True)[["te", "watch_time"]].sum()
+    return (sums["te"] / sums["watch_time"]).unstack("policy")
 
 
 def _paired(per_user: pd.DataFrame, rep: int, policy: str, other: str | None) -> tuple[float, float, int]:
@@ -161,18 +192,38 @@ def test_appetite_rises_more_under_engagement_than_under_neutral_feeds(baseline_
     _assert_above_pooled(baseline_run["appetite_change"], "engagement_oracle", other, "Δ appetite")
 
 
-def test_consumed_extremeness_rises_more_under_engagement_than_under_neutral_feeds(baseline_run):
-    """The change in users' consumed extremeness (last third − first third of the horizon)
-    is larger under engagement_oracle than the mean of its changes under the two neutral feeds:
-    pooled over the worlds, by more than 3 SE."""
-    change = baseline_run["extremeness_change"]
+@pytest.mark.parametrize("other", NEUTRAL)
+def test_users_watch_more_extreme_content_under_engagement_than_under_neutral_feeds(baseline_run, other):
+    """Over the horizon, the extremeness of what a user watches (watch-time weighted) is
+    higher under engagement_oracle than under the neutral feed: pooled over the worlds, by
+    more than 3 SE of the paired per-user difference (the amplification of validation target
+    13, on the oracle)."""
+    _assert_above_pooled(baseline_run["extremeness"], "engagement_oracle", other, "consumed extremeness")
+
+
+def test_consumed_extremeness_rises_more_under_engagement_than_under_neutral_feeds(former_pull_run):
+    """With the former pull (w_e = 1.5): the change in users' consumed extremeness (last
+    third − first third of the horizon) is larger under engagement_oracle than the mean of its
+    changes under the two neutral feeds: pooled over the worlds, by more than 3 SE. At the
+    calibrated w_e = 0.75 this contrast is not resolved at this size (−0.003, SE 0.005, when
+    the calibration landed): what the oracle serves follows the appetite only weakly once
+    relevance dominates allure; the appetite contrast above still is (README, "What the
+    baseline shows")."""
+    change = former_pull_run["extremeness_change"]
     change = change.assign(neutral=change[list(NEUTRAL)].mean(axis=1, skipna=False))
     _assert_above_pooled(change, "engagement_oracle", "neutral", "Δ consumed extremeness")
 
 
+def test_engagement_oracle_drift_is_upward(baseline_run):
+    """Under engagement_oracle alone the mean per-user change of appetite is positive, pooled
+    over the worlds by more than 3 SE: the drift rises over the horizon, not only relative to
+    the neutral feeds."""
+    _assert_above_pooled(baseline_run["appetite_change"], "engagement_oracle", None, "appetite_change")
+
+
 @pytest.mark.parametrize("measure", ["appetite_change", "extremeness_change"])
-def test_engagement_oracle_drift_is_upward(baseline_run, measure):
-    """Under engagement_oracle alone the mean per-user change is positive, pooled over the
-    worlds by more than 3 SE: the drift rises over the horizon, not only relative to the
-    neutral feeds."""
-    _assert_above_pooled(baseline_run[measure], "engagement_oracle", None, measure)
+def test_with_the_former_pull_engagement_oracle_drift_is_upward(former_pull_run, measure):
+    """With the former pull (w_e = 1.5) both drifts rise under engagement_oracle alone, pooled
+    over the worlds by more than 3 SE (at w_e = 0.75 the consumed extremeness's was +0.0065,
+    SE 0.0033, when the calibration landed)."""
+    _assert_above_pooled(former_pull_run[measure], "engagement_oracle", None, measure)

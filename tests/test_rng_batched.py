@@ -86,3 +86,62 @@ def test_candidate_rows_from_a_pool_of_recent_items_are_the_whole_catalog_draw_s
     whole = rng.candidate_rows(ukeys, counters, n, n_available)
     for a, b in zip(same, whole):
         np.testing.assert_array_equal(a, b)
+
+
+def _scalar_unwatched_candidates(key, user, counter, n, lo, top, watched) -> tuple[np.ndarray, int]:
+    """The definition with watched items left out (``recommender.exclude_watched``): the pool
+    is ``lo ≤ id < top`` less ``watched``; ``N'`` its unwatched items; every one of them (in id
+    order) when ``N' ≤ n``, else ``m = m₀ + ⌈m₀·w/N'⌉`` draws (``m₀ = n + 8 + 2n²//N'``, ``w``
+    the watched items in the pool) mapped to ``lo + ⌊u·N⌋`` and the first ``n`` distinct
+    unwatched ones in draw order."""
+    pool = np.arange(lo, top)
+    free = pool[~np.isin(pool, watched)]
+    if free.shape[0] <= n:
+        return free, 0
+    w = pool.shape[0] - free.shape[0]
+    m0 = n + 8 + 2 * n * n // free.shape[0]
+    m = m0 + -(-m0 * w // free.shape[0])
+    ukey = rng.user_key(key, user)
+    idx = np.array([lo + int(rng.counter_uniform(ukey, counter + j + 1) * (top - lo)) for j in range(m)])
+    idx = idx[~np.isin(idx, watched)]
+    _, firsts = np.unique(idx, return_index=True)
+    return idx[np.sort(firsts)][:n], m
+
+
+def test_candidate_rows_leave_watched_items_out_as_defined():
+    """With a user's watched items (a bit row each), every row is the definition's, number for
+    number: pools wholly watched, mostly watched (short rows), partly watched, and watched
+    items outside a recent-items pool (which must not shrink it)."""
+    g = np.random.default_rng(9)
+    key = rng.stream_key(3, 0, "user:candidates")
+    n, B, catalog = 30, 600, 700
+    users = g.integers(0, 5000, size=B)
+    counters = g.integers(0, 10_000, size=B)
+    top = g.integers(1, catalog + 1, size=B)
+    lo = np.where(g.uniform(size=B) < 0.5, 0, (g.uniform(size=B) * (top - 1)).astype(np.int64))
+    share = g.choice([0.0, 0.2, 0.9, 1.0], size=B)  # the share of available items watched
+    bits = np.zeros((B, catalog), dtype=bool)
+    for i in range(B):
+        bits[i, : top[i]] = g.uniform(size=top[i]) < share[i]
+    seen = np.packbits(bits, axis=1, bitorder="little")
+    out, count, m = rng.candidate_rows(rng.user_keys(key, users), counters, n, top, lo, seen)
+    given = rng.candidate_rows(rng.user_keys(key, users), counters, n, top, lo, seen, bits.sum(axis=1))
+    for a, b in zip(given, (out, count, m)):  # the engine passes the counts it keeps
+        np.testing.assert_array_equal(a, b)
+    kinds = set()
+    for i in range(B):
+        watched = np.flatnonzero(bits[i])
+        expected, m_i = _scalar_unwatched_candidates(key, int(users[i]), int(counters[i]), n, int(lo[i]),
+                                                     int(top[i]), watched)
+        assert m[i] == m_i, i
+        assert count[i] == expected.shape[0], i
+        np.testing.assert_array_equal(out[i, : count[i]], expected)
+        assert (out[i, count[i]:] == -1).all()
+        assert not np.isin(out[i, : count[i]], watched).any()
+        kinds.add("empty" if count[i] == 0 else "short" if count[i] < n else "full")
+    assert kinds == {"empty", "short", "full"}
+    # no bit set: the draw of a user who watched nothing, bit for bit
+    plain = rng.candidate_rows(rng.user_keys(key, users), counters, n, top, lo)
+    none = rng.candidate_rows(rng.user_keys(key, users), counters, n, top, lo, np.zeros_like(seen))
+    for a, b in zip(plain, none):
+        np.testing.assert_array_equal(a, b)

@@ -356,4 +356,4 @@ def test_validate_prints_the_estimate_and_rejects_impossible_sizes(tmp_path):
     assert not (tmp_path / "r").exists()
     baseline = scenario_from_dict(load_yaml((ROOT / "scenarios" / "baseline.yaml").read_text()))
     estimate = estimate_resources(baseline)
-    assert estimate.problem() is None and 5000 < estimate.items < 10_000
+    assert estimate.problem() is None and 50_000 < estimate.items < 100_000

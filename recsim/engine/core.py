@@ -338,6 +338,11 @@ class Simulation:
         self.sum_allure = np.zeros(n_users)
         # the watch in progress: item, its terms, τ, when its slate was served, position
         self.w_item = np.zeros(n_users, dtype=np.int64)
+        # the items each user has watched, a bit per catalog item (recommender.exclude_watched):
+        # they are left out of the user's candidate pools
+        self.seen = (np.zeros((n_users, (cat.n_items + 7) // 8), dtype=np.uint8)
+                     if sc.recommender.exclude_watched else None)
+        self.n_seen = np.zeros(n_users, dtype=np.int64)  # the bits set in each row of seen
         self.w_terms: dict[str, np.ndarray] = {}
         self.w_tau = np.zeros(n_users)
         self.w_served = np.zeros(n_users)
@@ -586,9 +591,18 @@ class Simulation:
         for lo in range(0, users.shape[0], size):
             u, t = users[lo: lo + size], now[lo: lo + size]
             n_avail = self.n_avail0 + np.searchsorted(self.avail_times, t, side="right")
-            candidates, count, m = rngmod.candidate_rows(keys[u], ctr[u], n, n_avail, self._pool_start(t, n_avail))
+            seen = self.seen[u] if self.seen is not None else None
+            candidates, count, m = rngmod.candidate_rows(keys[u], ctr[u], n, n_avail, self._pool_start(t, n_avail),
+                                                         seen, self.n_seen[u])
             ctr[u] += m
             candidates.flags.writeable = False
+            if not count.all():  # nothing left to recommend: every item of the pool watched
+                self._exhausted(u[count == 0], t[count == 0])
+                keep = np.flatnonzero(count)
+                u, t, candidates, count = u[keep], t[keep], candidates[keep], count[keep]
+                candidates.flags.writeable = False
+                if not u.shape[0]:
+                    continue
             counts = np.unique(count)
             if counts.shape[0] == 1:
                 self._serve_rows(u, t, candidates[:, : int(counts[0])], policy, rngs, warm)
@@ -656,6 +670,12 @@ class Simulation:
                 self._breaks(users[rows], now[rows])
             else:
                 self._show(users[rows], now[rows], slate)
+
+    def _exhausted(self, users, now) -> None:
+        """No candidate left (the user has watched every item of the pool): the session ends
+        without a slate, and no policy is asked."""
+        self.phase[users] = END
+        self.t_next[users] = now
 
     def _breaks(self, users, now) -> None:
         """An empty slate: the policy ends the session (a break suggestion)."""
@@ -750,6 +770,10 @@ class Simulation:
             for name, values in model.allure.score(self.view(cu[off]), ItemView(self.catalog, item[off])).items():
                 chosen[name][off] = values
         hist.n_clicks[cu] += 1
+        if self.seen is not None:  # one click per user here: plain fancy indexing is exact
+            byte, bit = item >> 3, (1 << (item & 7)).astype(np.uint8)
+            self.n_seen[cu] += (self.seen[cu, byte] & bit) == 0
+            self.seen[cu, byte] |= bit
         clog = ct >= 0  # the click happens after the scan: logged if that is in the horizon
         self.rows.add(ct[clog], int(clog.sum()), time=ct[clog], user_id=cu[clog], session=session[click][clog],
                       event=_CODE["click"], item_id=item[clog], position=cc[clog] + 1)

@@ -56,8 +56,9 @@ __all__ = [
 
 class PopulationSampler(UserSampler):
     """Users around a home topic cluster (``population:`` settings): θ₀ = normalize(center +
-    noise), a₀ ~ Beta, a vulnerable share with a high susceptibility, others log-normal
-    around 1, and an initial satisfaction S₀. θ and a start at θ₀ and a₀."""
+    noise), a₀ ~ Beta (the home cluster's own Beta when ``appetite_by_cluster`` names it), a
+    vulnerable share with a high susceptibility, others log-normal around 1, and an initial
+    satisfaction S₀. θ and a start at θ₀ and a₀."""
 
     Params = PopulationConfig
     provides = ("home_cluster", "vulnerable", "susceptibility", "theta0", "theta", "appetite0",
@@ -71,6 +72,12 @@ class PopulationSampler(UserSampler):
         a0 = rng.beta(*p.appetite, size=n)
         vulnerable = rng.random(n) < p.vulnerable_share
         ordinary = np.exp(rng.normal(0.0, p.susceptibility_log_sd, size=n))
+        # Home clusters with their own appetite (population.appetite_by_cluster) redraw their
+        # users' a₀ after every other draw, cluster by cluster in index order: without the
+        # option the draws are exactly those above, and with it everything else stays the same.
+        for index, beta in sorted((p.appetite_by_cluster or {}).items()):
+            mine = np.flatnonzero(home == index)
+            a0[mine] = rng.beta(*beta, size=mine.size)
         return {
             "home_cluster": home,
             "vulnerable": vulnerable,
