@@ -294,6 +294,14 @@ def validate(
         highlight=False,
     )
     out_console.print(f"  policies: {policies}", highlight=False)
+    rec = sc.recommender
+    out_console.print(
+        f"  platform: slates of {rec.slate_size} from {rec.n_candidates} candidates per request"
+        + (f" uploaded in the last {rec.candidate_window / 86400:g} d" if rec.candidate_window else "")
+        + ("; watched items left out (recommender.exclude_watched)" if rec.exclude_watched
+           else "; watched items can be served again (recommender.exclude_watched: false)"),
+        highlight=False,
+    )
     from .users.model import DEFAULT_COMPONENTS
 
     changed = [f"{role}={spec.type}" for role, spec in sc.user_model if spec.type != DEFAULT_COMPONENTS[role]]

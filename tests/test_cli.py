@@ -272,7 +272,11 @@ def test_validate_names_the_user_model():
     result = recsim("validate", "scenarios/custom_user_model.yaml")
     assert result.returncode == 0, result.stderr
     assert "user model: default, with choice=my_user_model:Satisficing" in result.stdout
-    assert "user model: default\n" in recsim("validate", "scenarios/baseline.yaml").stdout
+    baseline = recsim("validate", "scenarios/baseline.yaml").stdout
+    assert "user model: default\n" in baseline
+    assert "slates of 10 from 200 candidates per request; watched items left out" in baseline
+    assert "watched items can be served again" in recsim(
+        "validate", "scenarios/baseline.yaml", "--set", "recommender.exclude_watched=false").stdout
 
 
 def test_a_bad_user_model_is_a_clear_scenario_error(tmp_path):
