@@ -318,7 +318,7 @@ def validate(
         )
     for line in _estimate_lines(sc):
         out_console.print(f"  {escape(line)}", highlight=False)
-    for note in [*_unused_behaviour(sc), *_name_notes(sc)]:
+    for note in [*_unused_behaviour(sc), *_name_notes(sc), *_supply_notes(sc)]:
         out_console.print(f"  [yellow]note:[/] {escape(note)}", highlight=False)
     if sc.sweep:
         from .sweep import grid_points
@@ -352,6 +352,34 @@ def _estimate_lines(sc) -> list[str]:
             f"run with --workers {fit} (or set workers: {fit})"
         )
     return lines
+
+
+#: watches a heavy user makes in a day (the engagement oracle's users in scenarios/baseline.yaml
+#: make about 17): the bound `recsim validate` holds a catalog to when watched items are left out
+HEAVY_WATCHES_PER_DAY = 20
+#: the share of the catalog a heavy user may watch before `recsim validate` notes the risk of
+#: depletion (the default catalog's extreme tail, e > 0.4, is about 6% of it)
+DEPLETION_SHARE = 0.02
+
+
+def _supply_notes(sc) -> list[str]:
+    """With ``recommender.exclude_watched``, a note when a heavy user could watch a sizeable
+    share of the catalog: a policy that draws users to a small part of it (the extreme tail)
+    can then exhaust that part, which changes results (docs/model.md §9)."""
+    if not sc.recommender.exclude_watched:
+        return []
+    days = (sc.warmup + sc.horizon) / 86400
+    items = sc.catalog.n_items + sc.catalog.upload_rate * (sc.warmup + sc.horizon)
+    watches = HEAVY_WATCHES_PER_DAY * days
+    if watches < DEPLETION_SHARE * items:
+        return []
+    return [
+        f"a heavy user can watch about {watches:,.0f} items over the run ({HEAVY_WATCHES_PER_DAY} a day), "
+        f"{watches / items:.0%} of the {items:,.0f} the catalog will hold; with watched items left out of the "
+        "candidates (recommender.exclude_watched) a policy that draws users to a small part of the catalog, "
+        "such as its extreme tail, can run it dry, which changes results (docs/model.md §9). A larger "
+        "catalog.n_items, or recommender.exclude_watched: false, avoids that"
+    ]
 
 
 def _name_notes(sc) -> list[str]:

@@ -279,6 +279,19 @@ def test_validate_names_the_user_model():
         "validate", "scenarios/baseline.yaml", "--set", "recommender.exclude_watched=false").stdout
 
 
+def test_validate_notes_a_catalog_a_heavy_user_could_run_dry():
+    """The baseline's catalog (81,500 items over 21 days: a heavy user's 420 watches are 0.5%)
+    gets no note; the former default (8,150 items: 5%) does, naming the fix; with watched items
+    allowed again, no note."""
+    assert "heavy user" not in recsim("validate", "scenarios/baseline.yaml").stdout
+    small = ["--set", "catalog.n_items=5000", "--set", "catalog.upload_rate=150/d"]
+    out = " ".join(recsim("validate", "scenarios/baseline.yaml", *small).stdout.split())
+    assert "note: a heavy user can watch about 420 items over the run (20 a day), 5% of the 8,150" in out
+    assert "catalog.n_items" in out and "recommender.exclude_watched: false" in out
+    off = recsim("validate", "scenarios/baseline.yaml", *small, "--set", "recommender.exclude_watched=false")
+    assert "heavy user" not in off.stdout
+
+
 def test_a_bad_user_model_is_a_clear_scenario_error(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: bad\npolicies: [random]\nuser_model:\n  choice: {type: cascade, params: {atention: 1}}\n"
