@@ -368,9 +368,10 @@ def _supply_notes(sc) -> list[str]:
     can then exhaust that part, which changes results (docs/model.md §9)."""
     if not sc.recommender.exclude_watched:
         return []
-    days = (sc.warmup + sc.horizon) / 86400
-    items = sc.catalog.n_items + sc.catalog.upload_rate * (sc.warmup + sc.horizon)
-    watches = HEAVY_WATCHES_PER_DAY * days
+    from .config import estimate_resources
+
+    items = estimate_resources(sc, machine_memory=None).items  # the backlog and every upload
+    watches = HEAVY_WATCHES_PER_DAY * (sc.warmup + sc.horizon) / 86400
     if watches < DEPLETION_SHARE * items:
         return []
     return [

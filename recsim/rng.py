@@ -180,7 +180,7 @@ def candidate_rows(
     small = free <= n
     if small.any():
         rows = np.flatnonzero(small)
-        width = int(N[rows].max()) if rows.shape[0] else 0
+        width = int(N[rows].max())
         ids = lo[rows, None] + np.arange(width)[None, :]
         keep = ids < top[rows, None]
         if seen is not None:

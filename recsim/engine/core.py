@@ -342,7 +342,7 @@ class Simulation:
         # they are left out of the user's candidate pools
         self.seen = (np.zeros((n_users, (cat.n_items + 7) // 8), dtype=np.uint8)
                      if sc.recommender.exclude_watched else None)
-        self.n_seen = np.zeros(n_users, dtype=np.int64)  # the bits set in each row of seen
+        self.n_seen = np.zeros(n_users, dtype=np.int64) if self.seen is not None else None  # bits set per row
         self.w_terms: dict[str, np.ndarray] = {}
         self.w_tau = np.zeros(n_users)
         self.w_served = np.zeros(n_users)
@@ -591,9 +591,9 @@ class Simulation:
         for lo in range(0, users.shape[0], size):
             u, t = users[lo: lo + size], now[lo: lo + size]
             n_avail = self.n_avail0 + np.searchsorted(self.avail_times, t, side="right")
-            seen = self.seen[u] if self.seen is not None else None
+            seen, n_seen = (self.seen[u], self.n_seen[u]) if self.seen is not None else (None, None)
             candidates, count, m = rngmod.candidate_rows(keys[u], ctr[u], n, n_avail, self._pool_start(t, n_avail),
-                                                         seen, self.n_seen[u])
+                                                         seen, n_seen)
             ctr[u] += m
             candidates.flags.writeable = False
             if not count.all():  # nothing left to recommend: every item of the pool watched

@@ -337,11 +337,11 @@ def _check(size: str) -> Outcome:
             f"[{g_lo:+.2f}, {g_hi:+.2f}] points (a session's answer rates the items watched, their time cost included)")
         data = read_scenario_data(SCENARIOS / "field_experiment.yaml")
         data.setdefault("behaviour", {}).setdefault("allure", {})["w_e"] = _FORMER_W_E
-        shipped = scenario(data, sizing + [f"replications={default_reps}"])
-        d = [_audit(shipped, r, start)[0]["ec"] for r in range(default_reps)]
+        former = scenario(data, sizing + [f"replications={default_reps}"])
+        d = [_audit(former, r, start)[0]["ec"] for r in range(default_reps)]
         d_m, d_lo, d_hi = _ci(d)
         details.append(
-            f"at the former default behaviour.allure.w_e = {shipped.behaviour.allure.w_e:g} ({default_reps} "
+            f"at the former default behaviour.allure.w_e = {former.behaviour.allure.w_e:g} ({default_reps} "
             f"replications): engagement − chronological {d_m:+.2f} [{d_lo:+.2f}, {d_hi:+.2f}] SD — "
             f"{'inside' if _BAND[0] <= d_m <= _BAND[1] else 'outside'} the factor-of-2 band; hence the default's "
             f"calibration w_e = {w_e:g} (see the module docstring)")
