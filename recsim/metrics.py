@@ -134,7 +134,8 @@ def effective_state(
     model, state, in_session: np.ndarray, state_time: np.ndarray, now: float,
     with_theta: bool = True, block: int = 65536, frozen: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """Every user's hidden state as of ``now``: users between sessions have relaxed since
+    """Every user's hidden state as of ``now`` (seconds; one time, or one per user
+    ``(n_users,)``): users between sessions have relaxed since
     their last session (the user model's relaxation over ``now - state_time``), users in a
     session are as they are, and users in ``frozen`` (bool, e.g. those who churned) stay as
     their last session left them. Pure: ``state`` is not mutated.
@@ -155,12 +156,14 @@ def effective_state(
     for name in dict.fromkeys(extra):
         out[name] = np.empty(n, dtype=float)
     theta = np.empty_like(state["theta"]) if with_theta and "theta" in state else None
+    times = np.broadcast_to(np.asarray(now, dtype=float), (n,))
     for lo in range(0, n, block):  # in blocks of users: bounded (block, K) temporaries
         users = np.arange(lo, min(lo + block, n))
         view = model.view(state, users)
         away = ~in_session[users] if frozen is None else ~(in_session[users] | frozen[users])
-        dt = np.where(away, now - state_time[users], 0.0)
-        relaxed = view.with_values(model.relaxation.relax(view, dt, np.full(users.shape[0], float(now))))
+        at = times[users]
+        dt = np.where(away, at - state_time[users], 0.0)
+        relaxed = view.with_values(model.relaxation.relax(view, dt, at))
         for name in ("appetite", "satisfaction", "habit", *dict.fromkeys(extra)):
             if name in relaxed:
                 out[name][users] = relaxed[name]

@@ -396,6 +396,7 @@ def _examples() -> dict[type, BaseException]:
     from recsim.cluster_errors import ClusterSetupError, DaskMissing
     from recsim.distributed import FolderNotShared, SchedulerUnreachable
     from recsim.engine.batched import OnlinePolicyError
+    from recsim.engine.stepped import UnsupportedScenario
     from recsim.engine.errors import (
         ComponentFailure,
         ExitCalled,
@@ -420,6 +421,7 @@ def _examples() -> dict[type, BaseException]:
         ScenarioError("s.yaml", [("policies.0.type", "unknown policy"), ("", "top")]),
         PolicyParamError(("policies", 0, "params", "k"), "must be positive"),
         OnlinePolicyError("online policies need the reference engine"),
+        UnsupportedScenario("scenario 's' cannot be stepped one decision at a time"),
         TaskError("failed", details=["more"], **task),
         UserCodeError("policy 'p' failed", actor="policy 'p'", call="fit", error="ValueError: x", line=line, **task),
         SlateError("bad slate", problem="it repeats item(s) 3", slate="[3, 3]", actor="policy 'p'", **task),

@@ -361,6 +361,40 @@ class Simulation:
         limit = getattr(events, "user_limit", None)
         self.written_users = nm if limit is None else min(int(limit), nm)
 
+    def renew_users(self, users: np.ndarray, state: dict[str, np.ndarray], stream_ids: np.ndarray) -> None:
+        """Put new users in the places ``users`` ``(B,)`` (distinct): their hidden ``state``
+        (every field of the user state, rows aligned with ``users``), per-user streams keyed by
+        ``stream_ids`` ``(B,)`` (a user's draws are those of user ``stream_ids[i]`` of the
+        replication, from the first) and the engine's bookkeeping of a user who has not yet
+        arrived: the first return is drawn from the start of the warm-up. What the run holds
+        for everyone (the catalog, the policy, metrics) is unchanged. Used by
+        :class:`recsim.engine.stepped.SteppedSimulation` (reinforcement-learning episodes);
+        every per-user array of :meth:`__init__` is reset here."""
+        missing = set(self.state.fields) - set(state)
+        if missing:
+            raise ValueError(f"renew_users: no values for state field(s) {sorted(missing)}")
+        self.state.put(users, state)
+        for s, key in self.world.user_stream_keys.items():
+            self.keys[s][users] = rngmod.user_keys(key, stream_ids)
+            self.ctr[s][users] = 0
+        for array, value in ((self.script_watched, 0), (self.horizon_watched, 0), (self.session, 0),
+                             (self.churned, False), (self.in_session, False), (self.state_time, self.world.start),
+                             (self.n_requests, 0), (self.n_watched, 0), (self.sum_watch, 0.0),
+                             (self.sum_value, 0.0), (self.sum_allure, 0.0), (self.w_item, 0), (self.w_tau, 0.0),
+                             (self.w_served, 0.0), (self.w_position, 0)):
+            array[users] = value
+        for values in self.w_terms.values():
+            values[users] = 0.0
+        if self.seen is not None:
+            self.seen[users] = 0
+            self.n_seen[users] = 0
+        fresh = HistoryTable(1, self.catalog.n_topics)
+        for name in HistoryTable.FIELDS:
+            getattr(self.hist, name)[users] = getattr(fresh, name)[0]
+        self.phase[users] = RETURN
+        self.t_next[users] = np.inf
+        self._next_returns(users, np.full(users.shape[0], self.world.start))
+
     # ------------------------------------------------------------------ helpers
     def _availability(self) -> tuple[np.ndarray, int]:
         """When each upload becomes available, and how many items are available at the start."""
@@ -582,27 +616,35 @@ class Simulation:
             if use.any():
                 self._serve_with(users[use], now[use], policy, rngs, is_warm)
 
-    def _serve_with(self, users, now, policy: Policy, rngs: RequestRngs, warm: bool) -> None:
+    def draw_candidates(self, users: np.ndarray, now: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The candidates of the requests of ``users`` ``(B,)`` at times ``now`` (seconds)
+        (:func:`recsim.rng.candidate_rows`): ``(users, now, candidates (B', n) int64 padded
+        with -1 and read-only, count (B',))`` for the users who have any; a user who has
+        watched every item of the pool ends the session without a slate (:meth:`_exhausted`)
+        and is left out."""
         n = self.sc.recommender.n_candidates
         ctr, keys = self.ctr["candidates"], self.keys["candidates"]
+        n_avail = self.n_avail0 + np.searchsorted(self.avail_times, now, side="right")
+        seen, n_seen = (self.seen[users], self.n_seen[users]) if self.seen is not None else (None, None)
+        candidates, count, m = rngmod.candidate_rows(keys[users], ctr[users], n, n_avail,
+                                                     self._pool_start(now, n_avail), seen, n_seen)
+        ctr[users] += m
+        if not count.all():  # nothing left to recommend: every item of the pool watched
+            self._exhausted(users[count == 0], now[count == 0])
+            keep = np.flatnonzero(count)
+            users, now, candidates, count = users[keep], now[keep], candidates[keep], count[keep]
+        candidates.flags.writeable = False
+        return users, now, candidates, count
+
+    def _serve_with(self, users, now, policy: Policy, rngs: RequestRngs, warm: bool) -> None:
         size = self.max_batch
         # in chunks of users: the candidate draw's temporaries (B × m hashes) and the policy's
         # (B × c × K floats) stay bounded however many users are served at once
         for lo in range(0, users.shape[0], size):
-            u, t = users[lo: lo + size], now[lo: lo + size]
-            n_avail = self.n_avail0 + np.searchsorted(self.avail_times, t, side="right")
-            seen, n_seen = (self.seen[u], self.n_seen[u]) if self.seen is not None else (None, None)
-            candidates, count, m = rngmod.candidate_rows(keys[u], ctr[u], n, n_avail, self._pool_start(t, n_avail),
-                                                         seen, n_seen)
-            ctr[u] += m
-            candidates.flags.writeable = False
-            if not count.all():  # nothing left to recommend: every item of the pool watched
-                self._exhausted(u[count == 0], t[count == 0])
-                keep = np.flatnonzero(count)
-                u, t, candidates, count = u[keep], t[keep], candidates[keep], count[keep]
-                candidates.flags.writeable = False
-                if not u.shape[0]:
-                    continue
+            u, t, candidates, count = self.draw_candidates(users[lo: lo + size], now[lo: lo + size])
+            if not u.shape[0]:
+                continue
             counts = np.unique(count)
             if counts.shape[0] == 1:
                 self._serve_rows(u, t, candidates[:, : int(counts[0])], policy, rngs, warm)
