@@ -311,9 +311,12 @@ def test_actions_become_slates_by_the_documented_rule():
     candidates = np.array([[10, 11, 12, 13, -1], [20, 21, 22, 23, 24]])
     count = np.array([4, 5])
     slates = slates_from_indices(np.array([[2, 2, 4, 0], [4, 3, 3, 1]]), candidates, count)
-    assert slates[0].tolist() == [12, 10]  # the repeat and the padding index dropped
-    assert slates[1].tolist() == [24, 23, 21]
-    assert slates_from_indices(np.array([[4, 4, 4, 4], [0, 0, 0, 0]]), candidates, count)[0].tolist() == [10]
+    # the repeat and the padding index dropped, the slate filled with the first free candidates
+    assert slates[0].tolist() == [12, 10, 11, 13]
+    assert slates[1].tolist() == [24, 23, 21, 20]
+    assert slates_from_indices(np.array([[4, 4, 4, 4], [0, 0, 0, 0]]), candidates, count, 3)[0].tolist() == [
+        10, 11, 12]
+    assert slates_from_indices(np.array([[3, 1, 0, 2]]), candidates[:1], np.array([2]))[0].tolist() == [11, 10]
     scored = slates_from_scores(np.array([[0.1, 0.9, np.nan, 0.5, 99.0], [1, 2, 3, 4, 5]]), candidates, count, 3)
     assert scored[0].tolist() == [11, 13, 10]  # padding never chosen, NaN lowest
     assert scored[1].tolist() == [24, 23, 22]
@@ -328,7 +331,8 @@ def test_policy_agent_serves_the_policys_slates():
     place = np.array([0])
     expected = agent.policy.recommend_batch(st.request(place, oracle=True), st.policy_rngs(agent.key, place))
     action = agent.act()
-    assert slates_from_indices(action[None, :], st.candidates[place], st.count[place])[0].tolist() == list(expected[0])
+    slate = slates_from_indices(action[None, :], st.candidates[place], st.count[place], agent.platform.k)[0]
+    assert slate.tolist() == list(expected[0])
 
 
 def test_bad_arguments_and_unsupported_scenarios_are_refused_clearly():

@@ -12,8 +12,10 @@
 An *agent* is any object with ``act(observation, rng=None, greedy=False) -> actions`` taking a
 batched observation (a leading axis ``B``) and an attribute ``action_kind``: ``"slate"``
 (actions ``(B, k)`` indices into the candidates) or ``"scores"`` (``(B, c)`` one score per
-candidate). :mod:`recsim.gym.agents` has some; a stable-baselines3 model fits in a few lines
-(README, "Reinforcement learning").
+candidate). An agent whose observation has a fixed shape (a neural network) says how many
+candidates it observes in ``n_candidates``: requests are padded to it (the padding masked),
+as the environment pads a short pool. :mod:`recsim.gym.agents` has some; a stable-baselines3
+model fits in a few lines (README, "Reinforcement learning").
 """
 
 from __future__ import annotations
@@ -77,12 +79,16 @@ class AgentPolicy(Policy):
     def _slates(self, obs: dict[str, np.ndarray], actions: np.ndarray, candidates: np.ndarray,
                 count: np.ndarray, k: int) -> list[np.ndarray]:
         if self.agent.action_kind == "slate":
-            return slates_from_indices(actions, candidates, count)
+            return slates_from_indices(actions, candidates, count, k)
         return slates_from_scores(actions, candidates, count, k)
 
     def recommend_batch(self, batch: RequestBatch, rngs: RequestRngs) -> list[np.ndarray]:
         B, c = batch.candidates.shape
-        n = max(self.context.n_candidates, c)
+        fixed = getattr(self.agent, "n_candidates", None)  # an agent with a fixed observation shape
+        if fixed is not None and c > int(fixed):
+            raise ValueError(f"agent {self.params.agent!r} observes {int(fixed)} candidates; the request has {c} "
+                             "(run it on a scenario with recommender.n_candidates as in its training)")
+        n = int(fixed) if fixed is not None else max(self.context.n_candidates, c)
         candidates = np.full((B, n), -1, dtype=np.int64)
         candidates[:, :c] = batch.candidates
         count = np.full(B, c)
@@ -178,7 +184,7 @@ class PolicyAgent:
                 # each slate item's index among the candidates (they are all candidates)
                 order = np.argmax(st.candidates[place, :n][None, :] == slate[:, None], axis=1)
                 if self.action_kind == "slate":
-                    actions[place] = order[0]  # padding: a repeat, dropped
+                    actions[place] = order[0]  # beyond a short slate: repeats (filled by the rule)
                     actions[place, : order.shape[0]] = order
                 else:
                     actions[place, order] = np.arange(order.shape[0], 0, -1, dtype=np.float32)

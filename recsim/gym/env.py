@@ -17,9 +17,9 @@ before their first request of the horizon is skipped: every episode starts at a 
 
 Observation: :mod:`recsim.gym.observation` (only what the platform observes). Action
 (``action=``): ``"slate"`` (default), ``MultiDiscrete([c] * k)`` indices into the candidates,
-best first — repeats and padding indices are dropped, and an action with no valid index shows
-the first candidate; or ``"scores"``, ``Box(c,)`` one score per candidate, the slate being the
-``k`` best real candidates. Reward (``reward=``): ``"watch_time"`` (default, the proxy): seconds
+best first — a repeat or a padding index is replaced by the first candidate not in the slate,
+so a slate always holds ``min(k, candidates)`` items; or ``"scores"``, ``Box(c,)`` one score
+per candidate, the slate being the ``k`` best real candidates. Reward (``reward=``): ``"watch_time"`` (default, the proxy): seconds
 watched during the step; ``"value"`` (an oracle's): the hidden value of those watches;
 ``"survey"``: the survey scores (1–5) answered during the step, 0 without one. ``info`` holds
 the step's hidden quantities for evaluation (never in the observation): ``value``,
@@ -152,7 +152,7 @@ class _Platform:
             if a.shape != (places.shape[0], self.k) or a.dtype.kind not in "iu":
                 raise ValueError(f"an action is {self.k} integer indices into the {self.c} candidates per "
                                  f"environment; got an array of shape {a.shape} and type {a.dtype}")
-            return slates_from_indices(a, st.candidates[places], st.count[places])
+            return slates_from_indices(a, st.candidates[places], st.count[places], self.k)
         s = np.asarray(actions, dtype=float)
         if s.shape != (places.shape[0], self.c):
             raise ValueError(f"an action is {self.c} scores (one per candidate) per environment; got shape {s.shape}")

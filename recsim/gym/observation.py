@@ -114,25 +114,33 @@ def empty_observation(n_candidates: int, n_topics: int, user: np.ndarray | None 
     }
 
 
-def slates_from_indices(actions: np.ndarray, candidates: np.ndarray, count: np.ndarray) -> list[np.ndarray]:
-    """The slates of ``B`` actions ``(B, k)`` of indices into each row's candidates
-    ``(B, c)`` (``count`` ``(B,)`` real ones): indices outside ``[0, count)`` and repeats are
-    dropped, the rest kept in order (best first); an action with no valid index shows the
-    first candidate alone. Returns ``B`` arrays of item ids."""
+def slates_from_indices(actions: np.ndarray, candidates: np.ndarray, count: np.ndarray,
+                        k: int | None = None) -> list[np.ndarray]:
+    """The slates of ``B`` actions ``(B, k')`` of indices into each row's candidates
+    ``(B, c)`` (``count`` ``(B,)`` real ones), each of ``min(k, count)`` items (``k``:
+    ``k'`` if None): the action's valid indices (in ``[0, count)``, first occurrences) in
+    order, best first, then — where repeats or padding indices left places empty — the
+    first candidates not yet in the slate, in candidate order. Returns ``B`` arrays of item
+    ids."""
     a = np.asarray(actions, dtype=np.int64)
     if a.ndim == 1:
         a = a[None, :]
-    B, k = a.shape
-    valid = (a >= 0) & (a < np.asarray(count)[:, None])
-    earlier = np.tril(np.ones((k, k), dtype=bool), -1)  # [j, i]: i before j
+    B, width = a.shape
+    k = width if k is None else int(k)
+    count = np.asarray(count)
+    valid = (a >= 0) & (a < count[:, None])
+    earlier = np.tril(np.ones((width, width), dtype=bool), -1)  # [j, i]: i before j
     repeat = ((a[:, :, None] == a[:, None, :]) & earlier[None] & valid[:, None, :]).any(axis=2)
     keep = valid & ~repeat
-    safe = np.where(keep, a, 0)
-    items = np.take_along_axis(candidates, safe, axis=1)
     out = []
     for row in range(B):
-        chosen = items[row][keep[row]]
-        out.append(chosen if chosen.shape[0] else candidates[row, :1].copy())
+        n = min(k, int(count[row]))
+        chosen = a[row][keep[row]][:n]
+        if chosen.shape[0] < n:  # fill from the candidates not chosen, in order
+            free = np.ones(int(count[row]), dtype=bool)
+            free[chosen] = False
+            chosen = np.concatenate([chosen, np.flatnonzero(free)[: n - chosen.shape[0]]])
+        out.append(candidates[row, chosen])
     return out
 
 
