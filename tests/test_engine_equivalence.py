@@ -59,6 +59,9 @@ CASES = {
     "calibrated": {"name": "cal", "type": "calibrated", "params": {"base": {"type": "engagement", "params": {"min_clicks": 5}}}},
     "matrix_factorization": {"name": "mf", "type": "matrix_factorization", "params": {"explore": 0.2}},
     "user_code": {"name": "mine", "type": "my_policies:RelevantAndMild"},
+    # a reinforcement-learning agent as a policy (recsim.gym): recommend on the reference
+    # engine builds each request's observation alone, recommend_batch the batch's
+    "agent": {"name": "agent", "type": "recsim.gym:AgentPolicy", "params": {"agent": "test_gym:RELEVANCE"}},
 }
 
 
