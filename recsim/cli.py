@@ -593,6 +593,11 @@ def _execute(kind: str, sc, file: Path, out, overwrite, resume, workers, schedul
         raise typer.Exit(EXIT_INTERRUPTED) from None
     except ClusterSetupError as exc:  # found before any task ran: the input to fix
         _fail(str(exc))
+    except Exception as exc:  # a failed run: say what it left (reported by _report_failure)
+        partial = path.parent / f".{path.name}.partial"
+        if partial.is_dir():
+            exc.recsim_partial = partial
+        raise
     return path
 
 
@@ -1302,8 +1307,13 @@ def _report_failure(exc: BaseException) -> int:
                 tb = tb.tb_next
             if tb is not None:
                 lines.append(f"  at {tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}, in {tb.tb_frame.f_code.co_name}")
-    if len(lines) > _MAX_REPORT_LINES:
-        lines = [*lines[: _MAX_REPORT_LINES - 1], f"  … ({len(lines) - _MAX_REPORT_LINES + 1} more lines)"]
+    if len(lines) > _MAX_REPORT_LINES - 1:
+        lines = [*lines[: _MAX_REPORT_LINES - 2], f"  … ({len(lines) - _MAX_REPORT_LINES + 2} more lines)"]
+    partial = getattr(exc, "recsim_partial", None)
+    if partial is not None:  # what the failed run left
+        lines.append(f"no complete folder was written; the tasks that finished are in {partial} (marked failed): "
+                     "after a fix, run again with --overwrite (--resume finishes it only if the scenario and "
+                     "your code are unchanged)")
     first, *rest = lines
     err_console.print(f"[bold red]error:[/] {escape(first)}", highlight=False, soft_wrap=True)
     for line in rest:

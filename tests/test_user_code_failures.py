@@ -578,7 +578,9 @@ def test_cli_a_failing_policy_is_one_screen_exit_1_and_debug_shows_the_traceback
     result = recsim("run", "scenario.yaml", "-q", "--no-report", "--out", tmp_path / "r1", cwd=user_dir)
     one_screen(result, 1, "policy 'mine'", "RuntimeError: boom on the 50th call", "mine × replication 0",
                f"{MODULE}.py:{line_of('fails50')}", 'raise RuntimeError("boom on the 50th call")',
-               "run with --debug for the traceback")
+               "run with --debug for the traceback", "no complete folder was written",
+               str(tmp_path / ".r1.partial"), "--overwrite")
+    assert not (tmp_path / "r1").exists() and (tmp_path / ".r1.partial").is_dir()
     debug = recsim("run", "scenario.yaml", "-q", "--no-report", "--out", tmp_path / "r2", "--debug", cwd=user_dir)
     assert debug.returncode == 1 and "Traceback" in debug.stderr and "boom on the 50th call" in debug.stderr
 
