@@ -29,4 +29,5 @@ clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
 
 bench: setup
+	$(BIN)/python -m pip install --quiet -e ".[bench]"
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS) --out benchmarks/last-result.json

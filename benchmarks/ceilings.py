@@ -1,4 +1,4 @@
-"""The two ceilings the engine benchmarks are compared with (see benchmarks/README.md).
+"""The ceilings the engine benchmarks are compared with (see benchmarks/README.md).
 
 * :func:`simpy_timeouts_per_second` — bare SimPy: processes that do nothing but wait. No engine
   built on SimPy can schedule its events faster.
@@ -12,15 +12,36 @@
   event-driven engine needs (clocks, sessions, returns, logging, the component and policy
   layers) and removes no repeated candidates: the speed of the model's arithmetic itself on
   this machine, which the engine's overheads come on top of.
+* :func:`compiled_decisions_per_second` — one decision's arithmetic compiled with numba
+  (single-threaded), user after user: the candidate draw as ``rng.candidate_rows`` makes it,
+  a learned linear ranker's scores (``scoring="learned"``) or the engagement oracle's
+  (``"oracle"``), top ``k``, the logit choice, the log-normal watch time, the hidden-state
+  updates and the event rows — the same operations in the same order as the NumPy path, so
+  the same numbers (tests/test_ceilings.py). What a compiled engine could reach on one core.
+  Needs numba (the ``bench`` extra); without it, raises :class:`CompiledCeilingUnavailable`.
 """
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
 
-__all__ = ["simpy_timeouts_per_second", "numpy_decisions_per_second"]
+__all__ = [
+    "LEARNED_INTERCEPT",
+    "LEARNED_WEIGHTS",
+    "NUMBA_VERSION",
+    "CompiledCeilingUnavailable",
+    "compiled_ceiling",
+    "compiled_decisions_per_second",
+    "compiled_inputs",
+    "ndtr",
+    "ndtri",
+    "numpy_decisions_per_second",
+    "run_compiled",
+    "simpy_timeouts_per_second",
+]
 
 
 def simpy_timeouts_per_second(n_processes: int = 1000, n_timeouts: int = 300_000) -> float:
@@ -122,3 +143,665 @@ def numpy_decisions_per_second(
         for lo in range(0, n_users, chunk):
             step(i, slice(lo, min(lo + chunk, n_users)))
     return steps * n_users / (time.perf_counter() - start)
+
+
+# ============================================================================ the compiled ceiling
+#
+# One decision's arithmetic compiled with numba (``@njit``, single-threaded, no fastmath), in a
+# loop over users: each step, every user draws candidates from the counter-based stream, they
+# are scored (a learned linear ranker, or the engagement oracle), the top ``k`` form the slate,
+# the user chooses by the multinomial logit with the outside option, watches a log-normal time,
+# the hidden state is updated and the decision's event rows are written. The arithmetic is the
+# model's (recsim.users.formulas), written out operation by operation in the same order, so the
+# same inputs give the same numbers (tests/test_ceilings.py checks them against the NumPy path).
+# numba is an optional dependency (the `bench` extra): without it everything above still works
+# and compiled_decisions_per_second raises CompiledCeilingUnavailable.
+
+try:  # pragma: no cover - depends on the environment
+    import numba as _numba
+
+    NUMBA_VERSION: str | None = _numba.__version__
+    _NUMBA_ERROR = ""
+except ImportError as exc:  # pragma: no cover
+    _numba = None
+    NUMBA_VERSION = None
+    _NUMBA_ERROR = str(exc)
+
+
+class CompiledCeilingUnavailable(RuntimeError):
+    """numba is not importable: the compiled ceiling cannot be measured."""
+
+
+def _require_numba() -> None:
+    if _numba is None:
+        raise CompiledCeilingUnavailable(
+            "the compiled ceiling needs numba, which is not importable here "
+            f"({_NUMBA_ERROR}); install it with: pip install -e '.[bench]'")
+
+
+def _njit(function):
+    """``numba.njit`` (cached on disk, no fastmath, NumPy's error model: no division checks);
+    the plain Python function when numba is missing (never called then)."""
+    if _numba is None:
+        return function
+    return _numba.njit(cache=True, error_model="numpy")(function)
+
+
+#: The fixed weights of the learned ranker's linear score, one per feature of
+#: recsim.policies.learned.FEATURE_NAMES (relevance, relevance², ê, ê², ê × the user's mean ê,
+#: the user's mean ê, log length, log age in days, activity, log position), and its intercept:
+#: a plausible fitted model (the values change the ranking, not the cost).
+LEARNED_WEIGHTS = (1.8, 0.9, 1.4, -1.1, 0.7, 0.1, 0.25, -0.15, 0.05, -0.6)
+LEARNED_INTERCEPT = -2.5
+
+# splitmix64 and the counter-based streams (recsim.rng), in uint64 arithmetic
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_ONE = np.uint64(1)
+_S11, _S12, _S27, _S30, _S31 = (np.uint64(s) for s in (11, 12, 27, 30, 31))
+_TO_UNIT = 2.0**-52
+_TO_HALF_UNIT = 2.0**-53
+_DAY = 86400.0
+
+# the user's counter-based streams, rows of the keys and counters arrays
+_CANDIDATES, _CHOICE, _WATCH, _SATISFACTION = 0, 1, 2, 3
+_STREAMS = ("candidates", "choice", "watch", "satisfaction")
+
+# behaviour parameters, entries of the float vector P
+(_W_R, _W_E, _W_C, _DELTA, _OMEGA, _BETA, _U0, _PHI_F, _SCAN, _MU, _ALPHA_A, _ALPHA_W, _SIGMA, _ETA,
+ _ETA_UP, _ETA_DOWN, _GAMMA, _NOISE, _KAPPA, _HABIT_RELAX, _V_R, _V_Q, _V_H, _C_TAU) = range(24)
+
+# event rows (struct of arrays, as the engines buffer them): float columns ...
+_EMIT, _TIME, _WATCH_TIME, _WATCH_FRACTION, _SURVEY, _TRUE_VALUE, _TRUE_EXTREMENESS, _TRUE_ALLURE = range(8)
+# ... and integer columns; the event code is a column of its own (int8)
+_USER, _SESSION, _ITEM, _POSITION = range(4)
+_IMPRESSION, _CLICK, _WATCHED = 1, 2, 3  # recsim.eventlog.EVENT_CODES
+
+# Cephes' rational approximation of the inverse normal CDF (S. L. Moshier, Cephes Math Library
+# 2.1, 1989; what scipy.special.ndtri computes): w + w³·R(w²)/S(w²) in the middle,
+# z − log(z)/z − P(1/z)/(z·Q(1/z)) with z = sqrt(−2 log y) in the tails.
+_NDTRI_P0 = np.array([-5.99633501014107895267e1, 9.80010754185999661536e1, -5.66762857469070293439e1,
+                      1.39312609387279679503e1, -1.23916583867381258016e0])
+_NDTRI_Q0 = np.array([1.95448858338141759834e0, 4.67627912898881538453e0, 8.63602421390890590575e1,
+                      -2.25462687854119370527e2, 2.00260212380060660359e2, -8.20372256168333339912e1,
+                      1.59056225126211695515e1, -1.18331621121330003142e0])
+_NDTRI_P1 = np.array([4.05544892305962419923e0, 3.15251094599893866154e1, 5.71628192246421288162e1,
+                      4.40805073893200834700e1, 1.46849561928858024014e1, 2.18663306850790267539e0,
+                      -1.40256079171354495875e-1, -3.50424626827848203418e-2, -8.57456785154685413611e-4])
+_NDTRI_Q1 = np.array([1.57799883256466749731e1, 4.53907635128879210584e1, 4.13172038254672030440e1,
+                      1.50425385692907503408e1, 2.50464946208309415979e0, -1.42182922854787788574e-1,
+                      -3.80806407691578277194e-2, -9.33259480895457427372e-4])
+_NDTRI_P2 = np.array([3.23774891776946035970e0, 6.91522889068984211695e0, 3.93881025292474443415e0,
+                      1.33303460815807542389e0, 2.01485389549179081538e-1, 1.23716634817820021358e-2,
+                      3.01581553508235416007e-4, 2.65806974686737550832e-6, 6.23974539184983293730e-9])
+_NDTRI_Q2 = np.array([6.02427039364742014255e0, 3.67983563856160859403e0, 1.37702099489081330271e0,
+                      2.16236993594496635890e-1, 1.34204006088543189037e-2, 3.28014464682127739104e-4,
+                      2.89247864745380683936e-6, 6.79019408009981274425e-9])
+_S2PI = 2.50662827463100050242e0
+_EXP_M2 = 0.13533528323661269189  # exp(-2)
+_SQRT1_2 = 0.70710678118654752440
+# Cephes' erf (x·T(x²)/U(x²), |x| ≤ 1) and erfc (e^(−x²)·P(x)/Q(x) below 8, R/S above; Cephes
+# Math Library 2.2, 1992), for ndtr
+_ERFC_P = np.array([2.46196981473530512524e-10, 5.64189564831068821977e-1, 7.46321056442269912687e0,
+                    4.86371970985681366614e1, 1.96520832956077098242e2, 5.26445194995477358631e2,
+                    9.34528527171957607540e2, 1.02755188689515710272e3, 5.57535335369399327526e2])
+_ERFC_Q = np.array([1.32281951154744992508e1, 8.67072140885989742329e1, 3.54937778887819891062e2,
+                    9.75708501743205489753e2, 1.82390916687909736289e3, 2.24633760818710981792e3,
+                    1.65666309194161350182e3, 5.57535340817727675546e2])
+_ERFC_R = np.array([5.64189583547755073984e-1, 1.27536670759978104416e0, 5.01905042251180477414e0,
+                    6.16021097993053585195e0, 7.40974269950448939160e0, 2.97886665372100240670e0])
+_ERFC_S = np.array([2.26052863220117276590e0, 9.39603524938001434673e0, 1.20489539808096656605e1,
+                    1.70814450747565897222e1, 9.60896809063285878198e0, 3.36907645100081516050e0])
+_ERF_T = np.array([9.60497373987051638749e0, 9.00260197203842689217e1, 2.23200534594684319226e3,
+                   7.00332514112805075473e3, 5.55923013010394962768e4])
+_ERF_U = np.array([3.35617141647503099647e1, 5.21357949780152679795e2, 4.59432382970980127987e3,
+                   2.26290000613890934246e4, 4.92673942608635921086e4])
+_MAXLOG = 7.09782712893383996843e2  # log(largest double)
+
+
+@_njit
+def _polevl(x, coef):
+    """coef[0]·xⁿ + … + coef[n] by Horner's rule (Cephes' polevl)."""
+    ans = coef[0]
+    for i in range(1, coef.shape[0]):
+        ans = ans * x + coef[i]
+    return ans
+
+
+@_njit
+def _p1evl(x, coef):
+    """xⁿ + coef[0]·xⁿ⁻¹ + … + coef[n−1]: a leading coefficient of 1 (Cephes' p1evl)."""
+    ans = x + coef[0]
+    for i in range(1, coef.shape[0]):
+        ans = ans * x + coef[i]
+    return ans
+
+
+@_njit
+def ndtri(y0):
+    """The standard normal quantile of ``y0`` in (0, 1): Cephes' ndtri, operation for
+    operation (libm's log and sqrt), the algorithm scipy.special.ndtri uses."""
+    if y0 <= 0.0:
+        return -np.inf
+    if y0 >= 1.0:
+        return np.inf
+    negate = True
+    y = y0
+    if y > 1.0 - _EXP_M2:
+        y = 1.0 - y
+        negate = False
+    if y > _EXP_M2:
+        y = y - 0.5
+        y2 = y * y
+        x = y + y * (y2 * _polevl(y2, _NDTRI_P0) / _p1evl(y2, _NDTRI_Q0))
+        return x * _S2PI
+    x = math.sqrt(-2.0 * math.log(y))
+    x0 = x - math.log(x) / x
+    z = 1.0 / x
+    if x < 8.0:
+        x1 = z * _polevl(z, _NDTRI_P1) / _p1evl(z, _NDTRI_Q1)
+    else:
+        x1 = z * _polevl(z, _NDTRI_P2) / _p1evl(z, _NDTRI_Q2)
+    x = x0 - x1
+    return -x if negate else x
+
+
+@_njit
+def ndtr(a):
+    """The standard normal CDF: Cephes' ndtr with Cephes' own erf and erfc, operation for
+    operation (libm's exp), what scipy.special.ndtr computes (libm's erf and erfc are a little
+    faster but differ from it in the last bit)."""
+    x = a * _SQRT1_2
+    z = abs(x)
+    if z < _SQRT1_2:  # 0.5 + 0.5·erf(x), erf(x) = x·T(x²)/U(x²) for |x| ≤ 1
+        z2 = x * x
+        return 0.5 + 0.5 * (x * _polevl(z2, _ERF_T) / _p1evl(z2, _ERF_U))
+    if z < 1.0:  # erfc(z) = 1 − erf(z)
+        z2 = z * z
+        y = 1.0 - z * _polevl(z2, _ERF_T) / _p1evl(z2, _ERF_U)
+    else:  # erfc(z) = e^(−z²)·P(z)/Q(z) (R/S beyond 8)
+        e = -z * z
+        if e < -_MAXLOG:
+            y = 0.0
+        else:
+            e = math.exp(e)
+            if z < 8.0:
+                y = (e * _polevl(z, _ERFC_P)) / _p1evl(z, _ERFC_Q)
+            else:
+                y = (e * _polevl(z, _ERFC_R)) / _p1evl(z, _ERFC_S)
+    y = 0.5 * y
+    return 1.0 - y if x > 0.0 else y
+
+
+@_njit
+def _expit(x):
+    """1 / (1 + e^−x) (scipy.special.expit)."""
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+@_njit
+def _splitmix64(z):
+    z = z ^ (z >> _S30)
+    z = z * _M1
+    z = z ^ (z >> _S27)
+    z = z * _M2
+    return z ^ (z >> _S31)
+
+
+@_njit
+def _uniform(key, counter):
+    """Draw ``counter`` (0-based) of the stream whose user key is ``key``: recsim.rng.uniforms."""
+    z = key + (np.uint64(counter) + _ONE) * _GOLDEN
+    return (np.float64(_splitmix64(z) >> _S12) + 0.5) * _TO_UNIT
+
+
+@_njit
+def _row_sum(z, n):
+    """The sum of ``z[:n]`` as NumPy's ``add.reduce`` along a contiguous axis adds it
+    (pairwise summation: 8 partial sums for 8 ≤ n ≤ 128), so that the choice probabilities
+    are the bits formulas.logit_probabilities computes."""
+    if n < 8:
+        total = 0.0
+        for i in range(n):
+            total += z[i]
+        return total
+    r0, r1, r2, r3, r4, r5, r6, r7 = z[0], z[1], z[2], z[3], z[4], z[5], z[6], z[7]
+    i = 8
+    while i < n - n % 8:
+        r0 += z[i]
+        r1 += z[i + 1]
+        r2 += z[i + 2]
+        r3 += z[i + 3]
+        r4 += z[i + 4]
+        r5 += z[i + 5]
+        r6 += z[i + 6]
+        r7 += z[i + 7]
+        i += 8
+    total = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        total += z[i]
+        i += 1
+    return total
+
+
+@_njit
+def _relevances(table, cand, count, vector, out):
+    """``out[j] = Σ_t table[cand[j], t]·vector[t]`` for the first ``count`` candidates, each
+    summed term by term in topic order (recsim.arrays.dot_last: the same bits), four
+    candidates at a time so that their additions, which cannot be reordered, overlap."""
+    K = vector.shape[0]
+    j = 0
+    while j + 4 <= count:
+        c0, c1, c2, c3 = cand[j], cand[j + 1], cand[j + 2], cand[j + 3]
+        v = vector[0]
+        r0 = table[c0, 0] * v
+        r1 = table[c1, 0] * v
+        r2 = table[c2, 0] * v
+        r3 = table[c3, 0] * v
+        for t in range(1, K):
+            v = vector[t]
+            r0 += table[c0, t] * v
+            r1 += table[c1, t] * v
+            r2 += table[c2, t] * v
+            r3 += table[c3, t] * v
+        out[j] = r0
+        out[j + 1] = r1
+        out[j + 2] = r2
+        out[j + 3] = r3
+        j += 4
+    while j < count:
+        c = cand[j]
+        r = table[c, 0] * vector[0]
+        for t in range(1, K):
+            r += table[c, t] * vector[t]
+        out[j] = r
+        j += 1
+
+
+@_njit
+def _decide(
+    oracle, steps, n_cand, k, n_avail, exclude_watched,
+    keys, ctr, theta, appetite, satisfaction, habit, habit_time, fatigue, clock, susceptibility,
+    session, seen, n_seen,
+    profile, mean_cls, activity, w, item_part,
+    topics, topics_obs, extremeness, clickbait, quality, length, log_length, classifier, upload_time,
+    P, position, ev_f, ev_i, ev_e,
+    tr_cand, tr_score, tr_slate, tr_prob, tr_choice, tr_tau,
+):
+    """``steps`` decisions of every user (step by step: each step one decision per user), the
+    arithmetic of the engine's serve → show → watch path for one decision, in place on the
+    state arrays. ``oracle``: score the candidates by the engagement oracle (else the learned
+    linear ranker). Event rows go to the ring buffers ``ev_*`` (wrapping when full: the
+    writer's work is not counted). ``tr_*`` (first dimension 0 to skip) record each user's
+    last decision for the tests. Returns (event rows written, clicks)."""
+    n_users, K = theta.shape
+    n_items = topics.shape[0]
+    capacity = ev_e.shape[0]
+    mark = np.full(n_items, -1, dtype=np.int64)  # the decision that last drew each item
+    cand = np.empty(n_cand, dtype=np.int64)
+    score = np.empty(n_cand)
+    rel = np.empty(n_cand)
+    allure = np.empty(n_cand)
+    top = np.empty(k, dtype=np.int64)  # slate: indices into cand, best first
+    top_score = np.empty(k)
+    z = np.empty(k + 1)
+    slate_r = np.empty(k)
+    slate_a = np.empty(k)
+    vec = np.empty(K)
+    n_trace = tr_cand.shape[0]
+    half_s2 = 0.5 * P[_SIGMA] * P[_SIGMA]
+    s2 = P[_SIGMA] * P[_SIGMA]
+    two_omega2 = 2.0 * P[_OMEGA] * P[_OMEGA]
+    scale = np.float64(n_avail) * _TO_HALF_UNIT
+    rows = 0
+    clicks = 0
+    for step in range(steps):
+        for u in range(n_users):
+            stamp = step * n_users + u
+            now = clock[u]
+            # ---- candidates: recsim.rng.candidate_rows (the pool 0 ≤ id < n_avail, less the
+            # watched items): m hashes of the candidates stream, the first n distinct unwatched
+            n_free = n_avail - n_seen[u]
+            if n_free <= n_cand:  # every unwatched item, in id order, no draw
+                count = 0
+                for item in range(n_avail):
+                    if not exclude_watched or not (seen[u, item >> 3] >> (item & 7)) & 1:
+                        cand[count] = item
+                        count += 1
+                m = 0
+            else:
+                m0 = n_cand + 8 + 2 * (n_cand * n_cand) // n_free
+                m = m0 + (m0 * n_seen[u] + n_free - 1) // n_free
+                base = keys[_CANDIDATES, u] + np.uint64(ctr[_CANDIDATES, u]) * _GOLDEN
+                count = 0
+                for j in range(m):
+                    base += _GOLDEN
+                    item = np.int64(np.float64((_splitmix64(base) >> _S11) | _ONE) * scale)
+                    if mark[item] == stamp:
+                        continue
+                    mark[item] = stamp
+                    if exclude_watched and (seen[u, item >> 3] >> (item & 7)) & 1:
+                        continue
+                    cand[count] = item
+                    count += 1
+                    if count == n_cand:
+                        break
+            ctr[_CANDIDATES, u] += m
+            if count == 0:
+                continue
+            # ---- the user's terms
+            a = appetite[u]
+            W = _expit(P[_KAPPA] * satisfaction[u])
+            outside = P[_U0] + P[_PHI_F] * fatigue[u]
+            # ---- scores of the candidates, and the top k (ties to the candidate drawn first)
+            n_top = 0
+            kk = min(k, count)
+            if oracle:  # engagement_oracle: P(click alone in position 1) × E[watch time | click]
+                _relevances(topics, cand, count, theta[u], rel)
+                for j in range(count):
+                    item = cand[j]
+                    r = rel[j]
+                    d = extremeness[item] - a - P[_DELTA]
+                    A = P[_W_R] * r + P[_W_E] * math.exp(-(d * d) / two_omega2) + P[_W_C] * clickbait[item]
+                    allure[j] = A
+                    p_click = _expit(P[_BETA] * (A + position[0] - outside))
+                    log_l = log_length[item]
+                    mean = log_l + P[_MU] + P[_ALPHA_A] * A + P[_ALPHA_W] * (W - 0.5)
+                    below = ndtr((log_l - mean - s2) / P[_SIGMA]) * math.exp(mean + half_s2)
+                    above = ndtr((mean - log_l) / P[_SIGMA]) * length[item]
+                    score[j] = p_click * (above + below)
+            else:  # the learned ranker: b + w·x of the 10 serving features (position 1)
+                user_part = w[5] * mean_cls[u] + w[8] * activity[u]
+                cls_weight = w[4] * mean_cls[u]
+                _relevances(topics_obs, cand, count, profile[u], rel)
+                for j in range(count):
+                    item = cand[j]
+                    r = rel[j]
+                    lo = w[1] * r
+                    lo += w[0]
+                    lo *= r
+                    lo += item_part[item]
+                    lo += classifier[item] * cls_weight
+                    lo += user_part
+                    lo += math.log1p(max(now - upload_time[item], 0.0) / _DAY) * w[7]
+                    # the policy ranks by exp(min(lo, 30)): the same order as min(lo, 30)
+                    score[j] = min(lo, 30.0)
+            for j in range(count):
+                s = score[j]
+                if n_top == kk and not s > top_score[kk - 1]:
+                    continue
+                i = n_top if n_top < kk else kk - 1
+                while i > 0 and top_score[i - 1] < s:
+                    top_score[i] = top_score[i - 1]
+                    top[i] = top[i - 1]
+                    i -= 1
+                top_score[i] = s
+                top[i] = j
+                if n_top < kk:
+                    n_top += 1
+            # ---- the slate's allure and the multinomial logit with the outside option
+            for i in range(kk):
+                if oracle:
+                    slate_r[i] = rel[top[i]]
+                    slate_a[i] = allure[top[i]]
+                else:
+                    item = cand[top[i]]
+                    r = topics[item, 0] * theta[u, 0]
+                    for t in range(1, K):
+                        r += topics[item, t] * theta[u, t]
+                    d = extremeness[item] - a - P[_DELTA]
+                    slate_r[i] = r
+                    slate_a[i] = P[_W_R] * r + P[_W_E] * math.exp(-(d * d) / two_omega2) + P[_W_C] * clickbait[item]
+            if kk == 1:
+                z[1] = _expit(P[_BETA] * (slate_a[0] + position[0] - outside))
+                z[0] = 1.0 - z[1]
+            else:
+                z[0] = outside * P[_BETA]
+                top_z = z[0]
+                for i in range(kk):
+                    z[i + 1] = (slate_a[i] + position[i]) * P[_BETA]
+                    top_z = max(top_z, z[i + 1])
+                for i in range(kk + 1):
+                    z[i] = math.exp(z[i] - top_z)
+                total = _row_sum(z, kk + 1)
+                for i in range(kk + 1):
+                    z[i] = z[i] / total
+            u_choice = _uniform(keys[_CHOICE, u], ctr[_CHOICE, u])
+            ctr[_CHOICE, u] += 1
+            cum = 0.0
+            choice = kk - 1  # a uniform beyond the last cumulative value: the last position
+            for i in range(kk + 1):
+                cum = z[i] if i == 0 else cum + z[i]
+                if cum > u_choice:
+                    choice = i - 1
+                    break
+            # ---- event rows: the slate's impressions (at the request, emitted after the scan)
+            t_choice = now + P[_SCAN]
+            for i in range(kk):
+                r_ = rows % capacity  # a full buffer goes to the writer (not counted): wrap
+                ev_f[_EMIT, r_] = t_choice
+                ev_f[_TIME, r_] = now
+                for c in range(_WATCH_TIME, _TRUE_ALLURE + 1):
+                    ev_f[c, r_] = np.nan
+                ev_i[_USER, r_] = u
+                ev_i[_SESSION, r_] = session[u]
+                ev_i[_ITEM, r_] = cand[top[i]]
+                ev_i[_POSITION, r_] = i + 1
+                ev_e[r_] = _IMPRESSION
+                rows += 1
+            tau = 0.0
+            if choice >= 0:
+                clicks += 1
+                item = cand[top[choice]]
+                r = slate_r[choice]
+                A = slate_a[choice]
+                r_ = rows % capacity
+                ev_f[_EMIT, r_] = t_choice
+                ev_f[_TIME, r_] = t_choice
+                for c in range(_WATCH_TIME, _TRUE_ALLURE + 1):
+                    ev_f[c, r_] = np.nan
+                ev_i[_USER, r_] = u
+                ev_i[_SESSION, r_] = session[u]
+                ev_i[_ITEM, r_] = item
+                ev_i[_POSITION, r_] = choice + 1
+                ev_e[r_] = _CLICK
+                rows += 1
+                # the log-normal watch time, capped at the item's length
+                z_watch = ndtri(_uniform(keys[_WATCH, u], ctr[_WATCH, u]))
+                ctr[_WATCH, u] += 1
+                L = length[item]
+                mean = log_length[item] + P[_MU] + P[_ALPHA_A] * A + P[_ALPHA_W] * (W - 0.5)
+                tau = min(L, math.exp(mean + P[_SIGMA] * z_watch))
+                t_watch = t_choice + tau
+                frac = tau / L
+                e = extremeness[item]
+                V = P[_V_R] * r + P[_V_Q] * quality[item] - P[_V_H] * e * e - P[_C_TAU] * (tau / 60.0)
+                # the hidden-state updates (formulas.update_topic, update_appetite,
+                # update_satisfaction, update_habit, add_fatigue)
+                s_u = susceptibility[u]
+                step_size = P[_ETA] * s_u * r * frac
+                norm2 = 0.0
+                for t in range(K):
+                    x = theta[u, t] + step_size * topics[item, t]
+                    vec[t] = x
+                    norm2 = x * x if t == 0 else norm2 + x * x
+                norm = math.sqrt(norm2)
+                if norm > 0:  # a zero vector keeps θ
+                    for t in range(K):
+                        theta[u, t] = vec[t] / norm
+                up = P[_ETA_UP] * s_u * frac * max(e - a, 0.0)
+                down = P[_ETA_DOWN] * max(a - e, 0.0)
+                appetite[u] = min(max(a + up - down, 0.0), 1.0)
+                z_sat = ndtri(_uniform(keys[_SATISFACTION, u], ctr[_SATISFACTION, u]))
+                ctr[_SATISFACTION, u] += 1
+                satisfaction[u] = P[_GAMMA] * satisfaction[u] + V + P[_NOISE] * z_sat
+                habit[u] = habit[u] * math.exp(-(t_watch - habit_time[u]) / P[_HABIT_RELAX]) + A
+                habit_time[u] = t_watch
+                fatigue[u] = fatigue[u] + tau / 3600.0
+                if exclude_watched:
+                    byte = item >> 3
+                    bit = np.uint8(1 << (item & 7))
+                    if not seen[u, byte] & bit:
+                        n_seen[u] += 1
+                        seen[u, byte] = seen[u, byte] | bit
+                r_ = rows % capacity
+                ev_f[_EMIT, r_] = t_watch
+                ev_f[_TIME, r_] = t_watch
+                ev_f[_WATCH_TIME, r_] = tau
+                ev_f[_WATCH_FRACTION, r_] = frac
+                ev_f[_SURVEY, r_] = np.nan
+                ev_f[_TRUE_VALUE, r_] = V
+                ev_f[_TRUE_EXTREMENESS, r_] = e
+                ev_f[_TRUE_ALLURE, r_] = A
+                ev_i[_USER, r_] = u
+                ev_i[_SESSION, r_] = session[u]
+                ev_i[_ITEM, r_] = item
+                ev_i[_POSITION, r_] = choice + 1
+                ev_e[r_] = _WATCHED
+                rows += 1
+                clock[u] = t_watch
+            else:
+                clock[u] = t_choice
+            if u < n_trace:
+                for j in range(n_cand):
+                    tr_cand[u, j] = cand[j] if j < count else -1
+                    tr_score[u, j] = score[j] if j < count else np.nan
+                for i in range(k):
+                    tr_slate[u, i] = cand[top[i]] if i < kk else -1
+                for i in range(k + 1):
+                    tr_prob[u, i] = z[i] if i <= kk else np.nan
+                tr_choice[u] = choice
+                tr_tau[u] = tau
+    return rows, clicks
+
+
+# ----------------------------------------------------------------------------- driving the kernel
+def compiled_inputs(scenario_path: str, n_users: int, overrides: tuple[str, ...] = ()) -> dict:
+    """The kernel's inputs for the users of ``scenario_path`` (replication 0) at time 0: their
+    hidden state and per-user stream keys, the catalog's arrays, the behaviour parameters, and
+    for the learned ranker a profile per user (the unit θ₀, the mean ê = a₀, one hour watched)
+    and the fixed weights :data:`LEARNED_WEIGHTS` with their per-item part computed by the
+    policy's own function (as the policy does once per fit). Every array is a fresh writable
+    copy (the kernel updates the state in place)."""
+    from recsim import rng as rngmod
+    from recsim.config import load_scenario
+    from recsim.policies.learned import _item_part
+    from recsim.users import formulas as f
+    from recsim.world import build_world
+
+    sc = load_scenario(scenario_path, [f"population.n_users={n_users}", *overrides])
+    world = build_world(sc, 0)
+    cat, state, b = world.catalog, world.state, sc.behaviour
+    k = sc.recommender.slate_size
+    users = np.arange(n_users)
+    keys = np.stack([rngmod.user_keys(world.user_stream_keys[s], users) for s in _STREAMS])
+    w = np.array(LEARNED_WEIGHTS, dtype=float)
+    P = np.zeros(24)
+    for index, value in [
+        (_W_R, b.allure.w_r), (_W_E, b.allure.w_e), (_W_C, b.allure.w_c), (_DELTA, b.allure.delta),
+        (_OMEGA, b.allure.omega), (_BETA, b.choice.beta), (_U0, b.choice.u0), (_PHI_F, b.choice.phi_f),
+        (_SCAN, b.choice.scan_time), (_MU, b.watch.mu), (_ALPHA_A, b.watch.alpha_a), (_ALPHA_W, b.watch.alpha_w),
+        (_SIGMA, b.watch.sigma), (_ETA, b.topic.eta), (_ETA_UP, b.appetite.eta_up),
+        (_ETA_DOWN, b.appetite.eta_down), (_GAMMA, b.satisfaction.gamma), (_NOISE, b.satisfaction.noise),
+        (_KAPPA, b.satisfaction.kappa), (_HABIT_RELAX, b.habit.relax), (_V_R, b.value.v_r),
+        (_V_Q, b.value.v_q), (_V_H, b.value.v_h), (_C_TAU, b.value.c_tau),
+    ]:
+        P[index] = value
+    copy = np.array  # a fresh, writable, C-contiguous copy
+
+    return {
+        "n_cand": int(sc.recommender.n_candidates), "k": int(k), "n_avail": int(cat.n_available(0.0)),
+        "exclude_watched": bool(sc.recommender.exclude_watched),
+        "keys": keys, "ctr": np.zeros((len(_STREAMS), n_users), dtype=np.int64),
+        "theta": copy(state["theta"], dtype=float), "appetite": copy(state["appetite"], dtype=float),
+        "satisfaction": copy(state["satisfaction"], dtype=float), "habit": copy(state["habit"], dtype=float),
+        "habit_time": copy(state["habit_time"], dtype=float), "fatigue": copy(state["fatigue"], dtype=float),
+        "clock": np.zeros(n_users), "susceptibility": copy(state["susceptibility"], dtype=float),
+        "session": np.ones(n_users, dtype=np.int64),
+        "seen": np.zeros((n_users, (cat.n_items + 7) // 8), dtype=np.uint8),
+        "n_seen": np.zeros(n_users, dtype=np.int64),
+        "profile": copy(state["theta0"], dtype=float), "mean_cls": copy(state["appetite0"], dtype=float),
+        "activity": np.full(n_users, np.log1p(60.0)),
+        "w": w, "item_part": copy(_item_part(w, LEARNED_INTERCEPT, cat.classifier, cat.length)),
+        "topics": copy(cat.topics, dtype=float), "topics_obs": copy(cat.topics_obs, dtype=float),
+        "extremeness": copy(cat.extremeness, dtype=float), "clickbait": copy(cat.clickbait, dtype=float),
+        "quality": copy(cat.quality, dtype=float), "length": copy(cat.length, dtype=float),
+        "log_length": copy(cat.log_length, dtype=float), "classifier": copy(cat.classifier, dtype=float),
+        "upload_time": copy(cat.upload_time, dtype=float),
+        "P": P, "position": copy(f.position_term(k, b.choice.position_exponent), dtype=float),
+    }
+
+
+_EVENT_CAPACITY = 1 << 16  # rows of the event ring buffers
+
+
+def run_compiled(inputs: dict, steps: int, scoring: str = "learned", trace: int = 0) -> dict:
+    """Run ``steps`` decisions of every user of ``inputs`` (:func:`compiled_inputs`, updated in
+    place) through the compiled kernel. Returns ``rows`` (event rows written), ``clicks``,
+    ``seconds`` (wall time of the kernel) and, with ``trace`` > 0, the last decision of the
+    first ``trace`` users: ``candidates``, ``scores``, ``slate``, ``probabilities``,
+    ``choice``, ``watch_time``."""
+    _require_numba()
+    if scoring not in ("learned", "oracle"):
+        raise ValueError(f"scoring must be 'learned' or 'oracle', not {scoring!r}")
+    i = inputs
+    n_cand, k = i["n_cand"], i["k"]
+    t = min(trace, i["theta"].shape[0])
+    tr = {"candidates": np.full((t, n_cand), -1, dtype=np.int64), "scores": np.full((t, n_cand), np.nan),
+          "slate": np.full((t, k), -1, dtype=np.int64), "probabilities": np.full((t, k + 1), np.nan),
+          "choice": np.zeros(t, dtype=np.int64), "watch_time": np.zeros(t)}
+    ev_f = i.setdefault("ev_f", np.empty((8, _EVENT_CAPACITY)))
+    ev_i = i.setdefault("ev_i", np.empty((4, _EVENT_CAPACITY), dtype=np.int64))
+    ev_e = i.setdefault("ev_e", np.empty(_EVENT_CAPACITY, dtype=np.int8))
+    start = time.perf_counter()
+    rows, clicks = _decide(
+        scoring == "oracle", steps, n_cand, k, i["n_avail"], i["exclude_watched"],
+        i["keys"], i["ctr"], i["theta"], i["appetite"], i["satisfaction"], i["habit"], i["habit_time"],
+        i["fatigue"], i["clock"], i["susceptibility"], i["session"], i["seen"], i["n_seen"],
+        i["profile"], i["mean_cls"], i["activity"], i["w"], i["item_part"],
+        i["topics"], i["topics_obs"], i["extremeness"], i["clickbait"], i["quality"], i["length"],
+        i["log_length"], i["classifier"], i["upload_time"], i["P"], i["position"], ev_f, ev_i, ev_e,
+        tr["candidates"], tr["scores"], tr["slate"], tr["probabilities"], tr["choice"], tr["watch_time"],
+    )
+    out = {"rows": int(rows), "clicks": int(clicks), "seconds": time.perf_counter() - start}
+    if trace:
+        out.update(tr)
+    return out
+
+
+def compiled_ceiling(scenario_path: str, n_users: int = 10_000, steps: int = 10, scoring: str = "learned",
+                     repeat: int = 3) -> dict:
+    """The compiled ceiling of :func:`compiled_decisions_per_second`, with its details:
+    ``decisions_per_second`` (median over ``repeat`` timed runs, each of the same ``steps``
+    decisions per user from the users' state at time 0 — like a session of ``steps`` slates,
+    fatigue growing with every watch), ``rows_per_decision``, ``click_rate``,
+    ``compile_seconds`` (the untimed first call: compiling, or loading numba's cache)."""
+    import copy
+
+    _require_numba()
+    inputs = compiled_inputs(scenario_path, n_users)
+    start = time.perf_counter()
+    run_compiled(copy.deepcopy(inputs), 1, scoring)  # compile (or load the cache) and warm up
+    compile_seconds = time.perf_counter() - start
+    runs = [run_compiled(copy.deepcopy(inputs), steps, scoring) for _ in range(repeat)]
+    rates = sorted(steps * n_users / r["seconds"] for r in runs)
+    decisions = steps * n_users * repeat
+    return {
+        "decisions_per_second": rates[len(rates) // 2],
+        "rows_per_decision": sum(r["rows"] for r in runs) / decisions,
+        "click_rate": sum(r["clicks"] for r in runs) / decisions,
+        "compile_seconds": compile_seconds,
+        "users": n_users, "steps": steps, "repeat": repeat, "numba": NUMBA_VERSION,
+    }
+
+
+def compiled_decisions_per_second(scenario_path: str, n_users: int = 10_000, steps: int = 10,
+                                  scoring: str = "learned") -> float:
+    """Decisions per second of one decision's arithmetic compiled with numba, on one core:
+    ``scoring="learned"`` ranks the candidates by a linear score of the learned ranker's 10
+    observable features, ``"oracle"`` by the engagement oracle's P(click) × E[watch time]
+    (two normal CDFs and three exponentials per candidate). See the section comment above
+    :func:`_decide` and benchmarks/README.md. Raises :class:`CompiledCeilingUnavailable`
+    without numba."""
+    return compiled_ceiling(scenario_path, n_users, steps, scoring)["decisions_per_second"]

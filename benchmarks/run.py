@@ -1,7 +1,7 @@
-"""Benchmark the simulator: decisions/s, events/s, wall time and peak memory, against two ceilings.
+"""Benchmark the simulator: decisions/s, events/s, wall time and peak memory, against its ceilings.
 
     python benchmarks/run.py                  # the default set (about 8 minutes on 2 cores)
-    python benchmarks/run.py --quick          # small sizes only (about 1 minute)
+    python benchmarks/run.py --quick          # small sizes only (a few minutes, both engines)
     python benchmarks/run.py --full           # also 1k and 100k users over the full 7 days
     python benchmarks/run.py --only scale-10k --repeat 3 --out result.json
     python benchmarks/run.py --workload engagement:2000:3    # any policy:users:days
@@ -9,10 +9,14 @@
 A decision is one slate served and answered. Every workload runs `benchmarks/reference.yaml`
 (10k users, 5k items, 20 topics, slate 10 from 200 candidates, 7 days, daily retrain) with the
 policy, population size and horizon of the workload, in its own process (so its peak RSS is its
-own) on one core, `--repeat` times; the table shows medians. The same run measures two ceilings
-on this machine (see benchmarks/ceilings.py): bare SimPy timeouts/s, and a vectorized NumPy
-loop doing the per-decision arithmetic for all users at once; every rate is also given as a
-ratio to them. See benchmarks/README.md for the workloads, the metrics and how to read them.
+own) on one core, `--repeat` times; the table shows medians. The same run measures the ceilings
+on this machine (see benchmarks/ceilings.py): bare SimPy timeouts/s; a vectorized NumPy loop
+doing the per-decision arithmetic for all users at once; and one decision's arithmetic compiled
+with numba (the `bench` extra), once with a learned linear ranker's scoring and once with the
+engagement oracle's. Every rate is also given as a ratio to them: a learned-ranker workload to
+the learned compiled ceiling, an oracle workload to the oracle's. Without numba the compiled
+ceilings are reported as unavailable. See benchmarks/README.md for the workloads, the metrics
+and how to read them.
 """
 
 from __future__ import annotations
@@ -59,6 +63,11 @@ TARGET_BATCHED_SHARE_OF_NUMPY = 0.40  # ... and at least this share of the NumPy
 TARGET_MILLION_PEAK_MIB = 4096  # 1M users x 7 days
 MILLION = HERE / "million.yaml"
 TARGET_SCALING = 1.5  # per-decision cost at 100k users within 1.5x of 1k users
+#: policy -> the compiled ceiling a workload of that policy is compared with (ceilings.py): the
+#: learned linear rankers to the compiled learned ranker, the engagement oracle to its kernel
+COMPILED_CEILING = {"engagement": "learned", "harm_penalized": "learned", "engagement_oracle": "oracle"}
+#: users and decisions per user of the compiled ceilings (ceilings.compiled_ceiling), --quick too
+COMPILED_USERS, COMPILED_STEPS = 10_000, 10
 
 
 def _engines() -> list[str]:
@@ -130,24 +139,40 @@ def _million(path: str, queue) -> None:
     })
 
 
-def _ceiling(kind: str, queue) -> None:
+def _ceiling(kind: str, steps: int, queue) -> None:
+    """Measure ceiling ``kind`` (``steps``: decisions per user of a compiled one) into ``queue``."""
     sys.path.insert(0, str(HERE))
     import ceilings
 
     if kind == "simpy":
         queue.put(ceilings.simpy_timeouts_per_second())
+    elif kind.startswith("compiled-"):  # the numba kernel: a dict, or why it is unavailable
+        try:
+            queue.put(ceilings.compiled_ceiling(str(SCENARIO), COMPILED_USERS, steps, kind.split("-", 1)[1]))
+        except ceilings.CompiledCeilingUnavailable as exc:
+            queue.put({"unavailable": str(exc)})
     else:
         queue.put(ceilings.numpy_decisions_per_second(str(SCENARIO), score=(kind == "numpy")))
 
 
 def _in_process(target, *args):
-    """Run ``target(*args, queue)`` in a fresh interpreter and return what it put."""
+    """Run ``target(*args, queue)`` in a fresh interpreter and return what it put (a process
+    that dies without putting anything raises RuntimeError rather than waiting forever)."""
+    import queue as queues
+
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
     proc = ctx.Process(target=target, args=(*args, queue))
     proc.start()
     try:
-        value = queue.get()
+        while True:
+            try:
+                value = queue.get(timeout=1.0)
+                break
+            except queues.Empty:
+                if not proc.is_alive() and queue.empty():
+                    proc.join()
+                    raise RuntimeError(f"benchmark process failed with exit code {proc.exitcode}") from None
     finally:
         proc.join()
     if proc.exitcode:
@@ -163,6 +188,12 @@ def _machine() -> dict:
     import recsim
 
     try:
+        import numba
+
+        numba_version = numba.__version__
+    except ImportError:
+        numba_version = None
+    try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True,
                                 text=True, check=True).stdout.strip()
         dirty = bool(subprocess.run(["git", "status", "--porcelain", "--", "recsim"], cwd=HERE,
@@ -174,12 +205,25 @@ def _machine() -> dict:
         "python": platform.python_version(),
         "numpy": numpy.__version__,
         "simpy": simpy.__version__,
+        "numba": numba_version,
         "recsim": getattr(recsim, "__version__", "unknown"),
         "commit": commit,
         "cpus": os.cpu_count(),
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
+        "cpu_model": _cpu_model(),
     }
+
+
+def _cpu_model() -> str:
+    """The CPU's model name (Linux: /proc/cpuinfo), to say on which machine figures were measured."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def _parse_workload(text: str) -> tuple[str, tuple[str, int, float]]:
@@ -197,7 +241,7 @@ def main(argv: list[str] | None = None) -> dict:
                         help="an extra workload on reference.yaml (repeatable)")
     parser.add_argument("--repeat", type=int, default=1, help="runs per workload; the table shows medians")
     parser.add_argument("--scenario", default=str(SCENARIO), help="the scenario every workload runs")
-    parser.add_argument("--no-ceilings", action="store_true", help="skip measuring the two ceilings")
+    parser.add_argument("--no-ceilings", action="store_true", help="skip measuring the ceilings")
     parser.add_argument("--engine", action="append", choices=["batched", "reference"],
                         help="run only these engines (repeatable; default: both)")
     parser.add_argument("--million", action="store_true",
@@ -248,16 +292,33 @@ def main(argv: list[str] | None = None) -> dict:
 
     ceilings = {}
     if not args.no_ceilings:
-        simpy_rates = [_in_process(_ceiling, "simpy") for _ in range(3)]
+        simpy_rates = [_in_process(_ceiling, "simpy", 0) for _ in range(3)]
         ceilings["simpy_timeouts_per_second"] = round(statistics.median(simpy_rates))
-        ceilings["numpy_decisions_per_second"] = round(_in_process(_ceiling, "numpy"))
-        ceilings["numpy_model_decisions_per_second"] = round(_in_process(_ceiling, "numpy-model"))
+        ceilings["numpy_decisions_per_second"] = round(_in_process(_ceiling, "numpy", 0))
+        ceilings["numpy_model_decisions_per_second"] = round(_in_process(_ceiling, "numpy-model", 0))
+        # the compiled ceilings (numba, one core), each in its own process like the others
+        compiled = {}
+        for scoring in ("learned", "oracle"):
+            got = _in_process(_ceiling, f"compiled-{scoring}", COMPILED_STEPS)
+            if "unavailable" in got:
+                compiled[scoring] = got
+                print(f"compiled {scoring} ceiling unavailable: {got['unavailable']}", flush=True)
+                continue
+            compiled[scoring] = {k: round(v, 4) if isinstance(v, float) else v for k, v in got.items()}
+            ceilings[f"compiled_{scoring}_decisions_per_second"] = round(got["decisions_per_second"])
+        ceilings["compiled"] = compiled
         for row in rows:
             for rate in ("decisions_per_second", "events_per_second"):
                 row[f"{rate}_vs_simpy"] = round(row[rate] / ceilings["simpy_timeouts_per_second"], 4)
             row["decisions_per_second_vs_numpy"] = round(row["decisions_per_second"] / ceilings["numpy_decisions_per_second"], 4)
             row["decisions_per_second_vs_numpy_model"] = round(
                 row["decisions_per_second"] / ceilings["numpy_model_decisions_per_second"], 4)
+            # the matching compiled ceiling: None if the policy has none or numba is missing
+            which = COMPILED_CEILING.get(row["policy"])
+            ceiling = ceilings.get(f"compiled_{which}_decisions_per_second") if which else None
+            row["compiled_ceiling"] = which
+            row["decisions_per_second_vs_compiled"] = (
+                round(row["decisions_per_second"] / ceiling, 4) if ceiling else None)
 
     # cost growth: per-decision cost relative to the smallest population of the same policy,
     # engine and horizon
@@ -317,22 +378,46 @@ def _targets(rows: list[dict]) -> dict:
     return out
 
 
+def _compiled_line(compiled: dict) -> str:
+    """The compiled ceilings of a run, as a sentence of the table's notes."""
+    measured = {k: g for k, g in compiled.items() if "unavailable" not in g}
+    if not measured:
+        reasons = sorted({g["unavailable"] for g in compiled.values()})
+        return "Compiled ceilings: " + ("; ".join(reasons) if reasons else "not measured") + "."
+    parts = []
+    for scoring, what in (("learned", "a learned linear ranker's scoring"), ("oracle", "the engagement oracle's")):
+        got = compiled.get(scoring)
+        if got is None:
+            continue
+        if "unavailable" in got:
+            parts.append(f"with {what}: unavailable ({got['unavailable']})")
+        else:
+            parts.append(f"with {what} {round(got['decisions_per_second']):,} decisions/s "
+                         f"({got['rows_per_decision']:.1f} event rows a decision)")
+    g = next(iter(measured.values()))
+    return (f"Compiled ceilings on this machine, one core ({g['users']:,} users × {g['steps']} decisions, "
+            f"median of {g['repeat']} runs, numba {g['numba']}): " + "; ".join(parts)
+            + ". A workload's ÷ compiled is to the ceiling of its policy's kind (in brackets).")
+
+
 def table(result: dict) -> str:
     """The result as a Markdown table (what benchmarks/README.md shows)."""
     c = result["ceilings"]
     lines = [
         "| workload | engine | policy | users | days | decisions | wall s | decisions/s | µs/decision "
-        "| events/s | peak RSS MiB | ÷ SimPy | ÷ NumPy | cost vs smallest |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| events/s | peak RSS MiB | ÷ SimPy | ÷ NumPy | ÷ compiled | cost vs smallest |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in result["workloads"]:
         vs_simpy = f"{r['decisions_per_second_vs_simpy']:.3f}" if c else "–"
         vs_numpy = f"{r['decisions_per_second_vs_numpy']:.3f}" if c else "–"
+        compiled = r.get("decisions_per_second_vs_compiled")
+        vs_compiled = f"{compiled:.3f} ({r['compiled_ceiling']})" if compiled is not None else "–"
         lines.append(
             f"| {r['workload']} | {r['engine']} | {r['policy']} | {r['users']:,} | {r['days']:g} "
             f"| {r['decisions']:,} | {r['wall_seconds']:,.1f} | {r['decisions_per_second']:,} "
             f"| {r['us_per_decision']:.1f} | {r['events_per_second']:,} | {r['peak_rss_mib']:,.0f} "
-            f"| {vs_simpy} | {vs_numpy} | {r['cost_vs_smallest']:.2f} ({r['smallest_users']:,}) |"
+            f"| {vs_simpy} | {vs_numpy} | {vs_compiled} | {r['cost_vs_smallest']:.2f} ({r['smallest_users']:,}) |"
         )
     if c:
         lines.append("")
@@ -341,6 +426,7 @@ def table(result: dict) -> str:
             f"vectorized NumPy {c['numpy_decisions_per_second']:,} decisions/s with oracle scoring of "
             f"the candidates ({c['numpy_model_decisions_per_second']:,} decisions/s without)."
         )
+        lines.append(_compiled_line(c.get("compiled", {})))
     for name in result.get("not_available", []):
         lines.append(f"The {name} engine was not measured in this run (--engine).")
     for name, t in result["targets"].items():
