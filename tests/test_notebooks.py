@@ -21,6 +21,7 @@ EXPECTED = [
     "03_your_policy.ipynb",
     "04_sweeps.ipynb",
     "05_audits.ipynb",
+    "06_rl_agents.ipynb",
 ]
 
 TINY_RUN = {
@@ -82,6 +83,15 @@ def _parameters(name: str, run_dir: Path, tmp: Path) -> dict:
             "scenario_path": str(ROOT / "scenarios" / "audit.yaml"),
             "overrides": [*TINY_OVERRIDES, "population.n_users=20", "population.takeover.users=8",
                           "population.takeover.after_watches=3", "replications=2"],
+        }
+    if name.startswith("06"):
+        return {
+            "scenario_path": str(ROOT / "scenarios" / "baseline.yaml"),
+            "overrides": TINY_OVERRIDES,
+            "out_dir": str(tmp / "rl_agents"),
+            "n_envs": 4,
+            "train_steps": 60,
+            "replications": 2,
         }
     raise AssertionError(f"no test parameters for {name}")
 

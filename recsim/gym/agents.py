@@ -466,7 +466,11 @@ def train(env, agent: LinearSoftmaxAgent, steps: int, gamma: float = 0.0, lr: fl
     (``None``: to the end of the episode; ``gamma == 0`` needs 1); rewards are divided by
     ``reward_scale`` (60: the environment's seconds become minutes); ``baseline``: ``"batch"``
     (subtract the update's mean return) or ``"none"``; an Adam step of size ``lr`` every
-    ``update_every`` vector steps. ``progress`` is called with each update's record.
+    ``update_every`` vector steps. ``progress`` is called with each update's record. With
+    ``gamma > 0`` and returns to the end of the episode, returns are complete only when an
+    episode ends, so an update sees the decisions of the few users whose stay just ended: use
+    a larger ``update_every`` (``notebooks/06_rl_agents.ipynb`` uses 32 with 64 users; with 4
+    the updates rest on about one user each and the weights wander).
 
     Returns the history, one row per update: ``step`` (vector steps so far), ``decisions`` (in
     the update), ``mean_return`` (of the update's decisions, in units of ``reward_scale``),
