@@ -294,16 +294,23 @@ def test_the_observation_holds_only_observable_features_computed_from_the_histor
 
 
 def test_episodes_end_terminated_on_churn_and_truncated_at_the_horizon():
+    """Every observation, the last included, lies in the observation space; a churned user's
+    episode ends at the churn (after the last decision), a truncated one at the horizon."""
     env = SlateRecommendationEnv(tiny(behaviour={"churn": {"zeta0": 0.5}}, horizon="3d"))
     kinds = set()
+    since = USER_FEATURES.index("since_last_session")
     for seed in range(12):
-        *_, infos, terminated, truncated = (*_episode(env, seed)[:2], *_episode(env, seed)[3:])
+        _, infos, observations, terminated, truncated = _episode(env, seed)
         assert terminated != truncated
         kinds.add("terminated" if terminated else "truncated")
+        assert all(env.observation_space.contains(obs) for obs in observations)
         last = infos[-1]
         assert last["churned"] == terminated
+        assert observations[-1]["user"][since] >= 0 and observations[-1]["candidate_mask"].sum() == 0
         if truncated:
             assert last["time"] == env.scenario.horizon
+        else:
+            assert infos[-2]["time"] < last["time"] <= env.scenario.horizon
     assert kinds == {"terminated", "truncated"}
 
 
@@ -335,6 +342,51 @@ def test_policy_agent_serves_the_policys_slates():
     assert slate.tolist() == list(expected[0])
 
 
+class ShapedAgent:
+    """An agent returning actions of a given shape and type (the tests' bad agents)."""
+
+    def __init__(self, kind, shape, dtype):
+        self.action_kind, self.shape, self.dtype = kind, shape, dtype
+
+    def act(self, observation, rng=None, greedy=False):
+        B = observation["user"].shape[0]
+        return np.zeros(tuple(B if d == "B" else d for d in self.shape), dtype=self.dtype)
+
+
+SHORT = ShapedAgent("slate", ("B", 2), np.int64)
+FLOATS = ShapedAgent("slate", ("B", 6), np.float64)
+FEW_SCORES = ShapedAgent("scores", ("B", 5), np.float64)
+ONE_ROW = ShapedAgent("slate", (6,), np.int64)
+
+
+@pytest.mark.parametrize("agent", ["SHORT", "FLOATS", "FEW_SCORES", "ONE_ROW"])
+def test_an_agent_policy_is_held_to_the_environments_action_contract(agent):
+    """An agent named as a policy whose actions the environment would refuse is refused in a
+    run too, naming the agent (instead of acting differently from training)."""
+    spec = PolicySpec(name="agent", type="recsim.gym:AgentPolicy", params={"agent": f"test_gym:{agent}"})
+    sc = tiny(policies=[spec.model_dump()])
+    with pytest.raises(Exception, match=f"agent 'test_gym:{agent}'.*returned a bad action"):
+        simulate_batched(build_world(sc, 0), spec, _NoLog())
+
+
+def test_policy_agent_and_evaluate_on_a_single_environment():
+    from recsim.gym.agents import evaluate
+
+    env = SlateRecommendationEnv(tiny(), action="scores")
+    table = evaluate(env, PolicyAgent("engagement_oracle", env), episodes=2, seed=3)
+    assert len(table) == 2 and (table["watch_time"] > 0).all()
+
+
+def test_gymnasiums_own_vector_environments_are_refused_clearly():
+    from recsim.gym.agents import LinearSoftmaxAgent, train
+
+    sync = gymnasium.make_vec(ENV_ID, num_envs=2, vectorization_mode="sync", scenario=tiny(), action="scores")
+    with pytest.raises(TypeError, match="vector_entry_point"):
+        PolicyAgent("random", sync)
+    with pytest.raises(TypeError, match="vector_entry_point"):
+        train(sync, LinearSoftmaxAgent(), 1)
+
+
 def test_bad_arguments_and_unsupported_scenarios_are_refused_clearly():
     with pytest.raises(ValueError, match="reward must be one of"):
         SlateRecommendationEnv(tiny(), reward="clicks")
@@ -348,13 +400,28 @@ def test_bad_arguments_and_unsupported_scenarios_are_refused_clearly():
         SlateRecommendationEnv(tiny(), overrides=["recommender.slate_size=0"])
     with pytest.raises(ValueError, match="learns from feedback"):
         PolicyAgent({"type": "engagement"}, SlateRecommendationEnv(tiny()))
+    with pytest.raises(ValueError, match="num_envs must be a positive integer"):
+        SlateRecommendationVectorEnv(0, scenario=tiny())
+    with pytest.raises(ValueError, match="replication must be a non-negative integer"):
+        SlateRecommendationEnv(tiny(), replication=-1)
     env = SlateRecommendationEnv(tiny())
+    with pytest.raises(RuntimeError, match="before reset"):
+        env.step(np.arange(6))
     env.reset(seed=0)
     with pytest.raises(ValueError, match="integer indices"):
         env.step(np.zeros(3))
+    with pytest.raises(ValueError, match=r"must be in \[0, 40\)"):
+        env.step(np.array([0, 1, 2, 3, 4, 40]))
+    with pytest.raises(ValueError, match="real scores"):
+        SlateRecommendationEnv(tiny(), action="scores").platform.slates(np.array([0]), np.zeros((1, 40), complex))
     _, _, _, terminated, truncated = _episode(env, 0)
     with pytest.raises(RuntimeError, match="call reset"):
         env.step(np.arange(6))
+
+
+def test_a_scenario_given_as_a_dict():
+    env = SlateRecommendationEnv(dict(TINY))
+    assert env.scenario.name == "gym-tiny"
 
 
 def test_an_example_scenario_by_name():

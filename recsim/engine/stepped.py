@@ -139,6 +139,8 @@ class SteppedSimulation:
         self.count = np.zeros(n_places, dtype=np.int64)
         self.now = np.zeros(n_places)
         self.waiting = np.zeros(n_places, dtype=bool)  # at a decision, candidates drawn
+        #: the time of each place's last step taken (seconds): a churned user's churn time
+        self.clock = np.full(n_places, world.start)
         self.n_decisions = 0
         sim.start()
         if from_world:
@@ -164,6 +166,7 @@ class SteppedSimulation:
         state = {name: np.concatenate([st[name] for st in states]) for name in states[0]}
         self.stream_ids[places] = stream_ids
         self.waiting[places] = False
+        self.clock[places] = self.world.start
         self.sim.renew_users(places, state, stream_ids)
         self._advance(places)
         self.sim.rows.take_before(np.inf)  # the warm-up's rows: nobody reads them
@@ -239,7 +242,9 @@ class SteppedSimulation:
             for code, step in steps:
                 users = moving[ph == code]
                 if users.shape[0]:
-                    step(users, sim.t_next[users])
+                    now = sim.t_next[users]
+                    self.clock[users] = now
+                    step(users, now)
             moving = moving[sim.phase[moving] != DONE]
 
     def _outcome(self, places: np.ndarray) -> Outcome:
@@ -274,8 +279,8 @@ class SteppedSimulation:
     def hidden(self, places: np.ndarray) -> dict[str, np.ndarray]:
         """The places' users' hidden state now (``wellbeing``, ``appetite``, ``satisfaction``,
         ``habit``, ``topic_drift``), ``(B,)`` each, as :func:`recsim.metrics.effective_state`
-        computes it: at the pending decision, or at the end of the horizon for a user whose
-        life here is over (one who churned stays as their last session left them)."""
+        computes it: at the pending decision, at the churn for a user who churned (as their last
+        session left them), or at the end of the horizon."""
         from ..metrics import effective_state
         from ..users.state import UserState
 
@@ -284,7 +289,8 @@ class SteppedSimulation:
         part = UserState.__new__(UserState)
         part.n_users = places.shape[0]
         part.arrays = {name: values[places] for name, values in sim.state.arrays.items()}
-        when = np.where(self.waiting[places], self.now[places], self.world.end)
+        when = np.where(self.waiting[places], self.now[places],
+                        np.where(sim.churned[places], self.clock[places], self.world.end))
         state = effective_state(sim.model, part, sim.in_session[places], sim.state_time[places], when,
                                 with_theta=False, frozen=sim.churned[places])
         return {name: state[name] for name in ("wellbeing", "appetite", "satisfaction", "habit", "topic_drift")}

@@ -28,9 +28,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..config import PolicySpec
 from ..policies.base import History, HistoryTable, Policy, PolicyContext, Request, RequestBatch, RequestRngs
-from .observation import observe, slates_from_indices, slates_from_scores
+from .observation import check_actions, observe, slates_from_indices, slates_from_scores
 
-__all__ = ["AgentPolicy", "PolicyAgent", "load_agent_reference"]
+__all__ = ["AgentPolicy", "PolicyAgent", "load_agent_reference", "recsim_platform"]
 
 
 def load_agent_reference(reference: str) -> Any:
@@ -76,11 +76,15 @@ class AgentPolicy(Policy):
         self.context = context
         self.agent = load_agent_reference(self.params.agent)
 
-    def _slates(self, obs: dict[str, np.ndarray], actions: np.ndarray, candidates: np.ndarray,
-                count: np.ndarray, k: int) -> list[np.ndarray]:
-        if self.agent.action_kind == "slate":
-            return slates_from_indices(actions, candidates, count, k)
-        return slates_from_scores(actions, candidates, count, k)
+    def _slates(self, actions: Any, candidates: np.ndarray, count: np.ndarray, k: int) -> list[np.ndarray]:
+        kind = self.agent.action_kind
+        try:  # held to the environment's action contract, so it acts here as it did in training
+            a = check_actions(actions, kind, candidates.shape[0], k, candidates.shape[1])
+        except ValueError as exc:
+            raise ValueError(f"agent {self.params.agent!r} (action_kind {kind!r}) returned a bad action: {exc}") from None
+        if kind == "slate":
+            return slates_from_indices(a, candidates, count, k)
+        return slates_from_scores(a, candidates, count, k)
 
     def recommend_batch(self, batch: RequestBatch, rngs: RequestRngs) -> list[np.ndarray]:
         B, c = batch.candidates.shape
@@ -94,12 +98,13 @@ class AgentPolicy(Policy):
         count = np.full(B, c)
         obs = observe(batch.histories, batch.user_ids, batch.now, candidates, count, batch.items)
         if self.params.greedy:
-            actions = np.asarray(self.agent.act(obs, greedy=True))
+            actions = self.agent.act(obs, greedy=True)
         else:
-            actions = np.concatenate([
-                np.asarray(self.agent.act({name: v[i: i + 1] for name, v in obs.items()}, rng=rngs[i], greedy=False))
-                for i in range(B)])
-        return self._slates(obs, actions, candidates, count, batch.slate_size)
+            actions = [self._slates(self.agent.act({name: v[i: i + 1] for name, v in obs.items()}, rng=rngs[i],
+                                                   greedy=False), candidates[i: i + 1], count[i: i + 1],
+                                    batch.slate_size)[0] for i in range(B)]
+            return actions
+        return self._slates(actions, candidates, count, batch.slate_size)
 
     def recommend(self, request: Request, rng: np.random.Generator) -> np.ndarray:
         table = _table_of(request.history)
@@ -143,7 +148,7 @@ class PolicyAgent:
         from ..policies.registry import build_policy
         from ..rng import stream_key
 
-        self.platform = env.unwrapped.platform
+        self.platform = recsim_platform(env)
         self.single = not hasattr(env.unwrapped, "num_envs")
         if isinstance(policy, Policy):
             name = type(policy).__name__
@@ -164,8 +169,9 @@ class PolicyAgent:
         self.action_kind = self.platform.action
 
     def act(self, observation: Any = None, rng: Any = None, greedy: bool = True) -> np.ndarray:
-        """The environment's action for its pending decisions (``observation`` is not read:
-        the policy gets the request itself)."""
+        """The environment's action for its pending decisions: batched ``(N, ...)`` for a vector
+        environment or when ``observation`` is batched, else one decision's. ``observation``
+        is otherwise not read: the policy gets the request itself."""
         platform = self.platform
         st = platform.stepped
         places = np.arange(st.n_places, dtype=np.int64)
@@ -188,4 +194,17 @@ class PolicyAgent:
                     actions[place, : order.shape[0]] = order
                 else:
                     actions[place, order] = np.arange(order.shape[0], 0, -1, dtype=np.float32)
-        return actions[0] if self.single else actions
+        batched = not self.single or (observation is not None and np.ndim(observation["user"]) == 2)
+        return actions if batched else actions[0]
+
+
+def recsim_platform(env: Any) -> Any:
+    """The recsim platform under ``env`` (a recsim environment, wrapped or not), or
+    ``TypeError``: Gymnasium's own vector environments over recsim's hold no single platform."""
+    platform = getattr(getattr(env, "unwrapped", env), "platform", None)
+    if platform is None:
+        raise TypeError(
+            f"{type(env).__name__} is not a recsim environment: use gymnasium.make('recsim/SlateRecommendation-v0', "
+            "...) or gymnasium.make_vec(..., vectorization_mode='vector_entry_point') (wrappers are fine)"
+        )
+    return platform

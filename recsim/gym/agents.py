@@ -371,19 +371,20 @@ class _VectorOfOne:
                 np.array([truncated]), info)
 
 
-def _vector(env) -> Any:
+def _vector(env, kind: str = "scores") -> Any:
     """``env`` as a vector environment: itself, a single environment wrapped, or a callable's
-    result (either)."""
+    result (either); ``TypeError`` unless it is a recsim environment whose actions are of
+    ``kind`` (``"slate"`` or ``"scores"``, an agent's ``action_kind``)."""
+    from .adapters import recsim_platform
+
     if callable(env) and not hasattr(env, "step"):
         env = env()
-    space = getattr(env, "single_action_space", None)
-    if space is None:
-        env, space = _VectorOfOne(env), env.action_space
-    from gymnasium.spaces import Box
-
-    if not isinstance(space, Box):
-        raise TypeError("the agents here return scores: make the environment with action='scores' "
-                        f"(its action space is {space})")
+    platform = recsim_platform(env)
+    if platform.action != kind:
+        raise TypeError(f"the agent's actions are {kind!r} but the environment was made with action="
+                        f"{platform.action!r}: make it with action={kind!r}")
+    if getattr(env, "single_action_space", None) is None:
+        env = _VectorOfOne(env)
     return env
 
 
@@ -548,7 +549,7 @@ def evaluate(env, agent, episodes: int | None = None, seed: int = 0, greedy: boo
     ``n_surveys``, ``survey_sum``; the user's hidden ``wellbeing_first`` / ``wellbeing``
     (at the first decision / at the end) and ``appetite_first`` / ``appetite`` with
     ``appetite_change`` (last − first), ``churned``, and ``start`` / ``end`` (seconds)."""
-    venv = _vector(env)
+    venv = _vector(env, getattr(agent, "action_kind", "scores"))
     n = venv.num_envs
     episodes = n if episodes is None else int(episodes)
     quota = np.array([len(range(i, episodes, n)) for i in range(n)])

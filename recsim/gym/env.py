@@ -54,7 +54,7 @@ except ImportError as exc:  # pragma: no cover - the extra is installed by make 
 
 from ..config import Scenario, load_scenario
 from ..engine.stepped import SteppedSimulation
-from .observation import USER_FEATURES, observe, slates_from_indices, slates_from_scores
+from .observation import USER_FEATURES, check_actions, observe, slates_from_indices, slates_from_scores
 
 __all__ = ["SlateRecommendationEnv", "SlateRecommendationVectorEnv", "resolve_scenario", "REWARDS", "ACTIONS"]
 
@@ -64,10 +64,14 @@ ACTIONS = ("slate", "scores")
 MAX_SKIPPED = 1000
 
 
-def resolve_scenario(scenario: Scenario | str | Path, overrides: list[str] | None = None) -> Scenario:
-    """A :class:`Scenario` from itself, a YAML file, or the name of a shipped example
+def resolve_scenario(scenario: Scenario | dict | str | Path, overrides: list[str] | None = None) -> Scenario:
+    """A :class:`Scenario` from itself, a dict of its fields, a YAML file, or the name of a shipped example
     (``"baseline"``), with ``dotted.key=value`` ``overrides``. Raises :class:`ScenarioError`
     (bad file or values) or ``FileNotFoundError``."""
+    if isinstance(scenario, dict):
+        from ..config import scenario_from_dict
+
+        scenario = scenario_from_dict(scenario, str(scenario.get("name", "<scenario>")))
     if isinstance(scenario, Scenario):
         if not overrides:
             return scenario
@@ -96,6 +100,8 @@ class _Platform:
             raise ValueError(f"reward must be one of {', '.join(REWARDS)}; got {reward!r}")
         if action not in ACTIONS:
             raise ValueError(f"action must be one of {', '.join(ACTIONS)}; got {action!r}")
+        if isinstance(replication, bool) or not isinstance(replication, (int, np.integer)) or replication < 0:
+            raise ValueError(f"replication must be a non-negative integer; got {replication!r}")
         self.scenario = sc = resolve_scenario(scenario, overrides)
         self.reward, self.action = reward, action
         self.stepped = SteppedSimulation(sc, n_places, replication)
@@ -147,21 +153,15 @@ class _Platform:
 
     def slates(self, places: np.ndarray, actions: np.ndarray) -> list[np.ndarray]:
         st = self.stepped
+        a = check_actions(actions, self.action, places.shape[0], self.k, self.c)
         if self.action == "slate":
-            a = np.asarray(actions)
-            if a.shape != (places.shape[0], self.k) or a.dtype.kind not in "iu":
-                raise ValueError(f"an action is {self.k} integer indices into the {self.c} candidates per "
-                                 f"environment; got an array of shape {a.shape} and type {a.dtype}")
             return slates_from_indices(a, st.candidates[places], st.count[places], self.k)
-        s = np.asarray(actions, dtype=float)
-        if s.shape != (places.shape[0], self.c):
-            raise ValueError(f"an action is {self.c} scores (one per candidate) per environment; got shape {s.shape}")
-        return slates_from_scores(s, st.candidates[places], st.count[places], self.k)
+        return slates_from_scores(a, st.candidates[places], st.count[places], self.k)
 
     def step(self, places: np.ndarray, actions: np.ndarray):
         """One decision in each of ``places``: rewards, terminated, truncated, infos (arrays)."""
         if self.over[places].any():
-            raise RuntimeError("step() after the episode ended: call reset() first")
+            raise RuntimeError("step() before reset() or after the episode ended: call reset() first")
         st = self.stepped
         outcome = st.act(places, self.slates(places, actions))
         hidden = st.hidden(places)
@@ -170,7 +170,8 @@ class _Platform:
         terminated = outcome.churned
         truncated = outcome.ended
         ended = terminated | truncated
-        self.last_now[places] = np.where(ended, np.where(terminated, st.now[places], st.world.end), st.now[places])
+        # the time of the next decision; of the churn (the last step taken); or the horizon's end
+        self.last_now[places] = np.where(ended, np.where(terminated, st.clock[places], st.world.end), st.now[places])
         self.over[places[ended]] = True
         info = {
             "time": self.last_now[places].copy(), "watch_time": outcome.watch_time, "value": outcome.value,
@@ -236,12 +237,20 @@ class SlateRecommendationVectorEnv(VectorEnv):
     stream; an episode that ends is replaced in the same step (``AutoresetMode.SAME_STEP``:
     ``info["final_obs"]`` holds the ended episodes' last observations, ``info["final_info"]``
     their infos, with ``_final_obs``/``_final_info`` masks). Observations, rewards and info
-    entries have a leading ``num_envs`` axis. Parameters as :class:`SlateRecommendationEnv`."""
+    entries have a leading ``num_envs`` axis; where an episode ended, ``info``'s state entries
+    (``time``, ``wellbeing``, ``appetite``, ``satisfaction``, ``habit``, ``topic_drift``,
+    ``user``) are the new user's, its step totals the ended episode's, and ``final_info``
+    holds the ended episode's whole info. Parameters as :class:`SlateRecommendationEnv`, and
+    ``num_envs`` (a positive integer). Gymnasium's own ``make_vec`` modes ``"sync"`` and
+    ``"async"`` reset on the next step unless given
+    ``vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP}``."""
 
     metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.SAME_STEP}
 
     def __init__(self, num_envs: int = 8, scenario: Scenario | str | Path = "baseline", reward: str = "watch_time",
                  action: str = "slate", overrides: list[str] | None = None, replication: int = 0, **kwargs: Any):
+        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
+            raise ValueError(f"num_envs must be a positive integer; got {num_envs!r}")
         self.num_envs = int(num_envs)
         self.platform = _Platform(scenario, self.num_envs, reward, action, replication, overrides)
         self.single_observation_space = self.platform.observation_space
@@ -259,7 +268,8 @@ class SlateRecommendationVectorEnv(VectorEnv):
         if seed is None and self._rngs is None:
             seed = int(np.random.SeedSequence().generate_state(1)[0] >> 1)
         if seed is not None:
-            seeds = [seed + i for i in range(self.num_envs)] if isinstance(seed, int) else list(seed)
+            seeds = ([int(seed) + i for i in range(self.num_envs)] if isinstance(seed, (int, np.integer))
+                     else [int(s) for s in seed])
             if len(seeds) != self.num_envs:
                 raise ValueError(f"reset got {len(seeds)} seeds for {self.num_envs} environments")
             self._rngs = [np.random.default_rng(s) for s in seeds]

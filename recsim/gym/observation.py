@@ -32,7 +32,8 @@ import numpy as np
 
 from ..policies.base import HistoryTable, top_k_rows
 
-__all__ = ["USER_FEATURES", "observe", "slates_from_indices", "slates_from_scores", "empty_observation"]
+__all__ = ["USER_FEATURES", "check_actions", "observe", "slates_from_indices",
+           "slates_from_scores"]
 
 #: The entries of ``observation["user"]``, in order (seconds for times):
 #: ``time`` (simulated seconds since the horizon started), ``n_sessions``, ``n_impressions``,
@@ -98,20 +99,23 @@ def observe(histories: HistoryTable, users: np.ndarray, now: np.ndarray, candida
     }
 
 
-def empty_observation(n_candidates: int, n_topics: int, user: np.ndarray | None = None,
-                      user_topics: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """An observation with no candidates (every mask 0): what an episode's last step returns,
-    the user's features kept if given."""
-    c, K = n_candidates, n_topics
-    return {
-        "user": np.zeros(len(USER_FEATURES), np.float32) if user is None else user,
-        "user_topics": np.zeros(K, np.float32) if user_topics is None else user_topics,
-        "candidate_topics": np.zeros((c, K), np.float32),
-        "candidate_classifier": np.zeros(c, np.float32),
-        "candidate_length": np.zeros(c, np.float32),
-        "candidate_age": np.zeros(c, np.float32),
-        "candidate_mask": np.zeros(c, np.int8),
-    }
+def check_actions(actions, kind: str, B: int, k: int, c: int) -> np.ndarray:
+    """``actions`` of ``B`` decisions as an array, or ``ValueError`` saying what is wrong:
+    for ``kind`` ``"slate"`` a ``(B, k)`` integer array of indices in ``[0, c)``; for
+    ``"scores"`` a ``(B, c)`` real array (NaN allowed: the lowest score)."""
+    a = np.asarray(actions)
+    if kind == "slate":
+        if a.shape != (B, k) or a.dtype.kind not in "iu":
+            raise ValueError(f"a slate action is {k} integer indices into the {c} candidates per decision "
+                             f"({B} decision(s)); got an array of shape {a.shape} and type {a.dtype}")
+        if ((a < 0) | (a >= c)).any():
+            bad = a[(a < 0) | (a >= c)]
+            raise ValueError(f"slate indices must be in [0, {c}); got {bad[:5].tolist()}")
+        return a
+    if a.shape != (B, c) or a.dtype.kind not in "iuf":
+        raise ValueError(f"a scores action is {c} real scores (one per candidate) per decision ({B} decision(s)); "
+                         f"got an array of shape {a.shape} and type {a.dtype}")
+    return a
 
 
 def slates_from_indices(actions: np.ndarray, candidates: np.ndarray, count: np.ndarray,
