@@ -50,6 +50,7 @@ from ..policies.base import (
     PolicyContext,
     RequestBatch,
     RequestRngs,
+    learns_from_feedback,
     revise_items,
 )
 from ..plugins import definition_line, is_library_file, short_message, user_line
@@ -309,7 +310,7 @@ class Simulation:
                                                               item_topics))
                               for name, lo, hi in self.groups[1:]]
         # a policy that keeps the base class's no-op fit never reads the feedback: skip it
-        self.learns = not (type(self.policy).fit is Policy.fit and "fit" not in vars(self.policy))
+        self.learns = learns_from_feedback(self.policy)
         self.on_feedback: Callable[[Feedback], None] | None = None
         self.feedback = _FeedbackRows()
         self.rows = _event_rows()

@@ -27,7 +27,16 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..config import PolicySpec
-from ..policies.base import History, HistoryTable, Policy, PolicyContext, Request, RequestBatch, RequestRngs
+from ..policies.base import (
+    History,
+    HistoryTable,
+    Policy,
+    PolicyContext,
+    Request,
+    RequestBatch,
+    RequestRngs,
+    learns_from_feedback,
+)
 from .observation import check_actions, observe, slates_from_indices, slates_from_scores
 
 __all__ = ["AgentPolicy", "PolicyAgent", "load_agent_reference", "recsim_platform"]
@@ -155,7 +164,7 @@ class PolicyAgent:
         else:
             spec = PolicySpec.model_validate(policy)
             name, policy = spec.name, build_policy(spec)
-        if type(policy).fit is not Policy.fit or "fit" in vars(policy):
+        if learns_from_feedback(policy):
             raise ValueError(f"policy {name!r} learns from feedback (fit), which the environment does not call; "
                              "run it beside the agent in a scenario instead (type: recsim.gym:AgentPolicy)")
         if getattr(policy, "may_end_sessions", False):

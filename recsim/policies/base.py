@@ -511,6 +511,12 @@ def top_k_rows(candidates: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray
 from ..arrays import BLOCK_ELEMENTS, dot_last, gather_dot, row_blocks, sum_first, vector_norm  # noqa: E402, F401
 
 
+def learns_from_feedback(policy: Policy) -> bool:
+    """True if ``policy`` overrides :meth:`Policy.fit` (a policy that keeps the base class's
+    no-op ``fit`` never reads the feedback)."""
+    return not (type(policy).fit is Policy.fit and "fit" not in vars(policy))
+
+
 def uses_own(policy: Policy, owner: type, *names: str) -> bool:
     """True if ``policy``'s class takes the methods ``names`` from ``owner`` (none overridden
     below it). A vectorized batch method checks this before running, so a subclass that
@@ -544,4 +550,4 @@ def rngs_rows(rngs: RequestRngs, rows: np.ndarray | slice) -> RequestRngs:
     return rngs.rows(rngs.users[rows], rngs.counters[rows])
 
 
-__all__ += ["BLOCK_ELEMENTS", "batch_rows", "dot_last", "gather_dot", "rngs_rows", "row_blocks", "sum_first", "vector_norm"]
+__all__ += ["BLOCK_ELEMENTS", "batch_rows", "learns_from_feedback", "dot_last", "gather_dot", "rngs_rows", "row_blocks", "sum_first", "vector_norm"]
