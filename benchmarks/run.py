@@ -63,6 +63,8 @@ TARGET_BATCHED_SHARE_OF_NUMPY = 0.40  # ... and at least this share of the NumPy
 TARGET_MILLION_PEAK_MIB = 4096  # 1M users x 7 days
 MILLION = HERE / "million.yaml"
 TARGET_SCALING = 1.5  # per-decision cost at 100k users within 1.5x of 1k users
+#: batched engine, reference workloads: decisions/s as a share of the matching compiled ceiling
+TARGET_SHARE_OF_COMPILED = {"learned": 0.5, "oracle": 0.7}
 #: policy -> the compiled ceiling a workload of that policy is compared with (ceilings.py): the
 #: learned linear rankers to the compiled learned ranker, the engagement oracle to its kernel
 COMPILED_CEILING = {"engagement": "learned", "harm_penalized": "learned", "engagement_oracle": "oracle"}
@@ -350,6 +352,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def _targets(rows: list[dict]) -> dict:
+    """Each target of the speed issues that the run's workloads measure, and whether it was met."""
     out = {}
     reference = [r for r in rows if r["workload"].startswith("reference-") and r["engine"] == "reference"]
     if reference:
@@ -368,6 +371,15 @@ def _targets(rows: list[dict]) -> dict:
             "reached": r["decisions_per_second"] >= TARGET_BATCHED_DECISIONS_PER_SECOND
             and (share is None or share >= TARGET_BATCHED_SHARE_OF_NUMPY),
         }
+    # shares of the compiled ceilings (batched engine, the reference workloads)
+    for workload, target in (("reference-engagement", TARGET_SHARE_OF_COMPILED["learned"]),
+                             ("reference-oracle", TARGET_SHARE_OF_COMPILED["oracle"])):
+        got = [r for r in rows if r["workload"] == workload and r["engine"] == "batched"
+               and r.get("decisions_per_second_vs_compiled") is not None]
+        if got:
+            share = got[0]["decisions_per_second_vs_compiled"]
+            out[f"{workload}_share_of_compiled_ceiling"] = {
+                "target": target, "measured": share, "reached": share >= target}
     scaling = [r for r in rows if r["users"] >= 100_000 and r["smallest_users"] <= 1_000]
     if scaling:
         out["per_decision_cost_100k_vs_1k"] = {

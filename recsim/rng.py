@@ -18,18 +18,20 @@ import zlib
 import numpy as np
 from scipy.special import ndtri
 
+from . import kernels
+
 __all__ = [
     "USER_STREAMS",
-    "stream_id",
+    "candidate_rows",
+    "counter_uniform",
     "generator",
-    "stream_key",
     "splitmix64",
+    "standard_normals",
+    "stream_id",
+    "stream_key",
+    "uniforms",
     "user_key",
     "user_keys",
-    "counter_uniform",
-    "uniforms",
-    "standard_normals",
-    "candidate_rows",
 ]
 
 MASK = 0xFFFFFFFFFFFFFFFF
@@ -160,8 +162,18 @@ def candidate_rows(
     ``np.packbits(..., bitorder="little")``), holding only items below ``n_available`` (a user
     watches only available items); ``n_seen`` ``(B,)``: the bits set in each row, if known
     (else counted). Returns ``(candidates (B, n) int64 padded with -1,
-    number of candidates per row, draws consumed per row)``.
+    number of candidates per row, draws consumed per row)`` (all int64).
+
+    With the compiled kernels on (:func:`recsim.kernels.enabled`), the rows are computed by
+    :func:`recsim.kernels.draws.candidate_rows`, bit for bit the same; the NumPy code below is
+    the definition and runs when they are off.
     """
+    if kernels.enabled():
+        from .kernels import draws  # not at the top: it imports this module's constants
+
+        got = draws.candidate_rows(ukeys, counters, n, n_available, first, seen, n_seen)
+        if got is not None:  # None: arguments outside the kernel's domain
+            return got
     B = ukeys.shape[0]
     top = np.asarray(n_available, dtype=np.int64)
     lo = np.zeros(B, dtype=np.int64) if first is None else np.asarray(first, dtype=np.int64)
@@ -238,7 +250,7 @@ def candidate_rows(
 
 
 #: bits set in each byte value (np.bitwise_count needs NumPy 2)
-_POPCOUNT = np.array([bin(v).count("1") for v in range(256)], dtype=np.int64)
+_POPCOUNT = np.array([v.bit_count() for v in range(256)], dtype=np.int64)
 
 
 def _bit(seen: np.ndarray, ids: np.ndarray) -> np.ndarray:

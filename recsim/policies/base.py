@@ -14,6 +14,7 @@ from typing import Any, Callable, ClassVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from .. import kernels
 from ..catalog import ObservableItems
 
 __all__ = [
@@ -483,9 +484,33 @@ def top_k(candidates: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
     return candidates[order[:k]]
 
 
+_KERNEL_SCORES = (np.dtype(np.float64), np.dtype(np.float32))
+
+
 def top_k_rows(candidates: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
     """:func:`top_k` of every row of ``(B, c)`` candidates and scores, shape ``(B, min(k, c))``
-    — row for row the same slates."""
+    — row for row the same slates.
+
+    With the compiled kernels on (:mod:`recsim.kernels`) float scores are ranked by
+    :func:`recsim.kernels.ranking.top_k_rows`, which gives exactly the slates of the NumPy
+    code below (the definition), rows whose top ``k`` must take NaN scores excepted: those
+    are ranked by the NumPy code."""
+    if (k >= 1 and type(scores) is np.ndarray and type(candidates) is np.ndarray and scores.ndim == 2
+            and candidates.shape == scores.shape and scores.shape[1] > 0 and scores.dtype in _KERNEL_SCORES
+            and candidates.dtype.kind in "iuf" and candidates.dtype.isnative and kernels.enabled()):
+        from ..kernels import ranking
+
+        out = np.empty((scores.shape[0], min(k, scores.shape[1])), dtype=candidates.dtype)
+        left = ranking.top_k_rows(candidates, scores, out)
+        if left.any():  # NaN scores inside the top k: whichever NumPy's argpartition keeps
+            rows = np.flatnonzero(left)
+            out[rows] = _top_k_rows_numpy(candidates[rows], scores[rows], k)
+        return out
+    return _top_k_rows_numpy(candidates, scores, k)
+
+
+def _top_k_rows_numpy(candidates: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
+    """:func:`top_k_rows` in NumPy (rows are ranked independently of each other)."""
     negative = -scores
     B, n = scores.shape
     if k >= n:

@@ -23,6 +23,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from scipy.special import expit, log_expit
 
+from .. import kernels
 from ..catalog import ObservableItems
 from ..config import Duration
 from .base import (
@@ -457,6 +458,15 @@ class EngagementPolicy(ScoringPolicy):
         topic, mean_cls, activity = self.profiles_.of(request.user_id)
         f = request.features
         w, b, part = self._linear(f._items if type(f) is CandidateFeatures else None)
+        candidates = request.candidates
+        if part is not None and f._candidates is candidates and _kernel_ready(f._items, candidates, 1):
+            from ..kernels import ranking
+
+            items = f._items  # the compiled kernel: the same numbers without temporaries
+            lo, rel = np.empty(candidates.shape[0]), np.empty(candidates.shape[0])
+            if ranking.learned_row(items.topics, items.classifier, items.upload_time, part, candidates, topic,
+                                   float(mean_cls), float(activity), float(f._now), w, False, lo, rel):
+                return lo, rel
         e = f.classifier
         part = part.take(request.candidates) if part is not None else _item_part(w, b, e, f.length)
         rel = dot_last(f.topics, topic)
@@ -471,7 +481,29 @@ class EngagementPolicy(ScoringPolicy):
         mean_cls, activity, now = mean_cls[:, None], activity[:, None], batch.now[:, None]
         w, b, part = self._linear(items)
         candidates = batch.candidates
-        for rows in row_blocks(len(batch), candidates.shape[1] * items.topics.shape[1]):
+        if part is not None and _kernel_ready(items, candidates, 2):
+            from ..kernels import ranking
+
+            # the compiled kernel: no (rows, c, K) temporary, so blocks of about
+            # BLOCK_ELEMENTS scores (the caller's temporaries)
+            now_rows = np.ascontiguousarray(batch.now, dtype=float)
+            for rows in row_blocks(len(batch), candidates.shape[1]):
+                idx = candidates[rows]
+                lo, rel = np.empty(idx.shape), np.empty(idx.shape)
+                if ranking.learned_rows(items.topics, items.classifier, items.upload_time, part, idx, topic[rows],
+                                        mean_cls[rows, 0], activity[rows, 0], now_rows[rows], w, False, lo, rel):
+                    yield rows, idx, lo, rel
+                else:  # an item id out of range: NumPy's take raises its error
+                    yield next(self._numpy_blocks(batch, w, b, part, topic, mean_cls, activity, now, rows))
+            return
+        yield from self._numpy_blocks(batch, w, b, part, topic, mean_cls, activity, now,
+                                      *row_blocks(len(batch), candidates.shape[1] * items.topics.shape[1]))
+
+    @staticmethod
+    def _numpy_blocks(batch: RequestBatch, w, b, part, topic, mean_cls, activity, now, *blocks: slice):
+        """:meth:`_log_odds_blocks` of the rows ``blocks`` in NumPy (the definition)."""
+        items, candidates = batch.items, batch.candidates
+        for rows in blocks:
             idx = candidates[rows]
             e = items.classifier.take(idx)
             item = part.take(idx) if part is not None else _item_part(w, b, e, items.length.take(idx))
@@ -494,6 +526,16 @@ class EngagementPolicy(ScoringPolicy):
         out = np.zeros(batch.candidates.shape)
         if not self.model_.fitted:
             return out
+        items, candidates = batch.items, batch.candidates
+        w, _, part = self._linear(items)
+        if part is not None and _kernel_ready(items, candidates, 2):
+            from ..kernels import ranking
+
+            topic, mean_cls, activity = self.profiles_.of(batch.user_ids)
+            now = np.ascontiguousarray(batch.now, dtype=float)
+            if ranking.learned_rows(items.topics, items.classifier, items.upload_time, part, candidates, topic,
+                                    mean_cls, activity, now, w, True, out, np.empty((len(batch), 0))):
+                return out
         for rows, _, lo, _ in self._log_odds_blocks(batch):
             out[rows] = np.exp(np.minimum(lo, 30.0, out=lo), out=lo)
         return out
@@ -510,6 +552,20 @@ class EngagementPolicy(ScoringPolicy):
         if not self._vectorized(EngagementPolicy):
             return super().score_batch(batch, rngs)
         return self._predicted_rows(batch)
+
+
+def _kernel_ready(items: ObservableItems, candidates: np.ndarray, ndim: int) -> bool:
+    """Whether the compiled serving kernel (:mod:`recsim.kernels.ranking`) may score
+    ``candidates`` (``ndim`` dimensions) of ``items``: kernels on, and arrays it reads as
+    they are (float64 item arrays, signed integer ids)."""
+    return (kernels.enabled() and type(candidates) is np.ndarray and candidates.ndim == ndim
+            and candidates.dtype.kind == "i" and candidates.dtype.isnative
+            and _float_array(items.topics, 2) and _float_array(items.classifier, 1)
+            and _float_array(items.upload_time, 1))
+
+
+def _float_array(x, ndim: int) -> bool:
+    return type(x) is np.ndarray and x.ndim == ndim and x.dtype == np.float64
 
 
 def _item_part(w: np.ndarray, b: float, classifier: np.ndarray, length: np.ndarray) -> np.ndarray:

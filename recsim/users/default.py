@@ -22,6 +22,7 @@ from ..config import (
     ValueConfig,
     WatchConfig,
 )
+from .. import kernels
 from . import formulas as f
 from .components import (
     AllureModel,
@@ -52,6 +53,19 @@ __all__ = [
     "ValueChurn",
     "LinearSurvey",
 ]
+
+
+def _catalog_ids(items) -> np.ndarray | None:
+    """The ids of ``items`` as ``(B, c)`` when the compiled kernels can read the catalog's arrays
+    directly (kernels on, a catalog's :class:`ItemView` of ``(B,)`` or ``(B, c)`` ids);
+    None to compute with the formulas."""
+    if not kernels.enabled() or type(items) is not ItemView:
+        return None
+    catalog, ids = items.catalog, items.ids
+    if getattr(catalog, "topics", None) is None or not isinstance(ids, np.ndarray) \
+            or ids.ndim not in (1, 2) or ids.dtype.kind != "i":
+        return None
+    return ids.reshape(ids.shape[0], -1)
 
 
 class PopulationSampler(UserSampler):
@@ -97,6 +111,16 @@ class Allure(AllureModel):
     requires = ("theta", "appetite")
 
     def score(self, state: StateView, items: ItemView) -> dict[str, np.ndarray]:
+        ids = _catalog_ids(items)
+        if ids is not None:  # the compiled kernel: the same numbers, no (K, B, c) gather
+            from ..kernels.model import relevance_allure
+
+            p, catalog = self.params, items.catalog
+            r, A = relevance_allure(state["theta"], state["appetite"], catalog.topics,
+                                    catalog.extremeness, catalog.clickbait, ids,
+                                    p.w_r, p.w_e, p.w_c, p.delta, p.omega)
+            shape = np.shape(items.ids)
+            return {"relevance": r.reshape(shape), "allure": A.reshape(shape)}
         r = f.relevance(state["theta"], items.topics_by_topic)
         A = f.allure(r, items.extremeness, items.clickbait, align(state["appetite"], r), self.params)
         return {"relevance": r, "allure": A}
@@ -124,6 +148,17 @@ class LogitChoice(ChoiceModel):
         utility = A + f.position_term(A.shape[1], p.position_exponent)
         return f.logit_probabilities(utility, f.outside_utility(state["fatigue"], p.u0, p.phi_f), p.beta)
 
+    def click_probability_alone(self, state, terms):
+        """P(click) of each of ``c`` items shown alone in position 1, ``(B, c)``: the
+        probabilities above for ``B·c`` slates of one item (the logistic form, σ(β·(A + ℓ₁ −
+        U₀))), without repeating the users' state ``c`` times."""
+        p = self.params
+        A = terms["allure"]
+        B, c = A.shape
+        utility = A.reshape(B * c, 1) + f.position_term(1, p.position_exponent)
+        outside = np.repeat(f.outside_utility(state["fatigue"], p.u0, p.phi_f), c)
+        return f.logit_probabilities(utility, outside, p.beta)[:, 1].reshape(B, c)
+
 
 class LogNormalWatch(ResponseModel):
     """τ = min(L, T), log T ~ N(log L + μ_τ + α_A·A + α_W·(W − ½), σ_τ²) (``behaviour.watch``)."""
@@ -137,6 +172,13 @@ class LogNormalWatch(ResponseModel):
 
     def expected_watch_time(self, state, items, terms):
         A = terms["allure"]
+        ids = _catalog_ids(items)
+        if ids is not None:
+            from ..kernels.model import expected_watch_time
+
+            p, catalog = self.params, items.catalog
+            return expected_watch_time(catalog.length, catalog.log_length, ids, np.reshape(A, ids.shape),
+                                       state["wellbeing"], p.mu, p.alpha_a, p.alpha_w, p.sigma).reshape(A.shape)
         return f.expected_watch_time(items.length, items.log_length, A, align(state["wellbeing"], A), self.params)
 
 

@@ -231,6 +231,9 @@ class UserModel:
     def click_probability_alone(self, state: StateView, terms: dict[str, np.ndarray]) -> np.ndarray:
         """P(click) of each of ``c`` items if shown alone in position 1, ``(B, c)``: the
         choice model on ``B·c`` slates of one item each."""
+        own = getattr(self.choice, "click_probability_alone", None)
+        if own is not None and _built_in(self.choice):  # a built-in's shortcut: the same numbers
+            return own(state, terms)
         B, c = terms["allure"].shape
         single = {name: values.reshape(B * c, 1) for name, values in terms.items()}
         return self.choice.probabilities(state.repeat(c), single)[:, 1].reshape(B, c)

@@ -1,0 +1,272 @@
+"""The ranking kernels (recsim.kernels.ranking) give what the NumPy code gives, bit for bit and
+slate for slate: the top k of every row of scores (recsim.policies.base.top_k_rows) and the
+learned engagement ranker's serving scores, alone, in a batch, and in whole runs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+# the batched-serving tests' world, batches and fitted policies; the equivalence tests' tiny
+# scenario; the run folders' comparison
+from support import assert_same_outputs
+from test_engine_equivalence import BASE
+from test_engine_equivalence import CASES as ENGINE_CASES
+from test_policy_batch import DAY, feedbacks, make_policy, world  # noqa: F401
+
+from recsim import kernels
+from recsim.arrays import gather_dot
+from recsim.config import scenario_from_dict
+from recsim.experiment import run_experiment
+from recsim.kernels import ranking
+from recsim.policies.base import RequestBatch, batch_rows, rngs_rows, top_k_rows
+from recsim.policies.learned import _item_part, _log_odds
+
+LEARNED = ("engagement", "harm_penalized", "stated_preference")
+
+
+def numpy(function, *args, **kwargs):
+    with kernels.use("numpy"):
+        return function(*args, **kwargs)
+
+
+def same_bits(a, b) -> bool:
+    """Equal arrays, float for float (NaN payloads and the sign of zero included)."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    if a.dtype.kind == "f":
+        return np.array_equal(a.view(f"u{a.dtype.itemsize}"), b.view(f"u{b.dtype.itemsize}"))
+    return np.array_equal(a, b)
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """How many times each ranking kernel ran (and how many rows top_k_rows left to NumPy)."""
+    counts = {"top_k_rows": 0, "left": 0, "learned_rows": 0, "learned_row": 0}
+
+    def counting(name):
+        kernel = getattr(ranking, name)
+
+        def wrapper(*args):
+            counts[name] += 1
+            out = kernel(*args)
+            if name == "top_k_rows":
+                counts["left"] += int(out.sum())
+            return out
+
+        monkeypatch.setattr(ranking, name, wrapper)
+
+    for name in ("top_k_rows", "learned_rows", "learned_row"):
+        counting(name)
+    return counts
+
+
+def test_kernels_are_on_in_the_tests():
+    assert kernels.enabled(), "numba is a dev dependency: these tests compare the kernels with NumPy"
+
+
+# ----------------------------------------------------------------------------- top_k_rows
+def _scores(rng: np.random.Generator, B: int, c: int, kind: int) -> np.ndarray:
+    """Scores of one of several kinds: distinct, few values (many ties), specials mixed in
+    (±inf, ±0, NaN few or many), all NaN, all equal."""
+    if kind == 0:
+        return rng.standard_normal((B, c))
+    if kind == 5:
+        return np.full((B, c), np.nan)
+    if kind == 6:
+        return np.full((B, c), rng.choice([0.0, -0.0, 1.5, -np.inf, np.inf]))
+    s = rng.integers(-2, 3, size=(B, c)).astype(float)
+    if kind >= 2:
+        s[rng.random((B, c)) < 0.15] = np.inf
+        s[rng.random((B, c)) < 0.15] = -np.inf
+        s[rng.random((B, c)) < 0.15] = -0.0
+    if kind >= 3:
+        share = 0.05 if kind == 3 else rng.random()
+        s[rng.random((B, c)) < share] = np.nan
+    return s
+
+
+def _case(rng: np.random.Generator):
+    c = int(rng.choice([1, 2, 3, 5, 10, 11, 40, int(rng.integers(1, 250))]))
+    k = int(rng.choice([1, 2, c - 1, c, c + 1, 10, int(rng.integers(1, 2 * c + 2))]))
+    k = max(k, 1)
+    B = int(rng.integers(0, 9))
+    scores = _scores(rng, B, c, int(rng.integers(0, 7)))
+    if rng.random() < 0.2:
+        scores = scores.astype(np.float32)
+    candidates = np.array([rng.choice(10_000, c, replace=False) for _ in range(B)]).reshape(B, c)
+    candidates[rng.random((B, c)) < 0.1] = -1  # padded places: the caller's scores for them
+    return candidates.astype(np.int64), scores, k
+
+
+def test_top_k_rows_kernel_gives_the_numpy_slates(calls):
+    rng = np.random.default_rng(20240516)
+    for _ in range(6000):
+        candidates, scores, k = _case(rng)
+        expected = numpy(top_k_rows, candidates, scores, k)
+        got = top_k_rows(candidates, scores, k)
+        assert same_bits(got, expected), (candidates, scores, k, got, expected)
+    assert calls["top_k_rows"] == 6000
+    assert calls["left"] > 0  # rows whose top k takes NaN scores: ranked by the NumPy code
+
+
+@pytest.mark.parametrize("k", [1, 3, 10, 39, 40, 41])
+def test_top_k_rows_edge_rows(k):
+    """Rows of ties straddling the cut, every score equal, NaN before and after, infinities,
+    -0.0 against 0.0, and the columns of a wider array (a view that is not contiguous)."""
+    c = 40
+    rows = [
+        np.zeros(c), np.full(c, -0.0), np.where(np.arange(c) % 2, 0.0, -0.0), np.full(c, np.nan),
+        np.where(np.arange(c) < 5, np.nan, 1.0), np.where(np.arange(c) >= 35, np.nan, 1.0),
+        np.where(np.arange(c) % 3 == 0, np.nan, np.arange(c) % 4),
+        np.where(np.arange(c) % 2, np.inf, -np.inf), np.linspace(1, 0, c), np.linspace(0, 1, c),
+        np.r_[np.full(c - 1, -np.inf), np.nan], np.r_[np.nan, np.full(c - 1, np.inf)],
+        np.repeat([3.0, 2.0, 1.0, 0.0], 10), np.tile([1.0, 2.0], c // 2),
+    ]
+    scores = np.stack(rows)
+    wide = np.arange(len(rows) * (c + 5)).reshape(len(rows), c + 5) - 7
+    candidates = wide[:, :c]  # not contiguous, and read-only as the engine's
+    candidates.flags.writeable = False
+    expected = numpy(top_k_rows, candidates, scores, k)
+    assert same_bits(top_k_rows(candidates, scores, k), expected)
+    assert same_bits(top_k_rows(candidates, scores[:, ::-1], k), numpy(top_k_rows, candidates, scores[:, ::-1], k))
+
+
+def test_top_k_rows_of_other_scores_takes_the_numpy_code(calls):
+    """Integer scores, empty rows and k = 0 are left to the NumPy code (the same results, the
+    same errors)."""
+    rng = np.random.default_rng(3)
+    candidates = rng.permutation(50).reshape(5, 10)
+    for scores, k in ((rng.integers(-3, 3, (5, 10)), 4), (np.zeros((5, 0)), 3)):
+        cand = candidates[:, : scores.shape[1]]
+        assert same_bits(top_k_rows(cand, scores, k), numpy(top_k_rows, cand, scores, k))
+    with pytest.raises(ValueError):
+        top_k_rows(candidates, rng.random((5, 10)), 0)
+    assert calls["top_k_rows"] == 0
+
+
+# ----------------------------------------------------------------------------- learned serving
+@pytest.fixture(scope="module")
+def fitted(world, feedbacks):  # noqa: F811 - the imported fixtures
+    policies = {name: make_policy(world, name, {}, feedbacks) for name in LEARNED}
+    policies["harm_demote"] = make_policy(world, "harm_penalized", {"demote_above": 0.6}, feedbacks)
+    assert all(p.model_.fitted for p in policies.values())
+    assert policies["stated_preference"].survey_coef_ is not None
+    return policies
+
+
+@pytest.mark.parametrize("name", [*LEARNED, "harm_demote"])
+@pytest.mark.parametrize("n_rows,n_candidates", [(700, 200), (37, 40), (1, 1), (0, 40)])
+def test_learned_serving_is_the_numpy_code_bit_for_bit(world, fitted, calls, name, n_rows, n_candidates):  # noqa: F811
+    """Scores and slates of a batch (700 × 200 spans several blocks of rows), and of each of
+    its requests alone, with the kernels and with the NumPy code."""
+    policy = fitted[name]
+    batch, rngs = world.batch(n_rows=max(n_rows, 1), n_candidates=n_candidates, seed=n_rows)
+    if n_rows == 0:
+        none = np.zeros(0, dtype=np.int64)
+        batch, rngs = batch_rows(batch, none), rngs_rows(rngs, none)
+    scores = policy.score_batch(batch, rngs)
+    assert same_bits(scores, numpy(policy.score_batch, batch, rngs))
+    assert same_bits(policy.recommend_batch(batch, rngs), numpy(policy.recommend_batch, batch, rngs))
+    assert calls["learned_rows"] > 0 or n_rows == 0
+    for i in range(min(n_rows, 40)):
+        request = batch.request(i)
+        alone = policy.score(request, rngs[i])
+        assert same_bits(alone, scores[i])
+        assert same_bits(alone, numpy(policy.score, request, rngs[i]))
+        assert same_bits(policy.recommend(request, rngs[i]), numpy(policy.recommend, request, rngs[i]))
+    if n_rows:
+        assert calls["learned_row"] > 0
+
+
+def test_log_odds_and_relevance_alone_and_in_blocks(world, fitted):  # noqa: F811
+    policy = fitted["engagement"]
+    batch, _ = world.batch(n_rows=50, n_candidates=60, seed=8)
+    blocks = list(policy._log_odds_blocks(batch))
+    expected = numpy(lambda: list(policy._log_odds_blocks(batch)))
+    assert len(blocks) == len(expected)
+    for (rows, idx, lo, rel), (rows_n, idx_n, lo_n, rel_n) in zip(blocks, expected):
+        assert rows == rows_n and same_bits(idx, idx_n)
+        assert same_bits(lo, lo_n) and same_bits(rel, rel_n)
+    for i in range(len(batch)):
+        request = batch.request(i)
+        for got, want in zip(policy._log_odds(request), numpy(policy._log_odds, request)):
+            assert same_bits(got, want)
+        assert same_bits(policy.predicted_watch_minutes(request), numpy(policy.predicted_watch_minutes, request))
+
+
+def test_items_out_of_range_raise_numpys_error(world, fitted):  # noqa: F811
+    policy = fitted["engagement"]
+    batch, rngs = world.batch(n_rows=5, seed=9)
+    candidates = batch.candidates.copy()
+    candidates[3, 7] = world.n_items
+    bad = RequestBatch(batch.user_ids, batch.now, candidates, batch.histories,
+                       type(batch.features)(batch.items, candidates, batch.now), batch.slate_size, batch.items)
+    for backend in ("numba", "numpy"):
+        with kernels.use(backend), pytest.raises(IndexError):
+            policy.score_batch(bad, rngs)
+        with kernels.use(backend), pytest.raises(IndexError):
+            policy.score(bad.request(3), rngs[3])
+
+
+def test_learned_kernel_on_special_values():
+    """The kernel against the NumPy serving arithmetic (gather_dot, _item_part, _log_odds,
+    exp(min(·, 30))) with candidates uploaded later (negative age) or at the request (age
+    -0.0: np.maximum gives +0.0), NaN and infinite ages, NaN topics, log-odds above 30, the
+    last item as -1 (np.take's reading), and no topics at all (K = 0)."""
+    rng = np.random.default_rng(11)
+    for K in (0, 1, 3, 20):
+        n, B, c = 60, 9, 25
+        topics = rng.normal(size=(n, K))
+        topics[5, :1] = np.nan
+        classifier = rng.random(n)
+        length = rng.uniform(60, 3600, n)
+        upload = rng.uniform(-5 * DAY, 2 * DAY, n)
+        upload[:4] = [0.0, np.nan, np.inf, -np.inf]
+        candidates = np.stack([rng.choice(n, c, replace=False) for _ in range(B)])
+        candidates[0, :6] = [0, 1, 2, 3, 5, -1]
+        profile = rng.normal(size=(B, K))
+        mean_cls, activity = rng.random(B), rng.uniform(0, 8, B)
+        now = rng.uniform(0, 3 * DAY, B)
+        now[0] = -0.0  # minus the item uploaded at 0.0: age -0.0
+        for scale in (1.0, 40.0):  # 40: log-odds far above 30
+            w, b = rng.normal(size=10) * scale, float(rng.normal())
+            part = _item_part(w, b, classifier, length)
+            rel = gather_dot(topics, candidates, profile)
+            lo = _log_odds(w, part.take(candidates), rel, classifier.take(candidates),
+                           now[:, None] - upload.take(candidates), mean_cls[:, None], activity[:, None])
+            with np.errstate(all="ignore"):
+                predicted = np.exp(np.minimum(lo, 30.0))
+            got_lo, got_rel, got_pred = np.empty((B, c)), np.empty((B, c)), np.empty((B, c))
+            args = (topics, classifier, upload, part, candidates, profile, mean_cls, activity, now, w)
+            assert ranking.learned_rows(*args, False, got_lo, got_rel)
+            assert ranking.learned_rows(*args, True, got_pred, np.empty((B, 0)))
+            assert same_bits(got_lo, lo) and same_bits(got_rel, rel) and same_bits(got_pred, predicted)
+            for i in range(B):
+                one_lo, one_rel = np.empty(c), np.empty(c)
+                assert ranking.learned_row(topics, classifier, upload, part, candidates[i], profile[i],
+                                           mean_cls[i], activity[i], now[i], w, False, one_lo, one_rel)
+                assert same_bits(one_lo, lo[i]) and same_bits(one_rel, rel[i])
+            assert np.isnan(lo[0, 1]) and lo[0, 2] == lo[0, 2]  # NaN age stays NaN; -inf age is 0
+
+
+# ----------------------------------------------------------------------------- whole runs
+@pytest.mark.parametrize("engine,names", [("batched", LEARNED), ("reference", LEARNED[:2])])
+def test_runs_of_the_learned_rankers_are_the_same_with_and_without_kernels(tmp_path, calls, engine, names):
+    """A tiny scenario (the engine-equivalence one: retrains, surveys, uploads during the run)
+    with the learned rankers, retrained twice a day: every output table is the same."""
+    policies = [ENGINE_CASES[name] for name in names]
+    scenario = scenario_from_dict({**BASE, "engine": engine, "workers": 1, "policies": policies})
+    out = {}
+    for backend in ("numba", "numpy"):
+        before = dict(calls)
+        with kernels.use(backend):
+            out[backend] = run_experiment(scenario, tmp_path / backend, workers=1)
+        ran = {name: calls[name] - before[name] for name in calls}
+        if backend == "numba":  # the batched engine serves batches, the reference one requests
+            assert all(ran[name] > 0 for name in (("top_k_rows", "learned_rows") if engine == "batched"
+                                                  else ("learned_row",)))
+        else:
+            assert not any(ran.values())
+    assert_same_outputs(out["numba"], out["numpy"])
