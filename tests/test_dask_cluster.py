@@ -395,6 +395,7 @@ def _examples() -> dict[type, BaseException]:
     from recsim.config import PolicyParamError, ScenarioError
     from recsim.cluster_errors import ClusterSetupError, DaskMissing
     from recsim.distributed import FolderNotShared, SchedulerUnreachable
+    from recsim.kernels import KernelWarning
     from recsim.engine.batched import OnlinePolicyError
     from recsim.engine.stepped import UnsupportedScenario
     from recsim.engine.errors import (
@@ -446,6 +447,7 @@ def _examples() -> dict[type, BaseException]:
         FolderNotShared("/runs/.r.partial", ["tcp://10.0.0.2:40000"]),
         ClusterSetupError("the cluster cannot be used"),
         DaskMissing(),
+        KernelWarning("numba is not importable; recsim runs its NumPy code"),
     ]
     from recsim.users.scripted import build_rule
 

@@ -201,3 +201,22 @@ def test_use_switches_and_restores_and_refuses_unknown_backends():
     with pytest.raises(ValueError, match="numba, numpy"):
         with kernels.use("cuda"):
             pass
+
+
+def test_a_formula_replaced_at_run_time_turns_its_kernel_off(monkeypatch):
+    """A kernel stands for named formulas; once one is replaced (a mutation test, a reader's
+    variant) the component computes with the replacement, not with the kernel's copy."""
+    from recsim.users import formulas
+
+    catalog, state, rng = _catalog_and_state(11, 20)
+    ids = rng.integers(0, catalog.n_items, size=(20, 30))
+    allure = default.Allure(BehaviourConfig().allure)
+    with kernels.use("numba"):
+        before = allure.score(state, ItemView(catalog, ids))["allure"]
+        monkeypatch.setattr(formulas, "grip", lambda e, a, delta, omega: np.zeros(np.broadcast(e, a).shape))
+        assert not formulas.as_defined("grip") and formulas.as_defined("relevance")
+        after = allure.score(state, ItemView(catalog, ids))["allure"]
+    p = BehaviourConfig().allure
+    r = allure.score(state, ItemView(catalog, ids))["relevance"]
+    assert np.array_equal(after, p.w_r * r + p.w_c * catalog.clickbait[ids])
+    assert not np.array_equal(before, after)

@@ -4,7 +4,6 @@ by the property it breaks."""
 from __future__ import annotations
 
 import copy
-import time
 
 import numpy as np
 import pytest
@@ -18,10 +17,7 @@ from recsim.testing import POLICY_CHECKS, PolicyCheckError, check_policy
 # ----------------------------------------------------------------------------- built-ins
 @pytest.mark.parametrize("name", BUILTIN_POLICIES)
 def test_builtin_policy_conforms(name):
-    policy = resolve_policy(name)()
-    start = time.perf_counter()
-    check_policy(policy)
-    assert time.perf_counter() - start < 2.0, f"check_policy({name}) took too long"
+    check_policy(resolve_policy(name)())
 
 
 @pytest.mark.parametrize("name", BUILTIN_POLICIES)

@@ -57,7 +57,6 @@ def test_every_role_and_builtin_is_parametrized():
 @pytest.mark.parametrize("role, name", BUILTINS, ids=[f"{r}-{n}" for r, n in BUILTINS])
 def test_builtin_component_conforms(role, name):
     cls = builtin_components()[role][name]
-    start = time.perf_counter()
     if (role, name) in COMPANIONS:
         model = model_of(COMPANIONS[role, name])
         assert type(model.components[role]) is cls
@@ -69,7 +68,6 @@ def test_builtin_component_conforms(role, name):
     else:
         check_user_model(cls)  # a class, built with default parameters, in the default model
         check_user_model(model_of({role: name}), role)  # as a scenario builds it
-    assert time.perf_counter() - start < 2.0, f"check_user_model({name}) took too long"
 
 
 @pytest.mark.parametrize("user_model", [None, {"response": "budget_watch", "session": "time_budget"}, LTS,

@@ -55,11 +55,12 @@ __all__ = [
 ]
 
 
-def _catalog_ids(items) -> np.ndarray | None:
-    """The ids of ``items`` as ``(B, c)`` when the compiled kernels can read the catalog's arrays
-    directly (kernels on, a catalog's :class:`ItemView` of ``(B,)`` or ``(B, c)`` ids);
-    None to compute with the formulas."""
-    if not kernels.enabled() or type(items) is not ItemView:
+def _catalog_ids(items, formulas: tuple[str, ...]) -> np.ndarray | None:
+    """The ids of ``items`` as ``(B, c)`` when a compiled kernel standing for ``formulas``
+    (names in :mod:`.formulas`) can read the catalog's arrays directly: kernels on, the
+    formulas as defined (:func:`.formulas.as_defined`), a catalog's :class:`ItemView` of
+    ``(B,)`` or ``(B, c)`` ids. None to compute with the formulas themselves."""
+    if not kernels.enabled() or type(items) is not ItemView or not f.as_defined(*formulas):
         return None
     catalog, ids = items.catalog, items.ids
     if getattr(catalog, "topics", None) is None or not isinstance(ids, np.ndarray) \
@@ -111,7 +112,7 @@ class Allure(AllureModel):
     requires = ("theta", "appetite")
 
     def score(self, state: StateView, items: ItemView) -> dict[str, np.ndarray]:
-        ids = _catalog_ids(items)
+        ids = _catalog_ids(items, ("relevance", "grip", "allure"))
         if ids is not None:  # the compiled kernel: the same numbers, no (K, B, c) gather
             from ..kernels.model import relevance_allure
 
@@ -172,7 +173,7 @@ class LogNormalWatch(ResponseModel):
 
     def expected_watch_time(self, state, items, terms):
         A = terms["allure"]
-        ids = _catalog_ids(items)
+        ids = _catalog_ids(items, ("watch_log_mean", "capped_lognormal_mean", "expected_watch_time"))
         if ids is not None:
             from ..kernels.model import expected_watch_time
 

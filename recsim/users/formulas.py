@@ -419,3 +419,18 @@ def survey_score(mean_value, z, cfg):
     mean value (``cfg``: SurveyConfig; z standard normal). Halves round to even."""
     raw = cfg.intercept + cfg.slope * mean_value + cfg.noise * z
     return np.minimum(5.0, np.maximum(1.0, np.round(raw)))
+
+
+#: Every function above as this module defines it. Compiled kernels (:mod:`recsim.kernels`)
+#: repeat some of them operation by operation; they run only while those functions are still
+#: these (:func:`as_defined`), so a formula replaced at run time — by a test's mutation, or by a
+#: reader trying a variant — is what runs, through the NumPy code that calls it.
+_DEFINED = {name: globals()[name] for name in __all__}
+
+
+def as_defined(*names: str) -> bool:
+    """True if each formula ``names`` (names of this module's functions) is still the function
+    defined here, not a replacement assigned to the module since."""
+    module = globals()
+    return all(module[name] is _DEFINED[name] for name in names)
+
