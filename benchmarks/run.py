@@ -183,6 +183,18 @@ def _in_process(target, *args):
 
 
 # ----------------------------------------------------------------------------- main
+def _kernels_backend() -> str:
+    try:
+        from recsim import kernels
+    except ImportError:  # a recsim from before the kernels (an A/B against an older commit)
+        return "none"
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return kernels.backend()
+
+
 def _machine() -> dict:
     import numpy
     import simpy
@@ -208,6 +220,8 @@ def _machine() -> dict:
         "numpy": numpy.__version__,
         "simpy": simpy.__version__,
         "numba": numba_version,
+        # the engines' compiled kernels: "numba", or "numpy" (RECSIM_KERNELS=numpy, or no numba)
+        "kernels": _kernels_backend(),
         "recsim": getattr(recsim, "__version__", "unknown"),
         "commit": commit,
         "cpus": os.cpu_count(),

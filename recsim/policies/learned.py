@@ -297,22 +297,60 @@ class WeightedLogistic:
 
 
 class _TrainingWindow:
-    """Training rows of the last ``window`` seconds, batch by batch (float32 to save memory)."""
+    """Training rows of the last ``window`` seconds, batch by batch (float32 to save memory),
+    at most ``max_rows`` of them (None: all).
 
-    def __init__(self, window: float):
+    Every row gets a uniform key from the window's own generator when it arrives. While the
+    window holds more than ``max_rows`` rows, each batch keeps only its rows whose key is
+    below a threshold τ (the ``max_rows`` smallest keys of the window at the time); a batch's
+    τ only falls, so the rows it keeps are an independent Bernoulli(τ) sample of its rows, and
+    each counts with weight 1/τ (Horvitz–Thompson): weighted sums over the kept rows — the
+    fit's log-likelihood, gradient and Hessian — are unbiased for the sums over every row of
+    the window. Below ``max_rows`` nothing is dropped and τ = 1: the rows and weights are
+    exactly the window's. Memory is then bounded by ``max_rows`` rows, whatever the number of
+    users and the window's length."""
+
+    def __init__(self, window: float, max_rows: int | None = None, seed: int = 0):
         self.window = window
-        self.batches: list[tuple[float, np.ndarray, np.ndarray, np.ndarray]] = []
+        self.max_rows = max_rows
+        self.rng = np.random.default_rng([seed, 0x77696E64])  # its own stream: 'wind'
+        # [time, X (float32), clicked, weight, keys, tau]
+        self.batches: list[list] = []
 
-    def add(self, now: float, X: np.ndarray, clicked: np.ndarray, weight: np.ndarray) -> None:
+    def keys(self, n: int) -> tuple[np.ndarray, float]:
+        """Keys for ``n`` new rows and the threshold τ of their batch: 1, or lower when the
+        batch alone holds more than ``max_rows`` rows (so that its features need not all be
+        computed)."""
+        keys = self.rng.random(n)
+        if self.max_rows is None or n <= self.max_rows:
+            return keys, 1.0
+        return keys, float(np.partition(keys, self.max_rows)[self.max_rows])
+
+    def add(self, now: float, X: np.ndarray, clicked: np.ndarray, weight: np.ndarray,
+            keys: np.ndarray | None = None, tau: float = 1.0) -> None:
+        """Add a batch of rows (``keys``: theirs from :meth:`keys`, all below ``tau``), drop the
+        batches older than the window, and thin the window to ``max_rows`` rows."""
         if X.shape[0]:
-            self.batches.append((now, X.astype(np.float32), clicked, weight))
+            if keys is None:
+                keys = self.rng.random(X.shape[0])
+            self.batches.append([now, X.astype(np.float32), clicked, weight, keys, tau])
         self.batches = [b for b in self.batches if b[0] > now - self.window]
+        total = sum(b[1].shape[0] for b in self.batches)
+        if self.max_rows is None or total <= self.max_rows:
+            return
+        tau = float(np.partition(np.concatenate([b[4] for b in self.batches]), self.max_rows)[self.max_rows])
+        for b in self.batches:
+            if tau < b[5]:
+                keep = b[4] < tau
+                b[1], b[2], b[3], b[4], b[5] = b[1][keep], b[2][keep], b[3][keep], b[4][keep], tau
 
     def rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The window's rows: features (float64), clicked, weights (each divided by its batch's τ)."""
         if not self.batches:
             return np.empty((0, len(FEATURE_NAMES))), np.empty(0, bool), np.empty(0)
         X = np.vstack([b[1] for b in self.batches]).astype(float)
-        return X, np.concatenate([b[2] for b in self.batches]), np.concatenate([b[3] for b in self.batches])
+        weight = np.concatenate([b[3] if b[5] == 1.0 else b[3] / b[5] for b in self.batches])
+        return X, np.concatenate([b[2] for b in self.batches]), weight
 
 
 class EngagementParams(BaseModel):
@@ -324,6 +362,11 @@ class EngagementParams(BaseModel):
     l2: float = Field(1.0, ge=0.0, description="L2 penalty on standardized coefficients")
     profile_half_life: Duration = Field(3 * DAY, description="half-life of the user profile sums")
     min_clicks: int = Field(20, ge=1, description="clicks needed before the first model is used")
+    max_rows: Optional[int] = Field(
+        1_000_000, ge=1000,
+        description="train on at most this many rows of the window: beyond it, a uniform sample "
+                    "reweighted to stand for every row (null: all rows; memory then grows with "
+                    "users × window)")
     seed: int = Field(0, ge=0, description="seed of the negative subsampling")
 
 
@@ -340,7 +383,7 @@ class EngagementPolicy(ScoringPolicy):
         p = self.params
         self.context_ = context
         self.profiles_ = UserProfiles(context.n_users, context.n_topics, p.profile_half_life)
-        self.window_ = _TrainingWindow(p.window)
+        self.window_ = _TrainingWindow(p.window, p.max_rows, p.seed)
         self.model_ = WeightedLogistic(p.l2)
         self.sample_rng_ = np.random.default_rng(p.seed)
         self.n_fits_ = 0
@@ -350,9 +393,13 @@ class EngagementPolicy(ScoringPolicy):
         self.static_features_ = None
 
     # ---- training
-    def _training_rows(self, feedback: Feedback) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Features as served (user profiles as of the previous fit), labels and weights."""
-        keep = feedback.clicked | (self.sample_rng_.random(len(feedback)) < self.params.negative_rate)
+    def _training_rows(self, feedback: Feedback) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
+        """Features as served (user profiles as of the previous fit), labels, weights, and the
+        rows' keys and threshold in the training window (:class:`_TrainingWindow`)."""
+        keep = np.flatnonzero(feedback.clicked | (self.sample_rng_.random(len(feedback)) < self.params.negative_rate))
+        keys, tau = self.window_.keys(keep.shape[0])
+        if tau < 1.0:  # more new rows than the window may hold: features for a sample of them
+            keep, keys = keep[keys < tau], keys[keys < tau]
         users = feedback.user_id[keep]
         item = feedback.item_id[keep]
         clicked = feedback.clicked[keep]
@@ -365,7 +412,7 @@ class EngagementPolicy(ScoringPolicy):
         )
         minutes = feedback.watch_time[keep] / 60.0
         weight = np.where(clicked, minutes, 1.0 / self.params.negative_rate)
-        return X, clicked, weight
+        return X, clicked, weight, keys, tau
 
     def fit(self, feedback: Feedback, now: float) -> None:
         if len(feedback):
