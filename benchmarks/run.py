@@ -12,7 +12,7 @@ policy, population size and horizon of the workload, in its own process (so its 
 own) on one core, `--repeat` times; the table shows medians. The same run measures the ceilings
 on this machine (see benchmarks/ceilings.py): bare SimPy timeouts/s; a vectorized NumPy loop
 doing the per-decision arithmetic for all users at once; and one decision's arithmetic compiled
-with numba (the `bench` extra), once with a learned linear ranker's scoring and once with the
+with numba (a dependency of the package), once with a learned linear ranker's scoring and once with the
 engagement oracle's. Every rate is also given as a ratio to them: a learned-ranker workload to
 the learned compiled ceiling, an oracle workload to the oracle's. Without numba the compiled
 ceilings are reported as unavailable. See benchmarks/README.md for the workloads, the metrics

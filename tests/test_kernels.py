@@ -220,3 +220,24 @@ def test_a_formula_replaced_at_run_time_turns_its_kernel_off(monkeypatch):
     r = allure.score(state, ItemView(catalog, ids))["relevance"]
     assert np.array_equal(after, p.w_r * r + p.w_c * catalog.clickbait[ids])
     assert not np.array_equal(before, after)
+
+
+@pytest.mark.parametrize("users", [np.arange(50, dtype=np.int64), np.array([3, 7, 3, 0, 49], dtype=np.int64),
+                                   np.array([], dtype=np.int64), np.array([12], dtype=np.int64)])
+def test_draws_by_the_kernel_are_the_streams_numbers_and_advance_the_same_counters(users):
+    from recsim.users.state import Draws
+
+    def draw(backend):
+        draws = Draws.for_users(99, ("watch", "satisfaction"), users, n_users=50)
+        for stream in ("watch", "satisfaction"):
+            draws.counters[stream][:] = np.arange(50) % 7
+        with kernels.use(backend):
+            got = [draws.uniform("watch"), draws.normal("satisfaction"), draws.uniform("watch", users < 10),
+                   draws.normal("watch")]
+        return got, {s: c.copy() for s, c in draws.counters.items()}
+
+    (compiled, counters_c), (plain, counters_p) = draw("numba"), draw("numpy")
+    for a, b in zip(compiled, plain):
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+    for stream in counters_p:
+        assert np.array_equal(counters_c[stream], counters_p[stream])

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import jit as _njit
 
-__all__ = ["ndtr", "ndtri", "expit", "splitmix64", "uniform", "row_sum"]
+__all__ = ["expit", "ndtr", "ndtri", "next_uniforms", "row_sum", "splitmix64", "uniform"]
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -193,3 +193,24 @@ def row_sum(z, n):
     return total
 
 
+
+
+@_njit
+def next_uniforms(keys, counters, users, normal):
+    """The next draw of one stream for each of ``users`` ``(B,)``, as
+    :meth:`recsim.users.state.Draws.uniform` takes it: ``uniform(keys[u], counters[u])``,
+    then every user's counter advanced by one (all read before any is written, as NumPy's
+    fancy assignment does). ``normal``: the standard normal quantile of each uniform instead
+    (:meth:`~recsim.users.state.Draws.normal`). ``keys`` uint64 and ``counters`` int64, one
+    per user of the engine; returns ``(B,)`` floats."""
+    B = users.shape[0]
+    out = np.empty(B)
+    taken = np.empty(B, dtype=np.int64)
+    for i in range(B):
+        taken[i] = counters[users[i]]
+    for i in range(B):
+        counters[users[i]] = taken[i] + 1
+    for i in range(B):
+        x = uniform(keys[users[i]], taken[i])
+        out[i] = ndtri(x) if normal else x
+    return out

@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from .. import kernels
 from .. import rng as rngmod
 
 __all__ = ["UserState", "StateView", "ItemView", "Draws", "align", "gather_items"]
@@ -262,13 +263,38 @@ class Draws:
                 f"no per-user random stream {stream!r}: a component draws from a stream it does "
                 "not declare in its `streams`"
             ) from None
+        got = self._compiled(stream, ctr, users, False)
+        if got is not None:
+            return got
         c = ctr[users]
         ctr[users] = c + 1
         return rngmod.uniforms(self.keys[stream][users], c)
 
     def normal(self, stream: str, rows=None) -> np.ndarray:
         """The next standard normal of ``stream`` for each row (inverse CDF of one uniform)."""
+        ctr = self.counters.get(stream)
+        if ctr is not None:
+            got = self._compiled(stream, ctr, self._users(rows), True)
+            if got is not None:
+                return got
         return rngmod.standard_normals(self.uniform(stream, rows))
+
+    def _compiled(self, stream: str, ctr: np.ndarray, users: np.ndarray, normal: bool) -> np.ndarray | None:
+        """:meth:`uniform` (or :meth:`normal`) by the compiled kernel
+        (:func:`recsim.kernels.special.next_uniforms`: the same numbers, one call), or None when
+        the kernels are off or the arrays are not the engine's kind (NumPy then decides)."""
+        keys = self.keys[stream]
+        if not (kernels.enabled() and type(users) is np.ndarray and users.dtype == np.int64
+                and type(ctr) is np.ndarray and ctr.dtype == np.int64 and ctr.ndim == 1
+                and type(keys) is np.ndarray and keys.dtype == np.uint64 and keys.shape == ctr.shape
+                and ctr.flags.writeable and users.ndim == 1):
+            return None
+        n = ctr.shape[0]
+        if users.shape[0] and (users.max() >= n or users.min() < 0):
+            return None  # out of range: NumPy's indexing raises its error
+        from ..kernels.special import next_uniforms
+
+        return next_uniforms(keys, ctr, users, normal)
 
     def subset(self, rows) -> "Draws":
         """The draws of some rows of the batch."""
