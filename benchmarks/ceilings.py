@@ -180,11 +180,13 @@ def _require_numba() -> None:
 
 
 def _njit(function):
-    """``numba.njit`` (cached on disk, no fastmath, NumPy's error model: no division checks);
-    the plain Python function when numba is missing (never called then)."""
+    """``numba.njit`` (no fastmath, NumPy's error model: no division checks), not cached on
+    disk: the kernels call recsim's own (recsim/kernels/model.py), and numba's cache would not
+    notice a change there; the plain Python function when numba is missing (never called
+    then). The first, untimed call compiles."""
     if _numba is None:
         return function
-    return _numba.njit(cache=True, error_model="numpy")(function)
+    return _numba.njit(cache=False, error_model="numpy")(function)
 
 
 #: The fixed weights of the learned ranker's linear score, one per feature of
@@ -221,9 +223,9 @@ _IMPRESSION, _CLICK, _WATCHED = 1, 2, 3  # recsim.eventlog.EVENT_CODES
 # the special functions, the counter-based draws and the relevance loop are the engines' own
 # kernels (recsim.kernels): the ceiling runs the same compiled code the engines call
 from recsim.kernels.model import _relevances  # noqa: E402
-from recsim.kernels.special import expit as _expit  # noqa: E402
-from recsim.kernels.special import ndtr, ndtri, row_sum as _row_sum  # noqa: E402, F401
-from recsim.kernels.special import splitmix64 as _splitmix64, uniform as _uniform  # noqa: E402
+from recsim.kernels.model import expit as _expit  # noqa: E402
+from recsim.kernels.model import ndtr, ndtri, row_sum as _row_sum  # noqa: E402, F401
+from recsim.kernels.model import splitmix64 as _splitmix64, uniform as _uniform  # noqa: E402
 
 
 @_njit

@@ -1256,6 +1256,13 @@ def main() -> None:
         _DEBUG = True
         args = ["--debug", *(arg for arg in args if arg != "--debug")]
     _handle_termination()
+    from .kernels import KernelConfigError, _requested_backend
+
+    try:
+        _requested_backend()  # RECSIM_KERNELS: checked before any work (it does not import numba)
+    except KernelConfigError as exc:
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        sys.exit(EXIT_BAD_INPUT)
     try:
         app(args=args)
     except SystemExit:

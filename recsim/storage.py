@@ -205,12 +205,18 @@ def _versions() -> dict[str, str]:
     from importlib import metadata
 
     out = {"python": platform.python_version()}
-    for dist in ("recsim-engagement", "numpy", "pandas", "simpy", "pyarrow", "scipy"):
+    for dist in ("recsim-engagement", "numpy", "pandas", "simpy", "pyarrow", "scipy", "numba"):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             out[dist] = "unknown"
     return out
+
+
+def _kernels_backend() -> str:
+    from . import kernels
+
+    return kernels.backend()
 
 
 # ----------------------------------------------------------------------------- user code
@@ -388,6 +394,9 @@ class RunFolder:
             # sweep over it has each grid point's value in grid.csv)
             "event_sample": scenario.get("outputs", {}).get("event_sample", 1.0),
             "versions": _versions(),
+            # the engines' compiled kernels ("numba") or the NumPy code ("numpy"): the same
+            # outputs either way (tests/test_kernels.py), recorded for provenance
+            "kernels": _kernels_backend(),
             "code": user_code(scenario),
             "command": command if command is not None else sys.argv,
             "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

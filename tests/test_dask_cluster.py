@@ -395,7 +395,7 @@ def _examples() -> dict[type, BaseException]:
     from recsim.config import PolicyParamError, ScenarioError
     from recsim.cluster_errors import ClusterSetupError, DaskMissing
     from recsim.distributed import FolderNotShared, SchedulerUnreachable
-    from recsim.kernels import KernelWarning
+    from recsim.kernels import KernelConfigError, KernelWarning
     from recsim.engine.batched import OnlinePolicyError
     from recsim.engine.stepped import UnsupportedScenario
     from recsim.engine.errors import (
@@ -448,6 +448,7 @@ def _examples() -> dict[type, BaseException]:
         ClusterSetupError("the cluster cannot be used"),
         DaskMissing(),
         KernelWarning("numba is not importable; recsim runs its NumPy code"),
+        KernelConfigError("the environment variable RECSIM_KERNELS is 'off'"),
     ]
     from recsim.users.scripted import build_rule
 

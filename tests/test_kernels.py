@@ -23,7 +23,7 @@ from recsim import kernels
 from recsim import rng as rngmod
 from recsim.config import BehaviourConfig, scenario_from_dict
 from recsim.experiment import make_tasks, run_task
-from recsim.kernels import special
+from recsim.kernels import model as special
 from recsim.users import default
 from recsim.users.model import UserModel
 from recsim.users.state import ItemView, StateView
@@ -184,6 +184,7 @@ def test_without_numba_the_numpy_code_runs_with_one_warning(monkeypatch):
     monkeypatch.setattr(kernels, "_loaded", True)
     monkeypatch.setattr(kernels, "_IMPORT_ERROR", "ModuleNotFoundError: No module named 'numba'")
     monkeypatch.setattr(kernels, "_warned", False)
+    monkeypatch.delenv(kernels._WARNED, raising=False)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         assert not kernels.enabled()
@@ -191,6 +192,15 @@ def test_without_numba_the_numpy_code_runs_with_one_warning(monkeypatch):
         assert kernels.backend() == "numpy"
     messages = [str(w.message) for w in caught if issubclass(w.category, kernels.KernelWarning)]
     assert len(messages) == 1 and "numba is not importable" in messages[0] and "RECSIM_KERNELS" in messages[0]
+    # a worker process started afterwards inherits that it was shown, and stays quiet
+    import os
+
+    assert os.environ.get(kernels._WARNED) == "1"
+    monkeypatch.setattr(kernels, "_warned", False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert not kernels.enabled()
+    assert not [w for w in caught if issubclass(w.category, kernels.KernelWarning)]
 
 
 def test_use_switches_and_restores_and_refuses_unknown_backends():
@@ -241,3 +251,52 @@ def test_draws_by_the_kernel_are_the_streams_numbers_and_advance_the_same_counte
         assert a.dtype == b.dtype and np.array_equal(a, b)
     for stream in counters_p:
         assert np.array_equal(counters_c[stream], counters_p[stream])
+
+
+def test_no_kernel_calls_a_kernel_of_another_file():
+    """numba's disk cache checks only the file a function is defined in; a kernel compiled
+    against another kernel file's function would keep a stale copy after that file changes.
+    So a kernel file imports from its package only ``jit`` (and may import plain constants
+    from outside the package)."""
+    import ast
+
+    folder = Path(kernels.__file__).parent
+    for path in sorted(folder.glob("*.py")):
+        if path.name == "__init__.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                names = [alias.name for alias in node.names]
+                assert node.module is None and names == ["jit"], f"{path.name} imports {node.module} {names}"
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("recsim.kernels"):
+                raise AssertionError(f"{path.name} imports {node.module}")
+
+
+def test_a_bad_recsim_kernels_value_is_refused(monkeypatch):
+    monkeypatch.setenv("RECSIM_KERNELS", "off")
+    monkeypatch.setattr(kernels, "_requested", None)
+    with pytest.raises(kernels.KernelConfigError, match="RECSIM_KERNELS is 'off'; expected one of: numba, numpy"):
+        kernels.enabled()
+    monkeypatch.setattr(kernels, "_requested", None)  # the next test reads the environment afresh
+    monkeypatch.setenv("RECSIM_KERNELS", "NumPy ")
+    assert kernels.backend() == "numpy"
+    monkeypatch.setattr(kernels, "_requested", None)
+
+
+def test_the_cli_exits_2_on_a_bad_recsim_kernels_value():
+    import subprocess
+    import sys
+
+    env = {**__import__("os").environ, "RECSIM_KERNELS": "off"}
+    done = subprocess.run([sys.executable, "-m", "recsim", "validate", str(SCENARIOS / "baseline.yaml")],
+                          capture_output=True, text=True, env=env)
+    assert done.returncode == 2, done.stderr
+    assert "RECSIM_KERNELS is 'off'" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_use_reaches_worker_processes_through_the_environment():
+    import os
+
+    with kernels.use("numpy"):
+        assert os.environ["RECSIM_KERNELS"] == "numpy"
+    assert os.environ.get("RECSIM_KERNELS") in (None, "numba")

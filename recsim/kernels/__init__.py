@@ -11,10 +11,17 @@ it is the definition the kernels are tested against.
 Which code runs:
 
 * numba importable (a dependency of ``recsim-engagement``): the kernels, compiled on first use
-  and cached on disk (numba's ``cache=True``: next to this package, or in the user's cache
-  folder when the package folder is read-only), so later processes load them in milliseconds.
+  (about 15 s for all of them on a busy 2-core machine) and cached on disk (numba's
+  ``cache=True``: next to this package, or in the user's cache folder when the package folder
+  is read-only, or ``NUMBA_CACHE_DIR``), so later processes load them (about a second). With
+  nowhere to write, they are compiled in every process, with one warning.
+* a kernel calls only kernels of its own file: numba's cache checks only the file a function
+  is defined in, so a kernel compiled against another file's would go stale when that file
+  changes (``tests/test_kernels.py`` checks this rule).
 * ``RECSIM_KERNELS=numpy`` in the environment, or :func:`use` ``("numpy")``: the NumPy code.
-* numba not importable: the NumPy code, with one :class:`KernelWarning` saying so.
+  Any other value is an error (:class:`KernelConfigError`).
+* numba not importable: the NumPy code, with one :class:`KernelWarning` saying so (once per
+  run: worker processes started after it inherit that it was shown).
 
 Only the built-in pieces have kernels (the default user model's components, the built-in
 policies' scoring, the candidate draw). A user model or policy of one's own runs its own
@@ -28,7 +35,7 @@ import os
 import warnings
 from collections.abc import Callable, Iterator
 
-__all__ = ["KernelWarning", "enabled", "use", "backend", "jit", "NUMBA_VERSION"]
+__all__ = ["NUMBA_VERSION", "KernelConfigError", "KernelWarning", "backend", "enabled", "jit", "use"]
 
 
 class KernelWarning(UserWarning):
@@ -58,25 +65,42 @@ def _load():
 
 
 _CHOICES = ("numba", "numpy")
-_requested = os.environ.get("RECSIM_KERNELS", "numba").strip().lower() or "numba"
-if _requested not in _CHOICES:
-    warnings.warn(f"RECSIM_KERNELS={_requested!r} is not one of {', '.join(_CHOICES)}; using 'numba'",
-                  KernelWarning, stacklevel=2)
-    _requested = "numba"
+
+
+class KernelConfigError(ValueError):
+    """``RECSIM_KERNELS`` names no backend (bad input: the CLI exits 2)."""
+
+
+def _requested_backend() -> str:
+    name = os.environ.get("RECSIM_KERNELS", "numba").strip().lower() or "numba"
+    if name not in _CHOICES:
+        raise KernelConfigError(
+            f"the environment variable RECSIM_KERNELS is {name!r}; expected one of: {', '.join(_CHOICES)} "
+            "(numba: the compiled kernels, the default; numpy: the NumPy code)")
+    return name
+
+
+_requested: str | None = None  # read from the environment on first use
+#: set in the environment once the missing-numba warning was shown, so that worker processes
+#: started afterwards (they inherit the environment) do not repeat it
+_WARNED = "RECSIM_KERNELS_WARNED"
 _warned = False
 
 
 def enabled() -> bool:
     """True if the compiled kernels run (numba importable and not switched off)."""
-    global _warned
+    global _warned, _requested
+    if _requested is None:
+        _requested = _requested_backend()
     if _requested != "numba":
         return False
     if _load() is None:
-        if not _warned:
+        if not _warned and not os.environ.get(_WARNED):
             _warned = True
+            os.environ[_WARNED] = "1"
             warnings.warn(
                 f"numba is not importable ({_IMPORT_ERROR}); recsim runs its NumPy code instead of "
-                "its compiled kernels: the same results, several times slower. "
+                "its compiled kernels: the same results, slower. "
                 "Install numba (pip install numba), or set RECSIM_KERNELS=numpy to silence this.",
                 KernelWarning, stacklevel=3)
         return False
@@ -91,16 +115,22 @@ def backend() -> str:
 @contextlib.contextmanager
 def use(name: str) -> Iterator[None]:
     """Run the block with the kernels (``"numba"``) or the NumPy code (``"numpy"``) — for
-    tests and comparisons. In a worker process set ``RECSIM_KERNELS`` instead."""
+    tests and comparisons. Worker processes started inside the block inherit the choice
+    (``RECSIM_KERNELS`` is set for the block's duration). Raises ValueError for another name."""
     global _requested
     if name not in _CHOICES:
         raise ValueError(f"kernel backend must be one of {', '.join(_CHOICES)}, not {name!r}")
-    before = _requested
+    before, before_env = _requested, os.environ.get("RECSIM_KERNELS")
     _requested = name
+    os.environ["RECSIM_KERNELS"] = name
     try:
         yield
     finally:
         _requested = before
+        if before_env is None:
+            os.environ.pop("RECSIM_KERNELS", None)
+        else:
+            os.environ["RECSIM_KERNELS"] = before_env
 
 
 def jit(function: Callable) -> Callable:
@@ -111,4 +141,17 @@ def jit(function: Callable) -> Callable:
     numba = _load()
     if numba is None:
         return function
-    return numba.njit(cache=True, error_model="numpy", nogil=True)(function)
+    try:
+        return numba.njit(cache=True, error_model="numpy", nogil=True)(function)
+    except RuntimeError as exc:  # "cannot cache function ...: no locator available": nowhere to write
+        global _cache_warned
+        if not _cache_warned:
+            _cache_warned = True
+            warnings.warn(
+                f"numba cannot cache recsim's compiled kernels ({exc}); they are compiled again in "
+                "every process (slower start). Set NUMBA_CACHE_DIR to a writable folder to cache them.",
+                KernelWarning, stacklevel=2)
+        return numba.njit(cache=False, error_model="numpy", nogil=True)(function)
+
+
+_cache_warned = False

@@ -1,12 +1,24 @@
-"""Kernels of the default user model's heaviest terms, for a batch of users each facing ``c``
-items: what :class:`recsim.users.default.Allure` and
-:meth:`recsim.users.default.LogNormalWatch.expected_watch_time` compute with
-:mod:`recsim.users.formulas`, fused so that no ``(K, B, c)`` gather of topic vectors is made.
+"""Kernels of the user model: its special functions, its counter-based draws and its heaviest
+terms, operation for operation what recsim's NumPy code computes.
 
-Each kernel takes the catalog's own arrays and the item ids, and repeats the formulas'
-operations in their order (see each formula's docstring for the equation and its source in
-``docs/model.md``); ``tests/test_kernels.py`` checks them bit for bit against the formulas.
+* Cephes' ``ndtr`` and ``ndtri`` (as ``scipy.special`` has them) and ``expit``;
+* splitmix64 and the counter-based uniforms of :mod:`recsim.rng`, and the next draws of a
+  batch of users (:meth:`recsim.users.state.Draws.uniform` and ``normal``);
+* NumPy's pairwise summation along a contiguous axis;
+* the default model's relevance and allure, and its expected watch time (what
+  :class:`recsim.users.default.Allure` and
+  :meth:`recsim.users.default.LogNormalWatch.expected_watch_time` compute with
+  :mod:`recsim.users.formulas`), fused so that no ``(K, B, c)`` gather of topic vectors is made.
+
+They are one file because numba's cache checks only the file a function is defined in: a
+kernel that called another file's kernel could keep a stale copy of it.
+
+Sources: S. L. Moshier, *Cephes Math Library* 2.1 (1989; ``ndtri``) and 2.2 (1992; ``ndtr``,
+``erf``, ``erfc``); S. Vigna's splitmix64 finalizer; NumPy's ``pairwise_sum``
+(``numpy/_core/src/umath/loops_utils.h.src``); the model's equations in ``docs/model.md``.
+``tests/test_kernels.py`` checks each against the function it stands in for, bit for bit.
 """
+
 
 from __future__ import annotations
 
@@ -14,11 +26,210 @@ import math
 
 import numpy as np
 
-from . import jit
-from .special import ndtr
+from . import jit as _njit
+
+__all__ = ["expected_watch_time", "expit", "ndtr", "ndtri", "next_uniforms", "relevance_allure", "row_sum",
+           "splitmix64", "uniform"]
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_ONE = np.uint64(1)
+_S12, _S27, _S30, _S31 = (np.uint64(s) for s in (12, 27, 30, 31))
+_TO_UNIT = 2.0**-52
+
+# Cephes' rational approximation of the inverse normal CDF (S. L. Moshier, Cephes Math Library
+# 2.1, 1989; what scipy.special.ndtri computes): w + w³·R(w²)/S(w²) in the middle,
+# z − log(z)/z − P(1/z)/(z·Q(1/z)) with z = sqrt(−2 log y) in the tails.
+_NDTRI_P0 = np.array([-5.99633501014107895267e1, 9.80010754185999661536e1, -5.66762857469070293439e1,
+                      1.39312609387279679503e1, -1.23916583867381258016e0])
+_NDTRI_Q0 = np.array([1.95448858338141759834e0, 4.67627912898881538453e0, 8.63602421390890590575e1,
+                      -2.25462687854119370527e2, 2.00260212380060660359e2, -8.20372256168333339912e1,
+                      1.59056225126211695515e1, -1.18331621121330003142e0])
+_NDTRI_P1 = np.array([4.05544892305962419923e0, 3.15251094599893866154e1, 5.71628192246421288162e1,
+                      4.40805073893200834700e1, 1.46849561928858024014e1, 2.18663306850790267539e0,
+                      -1.40256079171354495875e-1, -3.50424626827848203418e-2, -8.57456785154685413611e-4])
+_NDTRI_Q1 = np.array([1.57799883256466749731e1, 4.53907635128879210584e1, 4.13172038254672030440e1,
+                      1.50425385692907503408e1, 2.50464946208309415979e0, -1.42182922854787788574e-1,
+                      -3.80806407691578277194e-2, -9.33259480895457427372e-4])
+_NDTRI_P2 = np.array([3.23774891776946035970e0, 6.91522889068984211695e0, 3.93881025292474443415e0,
+                      1.33303460815807542389e0, 2.01485389549179081538e-1, 1.23716634817820021358e-2,
+                      3.01581553508235416007e-4, 2.65806974686737550832e-6, 6.23974539184983293730e-9])
+_NDTRI_Q2 = np.array([6.02427039364742014255e0, 3.67983563856160859403e0, 1.37702099489081330271e0,
+                      2.16236993594496635890e-1, 1.34204006088543189037e-2, 3.28014464682127739104e-4,
+                      2.89247864745380683936e-6, 6.79019408009981274425e-9])
+_S2PI = 2.50662827463100050242e0
+_EXP_M2 = 0.13533528323661269189  # exp(-2)
+_SQRT1_2 = 0.70710678118654752440
+# Cephes' erf (x·T(x²)/U(x²), |x| ≤ 1) and erfc (e^(−x²)·P(x)/Q(x) below 8, R/S above; Cephes
+# Math Library 2.2, 1992), for ndtr
+_ERFC_P = np.array([2.46196981473530512524e-10, 5.64189564831068821977e-1, 7.46321056442269912687e0,
+                    4.86371970985681366614e1, 1.96520832956077098242e2, 5.26445194995477358631e2,
+                    9.34528527171957607540e2, 1.02755188689515710272e3, 5.57535335369399327526e2])
+_ERFC_Q = np.array([1.32281951154744992508e1, 8.67072140885989742329e1, 3.54937778887819891062e2,
+                    9.75708501743205489753e2, 1.82390916687909736289e3, 2.24633760818710981792e3,
+                    1.65666309194161350182e3, 5.57535340817727675546e2])
+_ERFC_R = np.array([5.64189583547755073984e-1, 1.27536670759978104416e0, 5.01905042251180477414e0,
+                    6.16021097993053585195e0, 7.40974269950448939160e0, 2.97886665372100240670e0])
+_ERFC_S = np.array([2.26052863220117276590e0, 9.39603524938001434673e0, 1.20489539808096656605e1,
+                    1.70814450747565897222e1, 9.60896809063285878198e0, 3.36907645100081516050e0])
+_ERF_T = np.array([9.60497373987051638749e0, 9.00260197203842689217e1, 2.23200534594684319226e3,
+                   7.00332514112805075473e3, 5.55923013010394962768e4])
+_ERF_U = np.array([3.35617141647503099647e1, 5.21357949780152679795e2, 4.59432382970980127987e3,
+                   2.26290000613890934246e4, 4.92673942608635921086e4])
+_MAXLOG = 7.09782712893383996843e2  # log(largest double)
 
 
-@jit
+@_njit
+def _polevl(x, coef):
+    """coef[0]·xⁿ + … + coef[n] by Horner's rule (Cephes' polevl)."""
+    ans = coef[0]
+    for i in range(1, coef.shape[0]):
+        ans = ans * x + coef[i]
+    return ans
+
+
+@_njit
+def _p1evl(x, coef):
+    """xⁿ + coef[0]·xⁿ⁻¹ + … + coef[n−1]: a leading coefficient of 1 (Cephes' p1evl)."""
+    ans = x + coef[0]
+    for i in range(1, coef.shape[0]):
+        ans = ans * x + coef[i]
+    return ans
+
+
+@_njit
+def ndtri(y0):
+    """The standard normal quantile of ``y0`` in (0, 1): Cephes' ndtri, operation for
+    operation (libm's log and sqrt), the algorithm scipy.special.ndtri uses."""
+    if y0 <= 0.0:
+        return -np.inf
+    if y0 >= 1.0:
+        return np.inf
+    negate = True
+    y = y0
+    if y > 1.0 - _EXP_M2:
+        y = 1.0 - y
+        negate = False
+    if y > _EXP_M2:
+        y = y - 0.5
+        y2 = y * y
+        x = y + y * (y2 * _polevl(y2, _NDTRI_P0) / _p1evl(y2, _NDTRI_Q0))
+        return x * _S2PI
+    x = math.sqrt(-2.0 * math.log(y))
+    x0 = x - math.log(x) / x
+    z = 1.0 / x
+    if x < 8.0:
+        x1 = z * _polevl(z, _NDTRI_P1) / _p1evl(z, _NDTRI_Q1)
+    else:
+        x1 = z * _polevl(z, _NDTRI_P2) / _p1evl(z, _NDTRI_Q2)
+    x = x0 - x1
+    return -x if negate else x
+
+
+@_njit
+def ndtr(a):
+    """The standard normal CDF: Cephes' ndtr with Cephes' own erf and erfc, operation for
+    operation (libm's exp), what scipy.special.ndtr computes (libm's erf and erfc are a little
+    faster but differ from it in the last bit)."""
+    x = a * _SQRT1_2
+    z = abs(x)
+    if z < _SQRT1_2:  # 0.5 + 0.5·erf(x), erf(x) = x·T(x²)/U(x²) for |x| ≤ 1
+        z2 = x * x
+        return 0.5 + 0.5 * (x * _polevl(z2, _ERF_T) / _p1evl(z2, _ERF_U))
+    if z < 1.0:  # erfc(z) = 1 − erf(z)
+        z2 = z * z
+        y = 1.0 - z * _polevl(z2, _ERF_T) / _p1evl(z2, _ERF_U)
+    else:  # erfc(z) = e^(−z²)·P(z)/Q(z) (R/S beyond 8)
+        e = -z * z
+        if e < -_MAXLOG:
+            y = 0.0
+        else:
+            e = math.exp(e)
+            if z < 8.0:
+                y = (e * _polevl(z, _ERFC_P)) / _p1evl(z, _ERFC_Q)
+            else:
+                y = (e * _polevl(z, _ERFC_R)) / _p1evl(z, _ERFC_S)
+    y = 0.5 * y
+    return 1.0 - y if x > 0.0 else y
+
+
+@_njit
+def expit(x):
+    """1 / (1 + e^−x) (scipy.special.expit)."""
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+@_njit
+def splitmix64(z):
+    z = z ^ (z >> _S30)
+    z = z * _M1
+    z = z ^ (z >> _S27)
+    z = z * _M2
+    return z ^ (z >> _S31)
+
+
+@_njit
+def uniform(key, counter):
+    """Draw ``counter`` (0-based) of the stream whose user key is ``key``: recsim.rng.uniforms."""
+    z = key + (np.uint64(counter) + _ONE) * _GOLDEN
+    return (np.float64(splitmix64(z) >> _S12) + 0.5) * _TO_UNIT
+
+
+@_njit
+def row_sum(z, n):
+    """The sum of ``z[:n]`` as NumPy's ``add.reduce`` along a contiguous axis adds it
+    (pairwise summation: 8 partial sums for 8 ≤ n ≤ 128), so that the choice probabilities
+    are the bits formulas.logit_probabilities computes."""
+    if n < 8:
+        total = 0.0
+        for i in range(n):
+            total += z[i]
+        return total
+    r0, r1, r2, r3, r4, r5, r6, r7 = z[0], z[1], z[2], z[3], z[4], z[5], z[6], z[7]
+    i = 8
+    while i < n - n % 8:
+        r0 += z[i]
+        r1 += z[i + 1]
+        r2 += z[i + 2]
+        r3 += z[i + 3]
+        r4 += z[i + 4]
+        r5 += z[i + 5]
+        r6 += z[i + 6]
+        r7 += z[i + 7]
+        i += 8
+    total = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        total += z[i]
+        i += 1
+    return total
+
+
+
+
+@_njit
+def next_uniforms(keys, counters, users, normal):
+    """The next draw of one stream for each of ``users`` ``(B,)``, as
+    :meth:`recsim.users.state.Draws.uniform` takes it: ``uniform(keys[u], counters[u])``,
+    then every user's counter advanced by one (all read before any is written, as NumPy's
+    fancy assignment does). ``normal``: the standard normal quantile of each uniform instead
+    (:meth:`~recsim.users.state.Draws.normal`). ``keys`` uint64 and ``counters`` int64, one
+    per user of the engine; returns ``(B,)`` floats."""
+    B = users.shape[0]
+    out = np.empty(B)
+    taken = np.empty(B, dtype=np.int64)
+    for i in range(B):
+        taken[i] = counters[users[i]]
+    for i in range(B):
+        counters[users[i]] = taken[i] + 1
+    for i in range(B):
+        x = uniform(keys[users[i]], taken[i])
+        out[i] = ndtri(x) if normal else x
+    return out
+
+
+# ----------------------------------------------------------------------------- the model's terms
+@_njit
 def relevance_allure(theta, appetite, topics, extremeness, clickbait, ids, w_r, w_e, w_c, delta, omega):
     """Relevance r = θ·x and allure A = w_r·r + w_e·g(e; a) + w_c·b of every item of every row.
 
@@ -43,7 +254,7 @@ def relevance_allure(theta, appetite, topics, extremeness, clickbait, ids, w_r, 
     return r, A
 
 
-@jit
+@_njit
 def _relevances(table, items, count, vector, out):
     """``out[j] = Σ_t table[items[j], t]·vector[t]`` for the first ``count`` items, each summed
     term by term in topic order (the benchmark's compiled ceiling runs this loop too)."""
@@ -76,7 +287,7 @@ def _relevances(table, items, count, vector, out):
         j += 1
 
 
-@jit
+@_njit
 def expected_watch_time(length, log_length, ids, A, W, mu, alpha_a, alpha_w, sigma):
     """E[min(L, T)] for log T ~ N(m, σ²), m = log L + μ_τ + α_A·A + α_W·(W − ½), of every item
     of every row, in seconds (:func:`recsim.users.formulas.expected_watch_time` and

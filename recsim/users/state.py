@@ -281,7 +281,7 @@ class Draws:
 
     def _compiled(self, stream: str, ctr: np.ndarray, users: np.ndarray, normal: bool) -> np.ndarray | None:
         """:meth:`uniform` (or :meth:`normal`) by the compiled kernel
-        (:func:`recsim.kernels.special.next_uniforms`: the same numbers, one call), or None when
+        (:func:`recsim.kernels.model.next_uniforms`: the same numbers, one call), or None when
         the kernels are off or the arrays are not the engine's kind (NumPy then decides)."""
         keys = self.keys[stream]
         if not (kernels.enabled() and type(users) is np.ndarray and users.dtype == np.int64
@@ -292,7 +292,7 @@ class Draws:
         n = ctr.shape[0]
         if users.shape[0] and (users.max() >= n or users.min() < 0):
             return None  # out of range: NumPy's indexing raises its error
-        from ..kernels.special import next_uniforms
+        from ..kernels.model import next_uniforms
 
         return next_uniforms(keys, ctr, users, normal)
 
