@@ -295,8 +295,13 @@ def test_the_cli_exits_2_on_a_bad_recsim_kernels_value():
 
 
 def test_use_reaches_worker_processes_through_the_environment():
-    import os
+    """A process started inside ``kernels.use("numpy")`` runs the NumPy code, one started
+    after it the kernels."""
+    import subprocess
+    import sys
 
+    probe = [sys.executable, "-c", "from recsim import kernels; print(kernels.backend())"]
     with kernels.use("numpy"):
-        assert os.environ["RECSIM_KERNELS"] == "numpy"
-    assert os.environ.get("RECSIM_KERNELS") in (None, "numba")
+        inside = subprocess.run(probe, capture_output=True, text=True, check=True).stdout.strip()
+    after = subprocess.run(probe, capture_output=True, text=True, check=True).stdout.strip()
+    assert (inside, after) == ("numpy", "numba")

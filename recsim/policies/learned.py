@@ -327,12 +327,10 @@ class _TrainingWindow:
         return keys, float(np.partition(keys, self.max_rows)[self.max_rows])
 
     def add(self, now: float, X: np.ndarray, clicked: np.ndarray, weight: np.ndarray,
-            keys: np.ndarray | None = None, tau: float = 1.0) -> None:
+            keys: np.ndarray, tau: float) -> None:
         """Add a batch of rows (``keys``: theirs from :meth:`keys`, all below ``tau``), drop the
         batches older than the window, and thin the window to ``max_rows`` rows."""
         if X.shape[0]:
-            if keys is None:
-                keys = self.rng.random(X.shape[0])
             self.batches.append([now, X.astype(np.float32), clicked, weight, keys, tau])
         self.batches = [b for b in self.batches if b[0] > now - self.window]
         total = sum(b[1].shape[0] for b in self.batches)

@@ -255,6 +255,15 @@ class Draws:
 
     def uniform(self, stream: str, rows=None) -> np.ndarray:
         """The next uniform in (0, 1) of ``stream`` for each row, shape ``(B,)``."""
+        return self._next(stream, rows, False)
+
+    def normal(self, stream: str, rows=None) -> np.ndarray:
+        """The next standard normal of ``stream`` for each row (inverse CDF of one uniform)."""
+        return self._next(stream, rows, True)
+
+    def _next(self, stream: str, rows, normal: bool) -> np.ndarray:
+        """The next draw of ``stream`` for each row: its uniform, or (``normal``) the standard
+        normal quantile of it; the rows' counters advance by one."""
         users = self._users(rows)
         try:
             ctr = self.counters[stream]
@@ -263,21 +272,13 @@ class Draws:
                 f"no per-user random stream {stream!r}: a component draws from a stream it does "
                 "not declare in its `streams`"
             ) from None
-        got = self._compiled(stream, ctr, users, False)
+        got = self._compiled(stream, ctr, users, normal)
         if got is not None:
             return got
         c = ctr[users]
         ctr[users] = c + 1
-        return rngmod.uniforms(self.keys[stream][users], c)
-
-    def normal(self, stream: str, rows=None) -> np.ndarray:
-        """The next standard normal of ``stream`` for each row (inverse CDF of one uniform)."""
-        ctr = self.counters.get(stream)
-        if ctr is not None:
-            got = self._compiled(stream, ctr, self._users(rows), True)
-            if got is not None:
-                return got
-        return rngmod.standard_normals(self.uniform(stream, rows))
+        u = rngmod.uniforms(self.keys[stream][users], c)
+        return rngmod.standard_normals(u) if normal else u
 
     def _compiled(self, stream: str, ctr: np.ndarray, users: np.ndarray, normal: bool) -> np.ndarray | None:
         """:meth:`uniform` (or :meth:`normal`) by the compiled kernel
