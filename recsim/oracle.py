@@ -10,10 +10,34 @@ from functools import cached_property
 
 import numpy as np
 
+from . import kernels
 from .users.model import UserModel
 from .users.state import ItemView, StateView, UserState
 
-__all__ = ["OracleView"]
+__all__ = ["OracleView", "block_elements"]
+
+#: (row, candidate) pairs an oracle computes at once with the NumPy code: its ``(K, rows, c)``
+#: gathers of topic vectors (~1.3 MB at K = 20) and ``(rows, c)`` temporaries stay in cache
+NUMPY_BLOCK = 1 << 13
+#: ... and when the compiled kernels compute the allure, which gathers no topic vectors: a
+#: block takes a whole batch of the usual size (~300 rows of 200 candidates), so Python's
+#: per-block work (a view, its state lookups, one call per quantity) is paid once per batch
+COMPILED_BLOCK = 1 << 16
+
+
+def block_elements(model: UserModel) -> int:
+    """How many (row, candidate) pairs to compute an :class:`OracleView` of at once with
+    ``model``: :data:`COMPILED_BLOCK` when its allure component is the default one and the
+    compiled kernels compute it (:func:`recsim.kernels.enabled`, its formulas as defined),
+    else :data:`NUMPY_BLOCK`. Only speed depends on it: a row's numbers do not depend on its
+    block."""
+    from .users import formulas
+    from .users.default import Allure
+
+    if kernels.enabled() and getattr(type(model.allure), "score", None) is Allure.score \
+            and formulas.as_defined("relevance", "grip", "allure"):
+        return COMPILED_BLOCK
+    return NUMPY_BLOCK
 
 
 class OracleView:

@@ -212,18 +212,16 @@ class AttributeOracle(Policy):
         return top_k_rows(batch.candidates, self._scores(values), batch.slate_size)
 
 
-#: Rows of a batch an oracle scores at once: ``(rows, c)`` temporaries of ~256 kB stay in cache.
-_ORACLE_BLOCK = 1 << 13
-
-
 def _block_scores(batch: RequestBatch, score) -> np.ndarray:
     """``score(view)`` of every row of ``batch``, computed on blocks of rows at once (each an
     :class:`~recsim.oracle.OracleView` of ``(rows, c)`` quantities, row for row those of
-    ``batch.oracle.view(i)``)."""
+    ``batch.oracle.view(i)``; as many rows as :func:`recsim.oracle.block_elements` says)."""
+    from ..oracle import block_elements
+
     o = batch.oracle
     if o is None:
         raise ValueError("an oracle policy needs batch.oracle (the hidden state of every row)")
     scores = np.empty(batch.candidates.shape)
-    for rows in row_blocks(len(batch), o.candidates.shape[1], _ORACLE_BLOCK):
+    for rows in row_blocks(len(batch), o.candidates.shape[1], block_elements(o.model)):
         scores[rows] = score(o.block(rows))
     return scores

@@ -66,7 +66,12 @@ def _catalog_ids(items, formulas: tuple[str, ...]) -> np.ndarray | None:
     if getattr(catalog, "topics", None) is None or not isinstance(ids, np.ndarray) \
             or ids.ndim not in (1, 2) or ids.dtype.kind != "i":
         return None
-    return ids.reshape(ids.shape[0], -1)
+    return ids if ids.ndim == 2 else ids.reshape(ids.shape[0], 1)  # (also for B = 0)
+
+
+def _floats(x, ndim: int) -> bool:
+    """True if ``x`` is a plain float64 array of ``ndim`` axes (what a kernel takes as is)."""
+    return type(x) is np.ndarray and x.dtype == np.float64 and x.ndim == ndim
 
 
 class PopulationSampler(UserSampler):
@@ -156,8 +161,15 @@ class LogitChoice(ChoiceModel):
         p = self.params
         A = terms["allure"]
         B, c = A.shape
+        F = state["fatigue"]
+        if kernels.enabled() and _floats(A, 2) and _floats(F, 1) and F.shape[0] == B \
+                and f.as_defined("position_term", "outside_utility", "logit_probabilities"):
+            from ..kernels.model import click_probability_alone  # the same numbers, one pass
+
+            return click_probability_alone(A, float(f.position_term(1, p.position_exponent)[0]), F,
+                                           float(p.u0), float(p.phi_f), float(p.beta))
         utility = A.reshape(B * c, 1) + f.position_term(1, p.position_exponent)
-        outside = np.repeat(f.outside_utility(state["fatigue"], p.u0, p.phi_f), c)
+        outside = np.repeat(f.outside_utility(F, p.u0, p.phi_f), c)
         return f.logit_probabilities(utility, outside, p.beta)[:, 1].reshape(B, c)
 
 

@@ -232,7 +232,9 @@ class UserModel:
         """P(click) of each of ``c`` items if shown alone in position 1, ``(B, c)``: the
         choice model on ``B·c`` slates of one item each."""
         own = getattr(self.choice, "click_probability_alone", None)
-        if own is not None and _built_in(self.choice):  # a built-in's shortcut: the same numbers
+        # a built-in's shortcut: the same numbers (not a plug-in's, even one that inherits it
+        # from a built-in and is held to its contract here: its own probabilities decide)
+        if own is not None and _built_in(self.choice) and not isinstance(self.choice, _Guarded):
             return own(state, terms)
         B, c = terms["allure"].shape
         single = {name: values.reshape(B * c, 1) for name, values in terms.items()}
