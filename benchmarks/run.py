@@ -105,12 +105,12 @@ def _workload(spec: dict, queue) -> None:
     })
 
 
-def _million(path: str, queue) -> None:
-    """benchmarks/million.yaml as it is (its own engine, policy and sizes), with progress."""
+def _million(path: str, overrides: tuple[str, ...], queue) -> None:
+    """benchmarks/million.yaml (its own engine, policy and sizes, with ``overrides``), with progress."""
     from recsim.config import load_scenario
     from recsim.experiment import make_tasks, run_task
 
-    sc = load_scenario(path)
+    sc = load_scenario(path, list(overrides))
     with tempfile.TemporaryDirectory() as tmp:
         task = make_tasks(sc, Path(tmp))[0]
         start = time.perf_counter()
@@ -138,6 +138,7 @@ def _million(path: str, queue) -> None:
         "days": sc.horizon / 86400,
         "engine": sc.engine,
         "policy": sc.policies[0].type,
+        "overrides": list(overrides),
     })
 
 
@@ -262,11 +263,14 @@ def main(argv: list[str] | None = None) -> dict:
                         help="run only these engines (repeatable; default: both)")
     parser.add_argument("--million", action="store_true",
                         help="run benchmarks/million.yaml (1M users x 7 days; about an hour) and nothing else")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                        help="with --million: a scenario override (repeatable), e.g. --set policies=[engagement] "
+                             "--set horizon=2d for the learned ranker over two days")
     parser.add_argument("--out", type=Path, help="write the JSON result here")
     args = parser.parse_args(argv)
 
     if args.million:
-        run = _in_process(_million, str(MILLION))
+        run = _in_process(_million, str(MILLION), tuple(args.overrides))
         run["decisions_per_second"] = round(run["decisions"] / run["wall_seconds"])
         run["target_peak_rss_mib"] = TARGET_MILLION_PEAK_MIB
         run["reached"] = run["peak_rss_mib"] <= TARGET_MILLION_PEAK_MIB

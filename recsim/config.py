@@ -945,12 +945,13 @@ MAX_BUCKETS = 10_000_000
 #: Most adaptations of the creators over a horizon (each writes a row per creator).
 MAX_ADAPTATIONS = 100_000
 # Measured on the batched engine (defaults, 20 topics, random policy, 2 cores): about 290
-# event rows per user-day with 10-item slates, about 250 bytes of memory per event row of the
-# current metrics bucket, ~6 KB per user, (3K + 10) floats per item with 50% overhead while
-# the catalog is built, 250 MB for the interpreter and libraries, 250,000 events per second
-# and 10 bytes of compressed Parquet per logged row.
+# event rows per user-day with 10-item slates, about 250 bytes of memory per watch of the
+# current metrics bucket (the bucket keeps its watches until it closes; benchmarks/million.yaml,
+# 1M users with 6-hour buckets, peaks at 2.4 GiB), ~6 KB per user, (3K + 10) floats per item
+# with 50% overhead while the catalog is built, 250 MB for the interpreter and libraries,
+# 250,000 events per second and 10 bytes of compressed Parquet per logged row.
 _EVENTS_PER_SESSION_SLOT = 300 / 1.5 / 12  # per (session rate per day) per (slate_size + 2)
-_BYTES_PER_BUCKET_EVENT = 250
+_BYTES_PER_BUCKET_WATCH = 250
 _BYTES_PER_USER = 8 * 550
 _BASE_BYTES = 250 * 2**20
 _EVENTS_PER_SECOND = 250_000
@@ -1102,7 +1103,8 @@ def estimate_resources(scenario: Scenario, machine_memory: int | None = -1) -> R
         item_bytes=items * (3 * k + 10) * 8 * 1.5,
         # + a bit per item and user for the watched items (recommender.exclude_watched)
         user_bytes=users * (_BYTES_PER_USER + 10 * k * 8 + (items / 8 if scenario.recommender.exclude_watched else 0)),
-        bucket_bytes=users * bucket_span / day * per_user_day * _BYTES_PER_BUCKET_EVENT,
+        # at most one watch per slate: _EVENTS_PER_SESSION_SLOT slates per session a day
+        bucket_bytes=users * bucket_span / day * _EVENTS_PER_SESSION_SLOT * sessions_per_day * _BYTES_PER_BUCKET_WATCH,
         metrics_bytes=buckets * _METRIC_ROWS_PER_BUCKET * _BYTES_PER_METRIC_ROW,
         events_per_task=events,
         simulated_events=simulated,

@@ -26,6 +26,7 @@ __all__ = [
     "counter_uniform",
     "generator",
     "splitmix64",
+    "splitmix64_array",
     "standard_normals",
     "stream_id",
     "stream_key",
@@ -68,7 +69,8 @@ def splitmix64(z: int) -> int:
     return z ^ (z >> 31)
 
 
-def _splitmix64_array(z: np.ndarray) -> np.ndarray:
+def splitmix64_array(z: np.ndarray) -> np.ndarray:
+    """:func:`splitmix64` of every element of ``z`` (a new uint64 array; ``z`` is not changed)."""
     z = z.astype(np.uint64, copy=True)
     with np.errstate(over="ignore"):
         z ^= z >> np.uint64(30)
@@ -98,7 +100,7 @@ def uniforms(ukey: int | np.ndarray, counters: np.ndarray) -> np.ndarray:
     """
     with np.errstate(over="ignore"):
         z = np.asarray(ukey, dtype=np.uint64) + (np.asarray(counters, dtype=np.uint64) + np.uint64(1)) * np.uint64(GOLDEN)
-    bits = _splitmix64_array(z) >> np.uint64(12)
+    bits = splitmix64_array(z) >> np.uint64(12)
     return (bits.astype(np.float64) + 0.5) * _TO_UNIT
 
 
@@ -131,7 +133,7 @@ def user_keys(key: int, users: np.ndarray) -> np.ndarray:
     """:func:`user_key` of many users at once (uint64)."""
     with np.errstate(over="ignore"):
         z = np.uint64(key) + (np.asarray(users, dtype=np.uint64) + np.uint64(1)) * np.uint64(GOLDEN)
-    return _splitmix64_array(z)
+    return splitmix64_array(z)
 
 
 def standard_normals(p: np.ndarray) -> np.ndarray:

@@ -8,7 +8,7 @@ import copy
 import numpy as np
 import pytest
 
-from recsim.policies.base import FunctionPolicy, Policy, PolicyContext, Request, ScoringPolicy, top_k
+from recsim.policies.base import FunctionPolicy, Policy, PolicyContext, Request, ScoringPolicy, observes_feedback, top_k
 from recsim.policies.builtin import PopularityPolicy, RandomPolicy
 from recsim.policies.registry import BUILTIN_POLICIES, resolve_policy
 from recsim.testing import POLICY_CHECKS, PolicyCheckError, check_policy
@@ -52,8 +52,24 @@ def test_rejects_what_is_not_a_policy():
 def test_every_failure_names_a_documented_property():
     assert set(POLICY_CHECKS) >= {
         "slate_length", "integer_ids", "no_duplicates", "subset_of_candidates", "request_unchanged",
-        "no_global_random", "deterministic", "picklable", "reset_clears_state",
+        "no_global_random", "deterministic", "picklable", "reset_clears_state", "observe_in_pieces",
     }
+
+
+@pytest.mark.parametrize("name", ["engagement", "harm_penalized"])
+def test_the_learned_rankers_learn_alike_from_feedback_in_pieces(name):
+    """With min_clicks 1 they fit a model on the checker's logged feedback, so the
+    observe_in_pieces check compares two fitted models, not two unfitted ones."""
+    from recsim.testing.policy import _FIT_TIME, _build_world
+
+    policy = resolve_policy(name)(min_clicks=1)
+    assert observes_feedback(policy)
+    check_policy(policy)
+    world = _build_world(0, 24)
+    fitted = copy.deepcopy(policy)
+    fitted.reset(world.context)
+    fitted.fit(world.feedback, _FIT_TIME)
+    assert fitted.model_.fitted
 
 
 # ----------------------------------------------------------------------------- good plug-ins
@@ -210,6 +226,22 @@ class CrashesOnEmptyFeedback(PopularityPolicy):
         super().fit(feedback, now)
 
 
+class CountsItsPieces(PopularityPolicy):
+    """Observes feedback as it is logged but learns how many pieces it came in: what it
+    serves depends on where the engine cut them."""
+
+    def reset(self, context):
+        super().reset(context)
+        self.pieces_ = 0
+
+    def observe(self, feedback):
+        self.pieces_ += 1
+
+    def recommend(self, request, rng):
+        slate = super().recommend(request, rng)
+        return np.roll(slate, self.pieces_)
+
+
 BROKEN = [
     (Duplicates, "no_duplicates"),
     (OutsideCandidates, "subset_of_candidates"),
@@ -227,6 +259,7 @@ BROKEN = [
     (HoldsGenerator, "picklable"),
     (ResetKeepsCounts, "reset_clears_state"),
     (CrashesOnEmptyFeedback, "interface"),
+    (CountsItsPieces, "observe_in_pieces"),
 ]
 
 

@@ -56,7 +56,8 @@ def simulate_batched(
     """Run one policy on one replication's world (mutated: pass a fresh world per run) with
     the batched engine; ``progress`` is called with the fraction of simulated time done.
     Event rows buffered between synchronization points are bounded by handing them over at
-    extra points (about ``max_rows`` rows at a time), which changes nothing else.
+    extra points (about ``max_rows`` rows at a time), which changes nothing else; so is the
+    feedback of a policy that takes it as it is logged (:meth:`Policy.observe`).
 
     What goes wrong in user code stops the run with a :class:`~recsim.engine.errors.TaskError`
     naming the task, the policy or component and the line of user code."""
@@ -83,7 +84,9 @@ def _simulate(guard: TaskGuard, world: World, spec: PolicySpec, events: EventLog
         while t - last > window:  # extra hand-over points
             last = last + window
             _advance(sim, last)
-            n_rows = len(sim.rows)
+            # the rows held until this point: event rows, and the feedback an observing policy
+            # takes at each flush (any other learning policy keeps it until the retrain)
+            n_rows = len(sim.rows) + (len(sim.feedback.rows) if sim.observes else 0)
             sim.flush(last)
             if n_rows > max_rows:
                 window = max(60.0, window / 2)

@@ -51,6 +51,7 @@ from ..policies.base import (
     RequestBatch,
     RequestRngs,
     learns_from_feedback,
+    observes_feedback,
     revise_items,
 )
 from ..plugins import definition_line, is_library_file, short_message, user_line
@@ -310,7 +311,11 @@ class Simulation:
                                                               item_topics))
                               for name, lo, hi in self.groups[1:]]
         # a policy that keeps the base class's no-op fit never reads the feedback: skip it
-        self.learns = learns_from_feedback(self.policy)
+        # (without retrains nothing would ever read the feedback: none is kept)
+        self.learns = learns_from_feedback(self.policy) and sc.recommender.retrain_interval > 0
+        # a policy that observes feedback as it is logged gets it at every flush (so it is
+        # kept only between flushes), and at a retrain what came since
+        self.observes = self.learns and observes_feedback(self.policy)
         self.on_feedback: Callable[[Feedback], None] | None = None
         self.feedback = _FeedbackRows()
         self.rows = _event_rows()
@@ -924,7 +929,12 @@ class Simulation:
 
     # ------------------------------------------------------------------ synchronization
     def flush(self, until: float) -> None:
-        """Hand the rows emitted before ``until`` to the event log and the metrics."""
+        """Hand the rows emitted before ``until`` to the event log and the metrics, and the
+        feedback emitted before it to a policy that observes it (:meth:`Policy.observe`)."""
+        if self.observes:
+            feedback = self.feedback.take(until)
+            if len(feedback) or len(feedback.surveys["time"]):
+                self._policy_call("policy", "observe", until, self.policy.observe, feedback)
         cols = self.rows.take_before(until)
         if cols is None:
             return

@@ -396,7 +396,22 @@ class Policy:
         return [self.recommend(batch.request(i), rngs[i]) for i in range(len(batch))]
 
     def fit(self, feedback: Feedback, now: float) -> None:
-        """Learn from the feedback logged since the previous call (on the retrain schedule)."""
+        """Learn from the feedback logged since the previous call (on the retrain schedule);
+        for a policy that defines :meth:`observe` as well, since the previous ``observe``."""
+
+    def observe(self, feedback: Feedback) -> None:
+        """Take feedback as it is logged, between retrains (optional; the default does
+        nothing and the engines then keep all the feedback until ``fit`` is given it).
+
+        A policy that defines it (and whose ``fit`` is defined in the same class or above it)
+        gets every row of feedback once: through ``observe``, in calls in time order at points
+        the engine chooses, or through the next ``fit``, which is given what was logged since
+        the last ``observe``. The engine then keeps only the feedback of the last interval
+        between such points, so memory does not grow with the users × the retrain interval.
+        What the policy learns must not depend on where the calls split the feedback (both
+        engines, and any number of workers, split it differently): a running sum over
+        rows, in time order per user, or a sample by keys that are the rows' own, do not.
+        :meth:`~recsim.policies.learned.EngagementPolicy.observe` is an example."""
 
     def update(self, feedback: Feedback) -> None:
         """Learn from one event as it happens (only called for ``online`` policies)."""
@@ -536,6 +551,17 @@ def _top_k_rows_numpy(candidates: np.ndarray, scores: np.ndarray, k: int) -> np.
 from ..arrays import BLOCK_ELEMENTS, dot_last, gather_dot, row_blocks, sum_first, vector_norm  # noqa: E402, F401
 
 
+def observes_feedback(policy: Policy) -> bool:
+    """True if ``policy`` takes its feedback as it is logged (:meth:`Policy.observe`): it
+    defines ``observe``, and its ``fit`` is defined in that class or above it (a subclass
+    that overrides ``fit`` alone expects all the feedback since the last retrain in it)."""
+    if "fit" in vars(policy) or "observe" in vars(policy):
+        return False
+    mro = type(policy).__mro__
+    owner = {name: next(c for c in mro if name in vars(c)) for name in ("fit", "observe")}
+    return owner["observe"] is not Policy and issubclass(owner["observe"], owner["fit"])
+
+
 def learns_from_feedback(policy: Policy) -> bool:
     """True if ``policy`` overrides :meth:`Policy.fit` (a policy that keeps the base class's
     no-op ``fit`` never reads the feedback)."""
@@ -575,4 +601,4 @@ def rngs_rows(rngs: RequestRngs, rows: np.ndarray | slice) -> RequestRngs:
     return rngs.rows(rngs.users[rows], rngs.counters[rows])
 
 
-__all__ += ["BLOCK_ELEMENTS", "batch_rows", "learns_from_feedback", "dot_last", "gather_dot", "rngs_rows", "row_blocks", "sum_first", "vector_norm"]
+__all__ += ["BLOCK_ELEMENTS", "batch_rows", "learns_from_feedback", "observes_feedback", "dot_last", "gather_dot", "rngs_rows", "row_blocks", "sum_first", "vector_norm"]

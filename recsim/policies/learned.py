@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from scipy.special import expit, log_expit
 
 from .. import kernels
+from .. import rng as rngmod
 from ..catalog import ObservableItems
 from ..config import Duration
 from .base import (
@@ -78,6 +79,13 @@ CLASSIFIER_FEATURES = (
 )
 
 
+def _compact(ids: np.ndarray) -> np.ndarray:
+    """Integer ids as int32 when they fit (half the memory, the same values)."""
+    if ids.dtype != np.int32 and ids.shape[0] and -(2**31) <= ids.min() and ids.max() < 2**31:
+        return ids.astype(np.int32)
+    return ids
+
+
 class UserProfiles:
     """Per-user features recomputed from feedback at each fit: exponentially decayed sums of
     watch time, watch-time-weighted observable topics and classifier scores.
@@ -93,6 +101,7 @@ class UserProfiles:
         self.watch = np.zeros(n_users)
         self.time = 0.0
         self._one: dict[int, tuple[np.ndarray, float, float]] = {}  # of(user) since the last update
+        self._pending: list[tuple[np.ndarray, ...]] = []  # watches observed since the last update
 
     def _grow(self, n: int) -> None:
         if n <= self.watch.shape[0]:
@@ -113,22 +122,39 @@ class UserProfiles:
         unit = topic / norm if norm > 0 else np.zeros(self.n_topics)
         return unit, float(self.classifier[user]) / watch, float(np.log1p(watch / 60.0))
 
-    def update(self, feedback: Feedback, items: ObservableItems, now: float) -> None:
-        """Decay to ``now`` and add the watches in ``feedback``."""
+    def observe(self, feedback: Feedback) -> None:
+        """Keep the watches (clicked rows) of ``feedback`` for the next :meth:`update`: the
+        user, item, watch time and time of each, in the order given. Calls in time order
+        keep each user's watches in time order, as one call with all of them would."""
+        clicked = feedback.clicked
+        if clicked.any():
+            self._pending.append((_compact(feedback.user_id[clicked]), _compact(feedback.item_id[clicked]),
+                                  feedback.watch_time[clicked], feedback.time[clicked]))
+
+    def update(self, feedback: Feedback | None, items: ObservableItems, now: float) -> None:
+        """Decay to ``now`` and add the watches observed since the last update and those in
+        ``feedback`` (None: none more)."""
+        if feedback is not None:
+            self.observe(feedback)
         self._one = {}
         decay = 0.5 ** ((now - self.time) / self.half_life) if self.time else 1.0
         self.topic *= decay
         self.classifier *= decay
         self.watch *= decay
         self.time = now
-        clicked = feedback.clicked
-        if not clicked.any():
+        pending, self._pending = self._pending, []
+        if not pending:
             return
-        users = feedback.user_id[clicked]
-        item = feedback.item_id[clicked]
-        tau = feedback.watch_time[clicked] * 0.5 ** ((now - feedback.time[clicked]) / self.half_life)
+        users, item, watch_time, time = (np.concatenate(a) for a in zip(*pending))
+        # each watch decayed from its own time; a user's watches are added in time order
+        tau = watch_time * 0.5 ** ((now - time) / self.half_life)
         self._grow(int(users.max()) + 1)
-        np.add.at(self.topic, users, tau[:, None] * items.topics[item])
+        # the (watches, K) products a block of rows at a time (the same sums in the same
+        # order: a temporary of ~16 MB, not of gigabytes at a million users)
+        step = max(1, (1 << 21) // max(self.n_topics, 1))
+        for lo in range(0, users.shape[0], step):
+            rows = slice(lo, lo + step)
+            np.add.at(self.topic, users[rows], tau[rows, None] * items.topics[item[rows]])
         np.add.at(self.classifier, users, tau * items.classifier[item])
         np.add.at(self.watch, users, tau)
 
@@ -296,42 +322,88 @@ class WeightedLogistic:
         return w, float(self.coef[0] - dot_last(self.mean, w))
 
 
+def row_uniforms(key: int, user_id: np.ndarray, time: np.ndarray, position: np.ndarray,
+                 clicked: np.ndarray) -> np.ndarray:
+    """A uniform in (0, 1) for each feedback row ``(n,)``, a function of ``key`` and of the
+    row alone (its user, time, position and whether it was clicked, which together tell the
+    rows of a run apart): the same for a row whatever other rows come with it, so a sample
+    taken by these uniforms does not depend on how the feedback is split into calls or
+    ordered. Counter-based (:func:`recsim.rng.uniforms`), no generator state."""
+    with np.errstate(over="ignore"):
+        bits = np.ascontiguousarray(time, dtype=np.float64).view(np.uint64)
+        counters = rngmod.splitmix64_array(bits) ^ (
+            np.asarray(position, dtype=np.uint64) * np.uint64(2) + np.asarray(clicked, dtype=np.uint64))
+    return rngmod.uniforms(rngmod.user_keys(key, user_id), counters)
+
+
 class _TrainingWindow:
     """Training rows of the last ``window`` seconds, batch by batch (float32 to save memory),
     at most ``max_rows`` of them (None: all).
 
-    Every row gets a uniform key from the window's own generator when it arrives. While the
-    window holds more than ``max_rows`` rows, each batch keeps only its rows whose key is
-    below a threshold τ (the ``max_rows`` smallest keys of the window at the time); a batch's
-    τ only falls, so the rows it keeps are an independent Bernoulli(τ) sample of its rows, and
-    each counts with weight 1/τ (Horvitz–Thompson): weighted sums over the kept rows — the
-    fit's log-likelihood, gradient and Hessian — are unbiased for the sums over every row of
-    the window. Below ``max_rows`` nothing is dropped and τ = 1: the rows and weights are
-    exactly the window's. Memory is then bounded by ``max_rows`` rows, whatever the number of
-    users and the window's length."""
+    Rows arrive through :meth:`observe`, as the feedback is logged, into the batch of the next
+    fit; :meth:`close` ends that batch at the fit. Every row carries a uniform key that is a
+    function of the row alone (:func:`row_uniforms`). While the window holds more than
+    ``max_rows`` rows, each batch keeps only its rows whose key is below a threshold τ (the
+    ``max_rows`` smallest keys at the time); a batch's τ only falls, so the rows it keeps are
+    an independent Bernoulli(τ) sample of its rows, and each counts with weight 1/τ
+    (Horvitz–Thompson): weighted sums over the kept rows — the fit's log-likelihood, gradient
+    and Hessian — are unbiased for the sums over every row of the window. Below ``max_rows``
+    nothing is dropped and τ = 1: the rows and weights are exactly the window's.
 
-    def __init__(self, window: float, max_rows: int | None = None, seed: int = 0):
+    The batch being filled is thinned the same way while it grows (to ``max_rows`` rows once
+    it holds twice as many), so memory is bounded by about ``3·max_rows`` rows whatever the
+    number of users, the window's length and the time between fits; and since the keys are
+    the rows' own and a closed batch is sorted (by time, non-clicked first, position), the
+    rows kept, their order and so the fit do not depend on how the feedback was split into
+    calls of :meth:`observe`."""
+
+    def __init__(self, window: float, max_rows: int | None = None):
         self.window = window
         self.max_rows = max_rows
-        self.rng = np.random.default_rng([seed, 0x77696E64])  # its own stream: 'wind'
         # [time, X (float32), clicked, weight, keys, tau]
         self.batches: list[list] = []
+        # the batch being filled: chunks of [X (float32), clicked, weight, keys, time, position]
+        self.pending: list[list[np.ndarray]] = []
+        self.n_pending = 0
+        self.tau = 1.0  # the threshold of the batch being filled: later rows need a key below it
 
-    def keys(self, n: int) -> tuple[np.ndarray, float]:
-        """Keys for ``n`` new rows and the threshold τ of their batch: 1, or lower when the
-        batch alone holds more than ``max_rows`` rows (so that its features need not all be
-        computed)."""
-        keys = self.rng.random(n)
-        if self.max_rows is None or n <= self.max_rows:
-            return keys, 1.0
-        return keys, float(np.partition(keys, self.max_rows)[self.max_rows])
+    def observe(self, X: np.ndarray, clicked: np.ndarray, weight: np.ndarray, keys: np.ndarray,
+                time: np.ndarray, position: np.ndarray) -> None:
+        """Add rows to the batch being filled: features ``(n, F)``, clicked, weights, keys
+        (:func:`row_uniforms`), and the time and position that order a closed batch. Rows
+        whose key is not below :attr:`tau` are left out (a caller may leave them out before
+        computing their features)."""
+        keep = keys < self.tau
+        if not keep.all():
+            X, clicked, weight, keys, time, position = (a[keep] for a in (X, clicked, weight, keys, time, position))
+        if keys.shape[0] == 0:
+            return
+        self.pending.append([X.astype(np.float32), clicked, weight, keys, time, position])
+        self.n_pending += keys.shape[0]
+        if self.max_rows is not None and self.n_pending > 2 * self.max_rows:
+            self._thin_pending()
 
-    def add(self, now: float, X: np.ndarray, clicked: np.ndarray, weight: np.ndarray,
-            keys: np.ndarray, tau: float) -> None:
-        """Add a batch of rows (``keys``: theirs from :meth:`keys`, all below ``tau``), drop the
-        batches older than the window, and thin the window to ``max_rows`` rows."""
-        if X.shape[0]:
-            self.batches.append([now, X.astype(np.float32), clicked, weight, keys, tau])
+    def _thin_pending(self) -> None:
+        """Keep the ``max_rows`` rows of the batch being filled with the smallest keys."""
+        if self.max_rows is None or self.n_pending <= self.max_rows:
+            return
+        cols = [np.concatenate(c) for c in zip(*self.pending)]
+        tau = float(np.partition(cols[3], self.max_rows)[self.max_rows])
+        keep = cols[3] < tau
+        self.pending = [[c[keep] for c in cols]]
+        self.n_pending = int(keep.sum())
+        self.tau = tau
+
+    def close(self, now: float) -> None:
+        """End the batch being filled (the fit at ``now``): its rows, sorted by time, then
+        non-clicked first, then position, join the window; batches older than the window are
+        dropped and the window is thinned to ``max_rows`` rows."""
+        self._thin_pending()
+        if self.pending:
+            X, clicked, weight, keys, time, position = (np.concatenate(c) for c in zip(*self.pending))
+            order = np.lexsort((position, clicked, time))
+            self.batches.append([now, X[order], clicked[order], weight[order], keys[order], self.tau])
+        self.pending, self.n_pending, self.tau = [], 0, 1.0
         self.batches = [b for b in self.batches if b[0] > now - self.window]
         total = sum(b[1].shape[0] for b in self.batches)
         if self.max_rows is None or total <= self.max_rows:
@@ -381,9 +453,11 @@ class EngagementPolicy(ScoringPolicy):
         p = self.params
         self.context_ = context
         self.profiles_ = UserProfiles(context.n_users, context.n_topics, p.profile_half_life)
-        self.window_ = _TrainingWindow(p.window, p.max_rows, p.seed)
+        self.window_ = _TrainingWindow(p.window, p.max_rows)
         self.model_ = WeightedLogistic(p.l2)
-        self.sample_rng_ = np.random.default_rng(p.seed)
+        # the row keys of the negative subsample and of the training window's sample
+        self.sample_keys_ = (rngmod.stream_key(p.seed, 0, "learned:negatives"),
+                             rngmod.stream_key(p.seed, 0, "learned:window"))
         self.n_fits_ = 0
         # serving caches, rebuilt on demand: the log-odds terms of the current model
         # (_linear) and the item columns of the feature matrix (features)
@@ -391,35 +465,52 @@ class EngagementPolicy(ScoringPolicy):
         self.static_features_ = None
 
     # ---- training
-    def _training_rows(self, feedback: Feedback) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
-        """Features as served (user profiles as of the previous fit), labels, weights, and the
-        rows' keys and threshold in the training window (:class:`_TrainingWindow`)."""
-        keep = np.flatnonzero(feedback.clicked | (self.sample_rng_.random(len(feedback)) < self.params.negative_rate))
-        keys, tau = self.window_.keys(keep.shape[0])
-        if tau < 1.0:  # more new rows than the window may hold: features for a sample of them
-            keep, keys = keep[keys < tau], keys[keys < tau]
-        users = feedback.user_id[keep]
+    def _training_rows(self, feedback: Feedback) -> tuple[np.ndarray, ...]:
+        """The training rows of ``feedback`` for the window (:meth:`_TrainingWindow.observe`):
+        features as served (user profiles as of the previous fit), labels, weights, keys,
+        times and positions. Every click, and the non-clicked impressions whose own uniform
+        (:func:`row_uniforms`) falls below ``negative_rate``; only the rows whose window key
+        is below the window's threshold get their features computed."""
+        neg_key, window_key = self.sample_keys_
+        user, time, position, clicked = feedback.user_id, feedback.time, feedback.position, feedback.clicked
+        keep = clicked | (row_uniforms(neg_key, user, time, position, clicked) < self.params.negative_rate)
+        keep = np.flatnonzero(keep)
+        keys = row_uniforms(window_key, user[keep], time[keep], position[keep], clicked[keep])
+        if self.window_.tau < 1.0:  # the batch is already thinned: features for a sample only
+            keep, keys = keep[keys < self.window_.tau], keys[keys < self.window_.tau]
+        users = user[keep]
         item = feedback.item_id[keep]
-        clicked = feedback.clicked[keep]
-        served = feedback.served_at[keep] if feedback.served_at is not None else feedback.time[keep]
+        clicked = clicked[keep]
+        served = feedback.served_at[keep] if feedback.served_at is not None else time[keep]
         items = self.context_.items
         topic, mean_cls, activity = self.profiles_.of(users)
         X = pair_features(
             topic, mean_cls, activity, items.topics[item], items.classifier[item],
-            items.length[item], served - items.upload_time[item], feedback.position[keep],
+            items.length[item], served - items.upload_time[item], position[keep],
         )
         minutes = feedback.watch_time[keep] / 60.0
         weight = np.where(clicked, minutes, 1.0 / self.params.negative_rate)
-        return X, clicked, weight, keys, tau
+        return X, clicked, weight, keys, time[keep], position[keep]
+
+    def observe(self, feedback: Feedback) -> None:
+        """Take the feedback logged since the previous call (or fit) into the batch of the
+        next fit: its training rows (a sample, :meth:`_training_rows`) and its watches for
+        the user profiles. The engines call it as the feedback is logged, so that it is not
+        kept until the retrain; what the next fit learns does not depend on how the feedback
+        was split into calls (the samples are by the rows' own keys, a closed batch is
+        sorted, and each user's watches arrive in time order)."""
+        if len(feedback):
+            self.window_.observe(*self._training_rows(feedback))
+            self.profiles_.observe(feedback)
 
     def fit(self, feedback: Feedback, now: float) -> None:
-        if len(feedback):
-            self.window_.add(now, *self._training_rows(feedback))
+        self.observe(feedback)
+        self.window_.close(now)
         X, clicked, weight = self.window_.rows()
         if clicked.sum() >= self.params.min_clicks and (~clicked).any():
             self.model_.fit(X, clicked, weight)
         # user features for the next period, as the platform's daily batch job would
-        self.profiles_.update(feedback, self.context_.items, now)
+        self.profiles_.update(None, self.context_.items, now)
         self.n_fits_ += 1
 
     def learned(self) -> dict[str, float]:

@@ -8,6 +8,8 @@ import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
+from dataclasses import replace as dataclass_replace
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -16,7 +18,15 @@ from .. import rng as rngmod
 from ..catalog import Catalog, ObservableItems, generate_catalog, make_topic_centers
 from ..config import CatalogConfig
 from ..oracle import OracleView
-from ..policies.base import CandidateFeatures, Feedback, History, Policy, PolicyContext, Request
+from ..policies.base import (
+    CandidateFeatures,
+    Feedback,
+    History,
+    Policy,
+    PolicyContext,
+    Request,
+    observes_feedback,
+)
 from ..users.components import SessionSummary
 from ..users.formulas import sample_choice, session_mean
 from ..users.model import UserModel, build_user_model
@@ -51,6 +61,10 @@ POLICY_CHECKS: dict[str, str] = {
     "process boundaries; hold no lambdas, local functions, generator objects or locks)",
     "reset_clears_state": "after fit, reset(context) forgets everything learned: the policy then "
     "serves the same slates as a copy that was never fitted, under the same rng",
+    "observe_in_pieces": "a policy that observes feedback as it is logged (defines observe): the "
+    "logged feedback given to observe in pieces, in time order, and then the last piece to fit, "
+    "teaches it what fit given all of it at once does (it serves the same slates); the engines "
+    "cut the pieces at points of their own",
 }
 
 # Size of the synthetic world: realistic shapes, small enough to check in well under a second.
@@ -576,6 +590,19 @@ class _Checker:
         self.compare("deterministic", served, again,
                      "two copies of the fitted policy with equal rng seeds served different slates")
 
+        if observes_feedback(self.policy):
+            pieces = self.copy_of(self.policy, "given")
+            self.call("reset(context)", pieces.reset, ctx)
+            *head, last = _pieces(world.feedback, 4)
+            for i, piece in enumerate(head):
+                self.call(f"observe(piece {i + 1} of {len(head) + 1} of the feedback)", pieces.observe, piece)
+            self.call("fit(the last piece of the feedback, now)", pieces.fit, last, _FIT_TIME)
+            self.call("fit(empty feedback, now)", pieces.fit, world.empty_feedback, _EMPTY_FIT_TIME)
+            self.compare("observe_in_pieces", served, self.serve(pieces, "observed in pieces"),
+                         "the policy observed the feedback in 4 pieces served different slates from a "
+                         "copy fitted on all of it at once; what it learns must not depend on where "
+                         "the pieces are cut")
+
         try:
             restored = pickle.loads(pickle.dumps(fitted))
         except Exception as exc:
@@ -599,6 +626,25 @@ class _Checker:
                     "context_unchanged",
                     f"context.items.{name} was modified; it is shared and read-only",
                 )
+
+
+def _pieces(feedback: Feedback, n: int) -> list[Feedback]:
+    """``feedback`` cut into ``n`` pieces of consecutive rows (time order kept), the surveys
+    going with the piece whose time span holds them (the last piece: the rest)."""
+    cuts = np.linspace(0, len(feedback), n + 1).astype(int)
+    columns = [f.name for f in dataclass_fields(feedback) if f.name != "surveys"]
+    out = []
+    for i, (lo, hi) in enumerate(pairwise(cuts.tolist())):
+        end = feedback.time[hi] if hi < len(feedback) else np.inf
+        surveys = None
+        if feedback.surveys is not None:
+            t = np.asarray(feedback.surveys["time"])
+            start = feedback.time[lo] if i and lo < len(feedback) else -np.inf
+            mine = (t >= start) & (t < end) if i < n - 1 else t >= start
+            surveys = {k: np.asarray(v)[mine] for k, v in feedback.surveys.items()}
+        values = {c: (None if getattr(feedback, c) is None else getattr(feedback, c)[lo:hi]) for c in columns}
+        out.append(dataclass_replace(feedback, **values, surveys=surveys))
+    return out
 
 
 def check_policy(policy: Policy | type[Policy], *, n_requests: int = 24, seed: int = 0) -> None:
