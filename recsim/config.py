@@ -619,7 +619,7 @@ class RecommenderConfig(_Model):
     )
     policy_time_limit: Optional[Annotated[Duration, Field(gt=0.0)]] = Field(
         None,
-        description="wall-clock limit on each call of a policy (recommend, recommend_batch, fit, "
+        description="wall-clock limit on each call of a policy (recommend, recommend_batch, fit, observe, "
         "update, reset): a call that takes longer stops the run with an error naming the policy, "
         "the task and the line it was running (null = no limit)",
     )

@@ -237,9 +237,44 @@ class CountsItsPieces(PopularityPolicy):
     def observe(self, feedback):
         self.pieces_ += 1
 
+    def fit(self, feedback, now):
+        super().fit(feedback, now)
+
     def recommend(self, request, rng):
         slate = super().recommend(request, rng)
         return np.roll(slate, self.pieces_)
+
+
+class ServesWhatItObserves(PopularityPolicy):
+    """Ranks by the watch time observed so far, updated in observe itself: what it serves
+    between retrains depends on where the engine cut the pieces."""
+
+    def observe(self, feedback):
+        super().fit(feedback, 0.0)
+
+    def fit(self, feedback, now):
+        self.observe(feedback)
+
+
+class KeepsTheLastPieces(PopularityPolicy):
+    """Learns from the last 6 pieces it observed only: right for 4 pieces, wrong for 16."""
+
+    def reset(self, context):
+        super().reset(context)
+        self.pieces_ = []
+
+    def observe(self, feedback):
+        self.pieces_ = (self.pieces_ + [feedback])[-6:]
+
+    def fit(self, feedback, now):
+        for piece in self.pieces_ + [feedback]:
+            super().fit(piece, now)
+        self.pieces_ = []
+
+
+class ObservesWithoutFit(RandomPolicy):
+    def observe(self, feedback):
+        pass
 
 
 BROKEN = [
@@ -260,6 +295,9 @@ BROKEN = [
     (ResetKeepsCounts, "reset_clears_state"),
     (CrashesOnEmptyFeedback, "interface"),
     (CountsItsPieces, "observe_in_pieces"),
+    (ServesWhatItObserves, "observe_in_pieces"),
+    (KeepsTheLastPieces, "observe_in_pieces"),
+    (ObservesWithoutFit, "interface"),
 ]
 
 

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from scipy.special import expit
 
-from recsim.policies.base import Feedback, Policy, observes_feedback
+from recsim.policies.base import Feedback, Policy, observe_unused, observes_feedback
 from recsim.policies.learned import (
     FEATURE_NAMES,
     EngagementPolicy,
@@ -282,8 +282,15 @@ def test_which_policies_observe_feedback():
         def recommend(self, request, rng):
             return request.candidates[: request.slate_size]
 
+    class SurveysObserved(StatedPreferencePolicy):  # its fit (stated_preference's) wants it all
+        def observe(self, feedback):
+            super().observe(feedback)
+
     assert observes_feedback(EngagementPolicy()) and observes_feedback(HarmPenalizedPolicy())
     assert observes_feedback(OwnObserve())
+    assert not observes_feedback(SurveysObserved())
+    assert "StatedPreferencePolicy" in observe_unused(SurveysObserved())
+    assert observe_unused(EngagementPolicy()) is None and observe_unused(StatedPreferencePolicy()) is None
     assert not observes_feedback(StatedPreferencePolicy()) and not observes_feedback(OwnFit())
     assert not observes_feedback(Plain())
     patched = EngagementPolicy()

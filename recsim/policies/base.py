@@ -337,7 +337,7 @@ class RequestBatch:
 
 @dataclass(frozen=True)
 class Feedback:
-    """Observable feedback logged since the last ``fit``, sorted by ``time``.
+    """Observable feedback logged since the last ``fit`` (or ``observe``), sorted by ``time``.
 
     One row per impression: ``served_at`` is when the slate was shown, ``time`` when the
     outcome became known (the end of the watch for a click, ``served_at`` otherwise),
@@ -403,15 +403,24 @@ class Policy:
         """Take feedback as it is logged, between retrains (optional; the default does
         nothing and the engines then keep all the feedback until ``fit`` is given it).
 
-        A policy that defines it (and whose ``fit`` is defined in the same class or above it)
-        gets every row of feedback once: through ``observe``, in calls in time order at points
-        the engine chooses, or through the next ``fit``, which is given what was logged since
-        the last ``observe``. The engine then keeps only the feedback of the last interval
-        between such points, so memory does not grow with the users × the retrain interval.
-        What the policy learns must not depend on where the calls split the feedback (both
-        engines, and any number of workers, split it differently): a running sum over
-        rows, in time order per user, or a sample by keys that are the rows' own, do not.
-        :meth:`~recsim.policies.learned.EngagementPolicy.observe` is an example."""
+        A policy whose class defines ``fit`` and ``observe`` (or inherits both from one class,
+        :func:`observes_feedback`), with retraining on, gets every row of feedback once:
+        through ``observe``, in pieces in the order the rows were emitted (each piece sorted
+        by time; a click is emitted when its watch ends, an impression not clicked when the
+        scan ends, so a later piece may hold an impression served a few seconds before the
+        last row of the previous one), or through the next ``fit``, which is given what was
+        logged since the last ``observe``. The engine then keeps only the feedback of the
+        last interval between such points, so memory does not grow with the users × the
+        retrain interval.
+
+        Two rules keep the engines' results equal (they, and any number of workers, cut the
+        pieces at different points): what ``observe`` takes in must not change what the
+        policy serves before the next ``fit``; and what the next ``fit`` learns must not
+        depend on where the pieces were cut — a running sum over rows in time order per user,
+        or a sample by keys that are the rows' own, do not (keeping "the last n pieces" does).
+        :func:`recsim.testing.check_policy` checks both
+        (``observe_in_pieces``). :meth:`~recsim.policies.learned.EngagementPolicy.observe`
+        is an example."""
 
     def update(self, feedback: Feedback) -> None:
         """Learn from one event as it happens (only called for ``online`` policies)."""
@@ -552,14 +561,33 @@ from ..arrays import BLOCK_ELEMENTS, dot_last, gather_dot, row_blocks, sum_first
 
 
 def observes_feedback(policy: Policy) -> bool:
-    """True if ``policy`` takes its feedback as it is logged (:meth:`Policy.observe`): it
-    defines ``observe``, and its ``fit`` is defined in that class or above it (a subclass
-    that overrides ``fit`` alone expects all the feedback since the last retrain in it)."""
+    """True if ``policy`` takes its feedback as it is logged (:meth:`Policy.observe`): the
+    class its ``fit`` comes from defines ``observe`` as well (a subclass may then override
+    either or both). A subclass that overrides ``fit`` alone expects all the feedback since
+    the last retrain in it, and a policy with ``observe`` but the base class's no-op ``fit``
+    is never asked to learn: neither observes (:func:`observe_unused` says why)."""
     if "fit" in vars(policy) or "observe" in vars(policy):
         return False
-    mro = type(policy).__mro__
-    owner = {name: next(c for c in mro if name in vars(c)) for name in ("fit", "observe")}
-    return owner["observe"] is not Policy and issubclass(owner["observe"], owner["fit"])
+    fit_owner = next(c for c in type(policy).__mro__ if "fit" in vars(c))
+    return fit_owner is not Policy and "observe" in vars(fit_owner)
+
+
+def observe_unused(policy: Policy) -> str | None:
+    """Why the engines never call ``policy``'s own ``observe`` (None: they do, or it has none)."""
+    cls = type(policy)
+    if cls.observe is Policy.observe or observes_feedback(policy):
+        return None
+    if "fit" in vars(policy) or "observe" in vars(policy):
+        return "fit or observe is set on the instance, not defined in the class"
+    fit_owner = next(c for c in cls.__mro__ if "fit" in vars(c))
+    observe_owner = next(c for c in cls.__mro__ if "observe" in vars(c))
+    if fit_owner is not observe_owner and issubclass(fit_owner, observe_owner):
+        return None  # a subclass's own fit takes all the feedback: the inherited observe is not for it
+    if fit_owner is Policy:
+        return "it defines observe but not fit, and only a policy that learns (defines fit) is given feedback"
+    return (f"its fit comes from {fit_owner.__qualname__}, which does not define observe: that fit expects "
+            "all the feedback since the last retrain, so the engines give it all there and never call observe; "
+            f"define observe in {fit_owner.__qualname__}, or fit beside your observe")
 
 
 def learns_from_feedback(policy: Policy) -> bool:
@@ -601,4 +629,4 @@ def rngs_rows(rngs: RequestRngs, rows: np.ndarray | slice) -> RequestRngs:
     return rngs.rows(rngs.users[rows], rngs.counters[rows])
 
 
-__all__ += ["BLOCK_ELEMENTS", "batch_rows", "learns_from_feedback", "observes_feedback", "dot_last", "gather_dot", "rngs_rows", "row_blocks", "sum_first", "vector_norm"]
+__all__ += ["BLOCK_ELEMENTS", "batch_rows", "learns_from_feedback", "observe_unused", "observes_feedback", "dot_last", "gather_dot", "rngs_rows", "row_blocks", "sum_first", "vector_norm"]

@@ -25,6 +25,7 @@ from ..policies.base import (
     Policy,
     PolicyContext,
     Request,
+    observe_unused,
     observes_feedback,
 )
 from ..users.components import SessionSummary
@@ -62,9 +63,10 @@ POLICY_CHECKS: dict[str, str] = {
     "reset_clears_state": "after fit, reset(context) forgets everything learned: the policy then "
     "serves the same slates as a copy that was never fitted, under the same rng",
     "observe_in_pieces": "a policy that observes feedback as it is logged (defines observe): the "
-    "logged feedback given to observe in pieces, in time order, and then the last piece to fit, "
-    "teaches it what fit given all of it at once does (it serves the same slates); the engines "
-    "cut the pieces at points of their own",
+    "logged feedback given to observe in 2, 4 or 16 pieces, in order, and then the last piece to "
+    "fit, teaches it what fit given all of it at once does (it serves the same slates), and "
+    "observing alone changes nothing served before the next fit; the engines cut the pieces at "
+    "points of their own",
 }
 
 # Size of the synthetic world: realistic shapes, small enough to check in well under a second.
@@ -590,18 +592,11 @@ class _Checker:
         self.compare("deterministic", served, again,
                      "two copies of the fitted policy with equal rng seeds served different slates")
 
+        unused = observe_unused(self.policy)
+        if unused is not None:
+            raise self.fail("interface", f"defines observe(feedback), which the engines never call: {unused}")
         if observes_feedback(self.policy):
-            pieces = self.copy_of(self.policy, "given")
-            self.call("reset(context)", pieces.reset, ctx)
-            *head, last = _pieces(world.feedback, 4)
-            for i, piece in enumerate(head):
-                self.call(f"observe(piece {i + 1} of {len(head) + 1} of the feedback)", pieces.observe, piece)
-            self.call("fit(the last piece of the feedback, now)", pieces.fit, last, _FIT_TIME)
-            self.call("fit(empty feedback, now)", pieces.fit, world.empty_feedback, _EMPTY_FIT_TIME)
-            self.compare("observe_in_pieces", served, self.serve(pieces, "observed in pieces"),
-                         "the policy observed the feedback in 4 pieces served different slates from a "
-                         "copy fitted on all of it at once; what it learns must not depend on where "
-                         "the pieces are cut")
+            _observe_check(self, served)
 
         try:
             restored = pickle.loads(pickle.dumps(fitted))
@@ -626,6 +621,32 @@ class _Checker:
                     "context_unchanged",
                     f"context.items.{name} was modified; it is shared and read-only",
                 )
+
+
+def _observe_check(checker: _Checker, served: list) -> None:
+    """``observe_in_pieces``: the feedback observed in 2, 4 and 16 pieces (the last one given
+    to ``fit``) teaches what ``fit`` on all of it does; and observing alone (no ``fit`` yet)
+    changes nothing served."""
+    world, ctx = checker.world, checker.world.context
+    fresh = checker.copy_of(checker.policy, "given")
+    checker.call("reset(context)", fresh.reset, ctx)
+    cold = checker.serve(checker.copy_of(fresh, "never fitted"), "never fitted")
+    for n in (2, 4, 16):
+        pieces = checker.copy_of(fresh, "given")
+        *head, last = _pieces(world.feedback, n)
+        for i, piece in enumerate(head):
+            checker.call(f"observe(piece {i + 1} of {n} of the feedback)", pieces.observe, piece)
+        if n == 4:
+            checker.compare("observe_in_pieces", cold, checker.serve(checker.copy_of(pieces, "observing"), "observed, not fitted"),
+                            "observing 3 of 4 pieces of the feedback, before any fit, changed the slates served "
+                            "(first: never fitted, second: observed); what observe takes in must not reach "
+                            "serving before the next fit")
+        checker.call(f"fit(the last of {n} pieces of the feedback, now)", pieces.fit, last, _FIT_TIME)
+        checker.call("fit(empty feedback, now)", pieces.fit, world.empty_feedback, _EMPTY_FIT_TIME)
+        checker.compare("observe_in_pieces", served, checker.serve(pieces, f"observed in {n} pieces"),
+                        f"the policy observed the feedback in {n} pieces and served different slates (second) "
+                        "from a copy fitted on all of it at once (first); what it learns must not depend "
+                        "on where the pieces are cut")
 
 
 def _pieces(feedback: Feedback, n: int) -> list[Feedback]:
