@@ -253,6 +253,75 @@ def test_draws_by_the_kernel_are_the_streams_numbers_and_advance_the_same_counte
         assert np.array_equal(counters_c[stream], counters_p[stream])
 
 
+# ----------------------------------------------------------------------------- returns (thinning)
+def _return_states(seed: int, B: int):
+    """Rows of the returns' state across what runs reach: kernels just fed or long decayed,
+    satisfaction far below and above 0, some rows with no kernel at all, times before and
+    after t = 0 (a warm-up) and the last session's end just before now."""
+    rng = np.random.default_rng(seed)
+    t_end = rng.uniform(-2e5, 6e5, B)
+    state = {"kernel_time": t_end, "satisfaction": rng.normal(0.0, 4.0, B),
+             "impulse": rng.exponential(3e-4, B) * (rng.random(B) < 0.6),
+             "slow": rng.exponential(3e-6, B) * (rng.random(B) < 0.8)}
+    now = t_end + rng.exponential(600.0, B)
+    return state, now
+
+
+def _next_returns(backend, state, now, until, users, n_users, returns=None):
+    from recsim.users.state import Draws
+
+    returns = returns or default.HawkesReturns(BehaviourConfig().returns).bind(BehaviourConfig())
+    draws = Draws.for_users(5, ("returns",), users, n_users)
+    draws.counters["returns"][:] = np.arange(n_users) % 5
+    with kernels.use(backend):
+        got = returns.next_return(state, now, until, draws)
+    return got, draws.counters["returns"].copy()
+
+
+@pytest.mark.parametrize("B, until", [(4000, 7 * 86400.0), (1, 7 * 86400.0), (300, 3600.0), (50, np.inf),
+                                      (0, 86400.0)])
+def test_the_returns_kernel_is_thinning_bit_for_bit(B, until, monkeypatch):
+    """HawkesReturns.next_return by the compiled kernel gives the NumPy thinning's times and
+    leaves the same counters (the same draws taken), and it is the kernel that ran."""
+    calls = []
+    kernel = special.hawkes_next_returns
+    monkeypatch.setattr(special, "hawkes_next_returns", lambda *a: calls.append(a[2].shape) or kernel(*a))
+    state, now = _return_states(B + 1, B)
+    users = np.random.default_rng(B).permutation(2 * B + 3)[:B].astype(np.int64)
+    (compiled, ctr_c), (plain, ctr_p) = (_next_returns(b, state, now, until, users, 2 * B + 3)
+                                         for b in ("numba", "numpy"))
+    assert calls == [(B,)]
+    assert compiled.dtype == plain.dtype and np.array_equal(compiled, plain)
+    assert np.array_equal(ctr_c, ctr_p)
+    if B > 100:  # the case is not degenerate: some rows return by ``until``, some do not
+        assert np.isinf(plain).any() and np.isfinite(plain).any()
+        assert (ctr_p - np.arange(2 * B + 3) % 5).max() > 4  # rows with several rejected points
+
+
+def test_the_returns_kernel_steps_aside_for_repeated_users_and_replaced_formulas(monkeypatch):
+    """A user twice in a batch draws at once in NumPy (both rows read one counter), one after
+    the other in a loop: the kernel does not run then. Nor once a formula it stands for is
+    replaced; the replacement is what computes."""
+    from recsim.users import formulas
+
+    calls = []
+    kernel = special.hawkes_next_returns
+    monkeypatch.setattr(special, "hawkes_next_returns", lambda *a: calls.append(1) or kernel(*a))
+    state, now = _return_states(3, 6)
+    users = np.array([4, 1, 4, 0, 2, 3], dtype=np.int64)
+    (compiled, ctr_c), (plain, ctr_p) = (_next_returns(b, state, now, 86400.0 * 7, users, 5)
+                                         for b in ("numba", "numpy"))
+    assert calls == [] and np.array_equal(compiled, plain) and np.array_equal(ctr_c, ctr_p)
+    state, now = _return_states(4, 200)
+    users = np.arange(200, dtype=np.int64)
+    monkeypatch.setattr(formulas, "daily_cycle", lambda t, amplitude, peak: np.ones_like(np.asarray(t, float)))
+    flat, _ = _next_returns("numba", state, now, 86400.0 * 7, users, 200)
+    assert calls == []
+    monkeypatch.undo()
+    cycled, _ = _next_returns("numba", state, now, 86400.0 * 7, users, 200)
+    assert not np.array_equal(flat, cycled)
+
+
 def test_no_kernel_calls_a_kernel_of_another_file():
     """numba's disk cache checks only the file a function is defined in; a kernel compiled
     against another kernel file's function would keep a stale copy after that file changes.

@@ -11,7 +11,10 @@ terms, operation for operation what recsim's NumPy code computes.
   :mod:`recsim.users.formulas`), fused so that no ``(K, B, c)`` gather of topic vectors is made;
 * its probability of clicking an item shown alone in position 1
   (:meth:`recsim.users.default.LogitChoice.click_probability_alone`), without repeating the
-  users' outside option ``c`` times.
+  users' outside option ``c`` times;
+* its next return by thinning (:meth:`recsim.users.default.HawkesReturns.next_return`), the
+  whole rejection loop of each user in one call (the NumPy loop pays a dozen array operations
+  per round, which at a handful of users per step cost more than the arithmetic).
 
 They are one file because numba's cache checks only the file a function is defined in: a
 kernel that called another file's kernel could keep a stale copy of it.
@@ -31,7 +34,8 @@ import numpy as np
 
 from . import jit as _njit
 
-__all__ = ["click_probability_alone", "expected_watch_time", "expit", "ndtr", "ndtri", "next_uniforms",
+__all__ = ["click_probability_alone", "expected_watch_time", "expit", "hawkes_next_returns", "ndtr", "ndtri",
+           "next_uniforms",
            "relevance_allure", "row_sum", "splitmix64", "uniform"]
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -347,4 +351,64 @@ def click_probability_alone(A, l1, F, u0, phi_f, beta):
         outside = u0 + phi_f * F[b]
         for j in range(c):
             out[b, j] = expit(beta * ((A[b, j] + l1) - outside))
+    return out
+
+
+# ----------------------------------------------------------------------------- returns
+_TWO_PI = 2.0 * np.pi  # daily_cycle's 2.0 * np.pi, the same Python float
+_DAY = 86400.0
+
+
+@_njit
+def _return_terms(t, t_end, S, impulse, slow, kappa, tau_s, b_w, tau_i, tau_v):
+    """The parts of λ and its bound at ``t`` that both share: the Hawkes kernels' sum
+    I₁·e^{−dt/τ₁} + I₂·e^{−dt/τ₂} is added by the caller in that order; returns
+    (b_W·(W(t) − ½), I₁·e^{−dt/τ₁}, I₂·e^{−dt/τ₂})."""
+    dt = t - t_end
+    w = expit(kappa * (0.0 + (S - 0.0) * math.exp(-dt / tau_s)))  # wellbeing(relax_toward(S, 0, dt, τ_S))
+    return b_w * (w - 0.5), impulse * math.exp(-dt / tau_i), slow * math.exp(-dt / tau_v)
+
+
+@_njit
+def hawkes_next_returns(keys, counters, users, now, until, t_end, S, impulse, slow, base_rate, peak_rate,
+                        amplitude, peak, b_w, tau_i, tau_v, kappa, tau_s):
+    """The next return after ``now`` of every row by exact thinning: what
+    :func:`recsim.users.formulas.thinning` computes with
+    :func:`~recsim.users.formulas.return_intensity` and
+    :func:`~recsim.users.formulas.return_intensity_bound` (the default model's
+    :meth:`recsim.users.default.HawkesReturns.next_return`; docs/model.md, "Returns"), one row
+    at a time: each candidate point takes the row's next two uniforms of its ``returns``
+    stream (the exponential gap, then the acceptance), as the NumPy loop takes them.
+
+    ``keys`` uint64 and ``counters`` int64 ``(n_users,)``: the stream's (the counters
+    advance); ``users`` ``(B,)`` int64, distinct; ``now``, ``t_end`` (the kernels' time),
+    ``S``, ``impulse``, ``slow`` ``(B,)`` floats; ``until`` and the parameters: floats, with
+    ``peak_rate`` = λ₀·(1 + amplitude) as the bound computes it. Returns ``(B,)`` times in
+    seconds, ``inf`` where no return falls by ``until``."""
+    B = users.shape[0]
+    out = np.full(B, np.inf)
+    for i in range(B):
+        u = users[i]
+        key = keys[u]
+        t = now[i]
+        while True:
+            tilt, k1, k2 = _return_terms(t, t_end[i], S[i], impulse[i], slow[i], kappa, tau_s, b_w, tau_i, tau_v)
+            if not tilt > 0.0 and not math.isnan(tilt):  # np.maximum(tilt, 0.0): NaN stays
+                tilt = 0.0
+            lam = peak_rate * math.exp(tilt) + k1 + k2
+            if not lam > 0.0:  # no intensity ahead: no return
+                break
+            c = counters[u]
+            counters[u] = c + 1
+            t = t + -math.log(uniform(key, c)) / lam
+            if not t <= until:
+                break
+            tilt, k1, k2 = _return_terms(t, t_end[i], S[i], impulse[i], slow[i], kappa, tau_s, b_w, tau_i, tau_v)
+            intensity = base_rate * (1.0 + amplitude * math.cos(_TWO_PI * (t - peak) / _DAY)) * math.exp(tilt)
+            intensity = intensity + k1 + k2
+            c = counters[u]
+            counters[u] = c + 1
+            if uniform(key, c) * lam <= intensity:
+                out[i] = t
+                break
     return out

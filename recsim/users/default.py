@@ -297,6 +297,9 @@ class HawkesReturns(ReturnProcess):
         p = self.params
         sat = self.behaviour.satisfaction if self.behaviour is not None else BehaviourConfig().satisfaction
         t_end, S, impulse, slow = state["kernel_time"], state["satisfaction"], state["impulse"], state["slow"]
+        compiled = self._compiled(now, until, (t_end, S, impulse, slow), draws, p, sat)
+        if compiled is not None:
+            return compiled
 
         def intensity(rows, t):
             return f.return_intensity(t, t_end[rows], S[rows], impulse[rows], slow[rows], p, sat.kappa, sat.relax)
@@ -306,6 +309,33 @@ class HawkesReturns(ReturnProcess):
                                             sat.kappa, sat.relax)
 
         return f.thinning(now, until, intensity, bound, lambda rows: draws.uniform("returns", rows))
+
+    _FORMULAS = ("thinning", "return_intensity", "return_intensity_bound", "daily_cycle", "wellbeing",
+                 "relax_toward")
+
+    @staticmethod
+    def _compiled(now, until, rows, draws, p, sat) -> np.ndarray | None:
+        """:meth:`next_return` by one compiled kernel
+        (:func:`recsim.kernels.model.hawkes_next_returns`: the same numbers, the same draws), or
+        None when it may not stand in: kernels off, a formula it computes replaced, draws or
+        state arrays not the engine's kinds."""
+        if not (kernels.enabled() and type(draws) is Draws and f.as_defined(*HawkesReturns._FORMULAS)
+                and np.ndim(until) == 0):
+            return None
+        now = np.asarray(now)
+        B = now.shape[0] if now.ndim == 1 else -1
+        if now.dtype != np.float64 or not all(type(a) is np.ndarray and a.dtype == np.float64
+                                              and a.shape == (B,) for a in rows):
+            return None
+        arrays = draws.stream_arrays("returns")
+        if arrays is None:
+            return None
+        from ..kernels.model import hawkes_next_returns
+
+        return hawkes_next_returns(*arrays, now, float(until), *rows, float(p.base_rate),
+                                   float(p.base_rate * (1.0 + p.cycle_amplitude)), float(p.cycle_amplitude),
+                                   float(p.cycle_peak), float(p.b_w), float(p.tau_impulse),
+                                   float(p.tau_value), float(sat.kappa), float(sat.relax))
 
 
 class ValueChurn(ChurnRule):

@@ -284,7 +284,19 @@ class Draws:
         """:meth:`uniform` (or :meth:`normal`) by the compiled kernel
         (:func:`recsim.kernels.model.next_uniforms`: the same numbers, one call), or None when
         the kernels are off or the arrays are not the engine's kind (NumPy then decides)."""
-        keys = self.keys[stream]
+        arrays = self._kernel_arrays(self.keys[stream], ctr, users)
+        if arrays is None:
+            return None
+        from ..kernels.model import next_uniforms
+
+        return next_uniforms(*arrays, normal)
+
+    @staticmethod
+    def _kernel_arrays(keys, ctr, users) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """``(keys, counters, users)`` when a compiled kernel may draw from them in place: the
+        kernels on, the engine's kinds of arrays (uint64 keys and writable int64 counters, one
+        per user; int64 user ids in range). None otherwise: NumPy's code then runs (and raises
+        its own error for an id out of range)."""
         if not (kernels.enabled() and type(users) is np.ndarray and users.dtype == np.int64
                 and type(ctr) is np.ndarray and ctr.dtype == np.int64 and ctr.ndim == 1
                 and type(keys) is np.ndarray and keys.dtype == np.uint64 and keys.shape == ctr.shape
@@ -292,10 +304,24 @@ class Draws:
             return None
         n = ctr.shape[0]
         if users.shape[0] and (users.max() >= n or users.min() < 0):
-            return None  # out of range: NumPy's indexing raises its error
-        from ..kernels.model import next_uniforms
+            return None
+        return keys, ctr, users
 
-        return next_uniforms(keys, ctr, users, normal)
+    def stream_arrays(self, stream: str, rows=None) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """``(keys, counters, users)`` of ``stream`` for the rows, for a compiled kernel that
+        takes the rows' draws itself (advancing ``counters[users]`` as :meth:`uniform` does),
+        or None when no kernel may (kernels off, other kinds of arrays, or a user twice among
+        the rows: NumPy draws for repeated users at once, a kernel one after another).
+        Raises KeyError for a stream the draws do not have."""
+        users = self._users(rows)
+        try:
+            ctr = self.counters[stream]
+        except KeyError:
+            raise KeyError(f"no per-user random stream {stream!r}") from None
+        arrays = self._kernel_arrays(self.keys[stream], ctr, users)
+        if arrays is None or (users.shape[0] > 1 and np.unique(users).shape[0] != users.shape[0]):
+            return None
+        return arrays
 
     def subset(self, rows) -> "Draws":
         """The draws of some rows of the batch."""
