@@ -55,7 +55,7 @@ import pyarrow.dataset as ds
 import yaml
 from scipy import stats as sps
 
-from .config import sampled_users
+from .config import hive_ambiguous, sampled_users
 from .creators import CREATOR_METRICS
 from .metrics import HEADLINE, spearman
 from .stats import mean_ci
@@ -110,8 +110,6 @@ _PARTITIONING = PARTITIONING
 #: named ``007`` or ``None``).
 TEXT_COLUMNS = ("policy", "reference", "type", "metric", "quantity", "interval", "interval_note")
 
-_NUMBER_LIKE = re.compile(r"^[-+]?(?:[0-9]+|0[xX][0-9a-fA-F]+)$|^[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_MISSING_LIKE = {"none", "null", "na", "nan", "n/a", "true", "false"}
 
 
 def read_csv(path: str | Path) -> pd.DataFrame:
@@ -140,21 +138,6 @@ def write_csv(frame: pd.DataFrame, path: str | Path) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def hive_ambiguous(name: str) -> bool:
-    """Whether a reader that guesses column types (pandas, polars or duckdb on
-    ``policy=<name>`` folders without a schema, pandas ``read_csv`` without ``dtype``) would
-    read the policy name back as something else than this text: a number, a date, a boolean
-    or a missing value."""
-    text = str(name).strip()
-    if _NUMBER_LIKE.match(text) or text.lower() in _MISSING_LIKE:
-        return True
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 # ----------------------------------------------------------------------------- loading

@@ -318,7 +318,7 @@ def validate(
         )
     for line in _estimate_lines(sc):
         out_console.print(f"  {escape(line)}", highlight=False)
-    for note in [*_unused_behaviour(sc), *_name_notes(sc), *_supply_notes(sc)]:
+    for note in [*_unused_behaviour(sc), *_name_notes(sc), *_supply_notes(sc), *_learning_notes(sc)]:
         out_console.print(f"  [yellow]note:[/] {escape(note)}", highlight=False)
     if sc.sweep:
         from .sweep import grid_points
@@ -337,8 +337,7 @@ def validate(
 def _estimate_lines(sc) -> list[str]:
     """What the scenario will take (``recsim validate``): the resource estimate, and a note
     when its tasks on every core at once would not fit in memory."""
-    from .config import estimate_resources
-    from .experiment import default_workers
+    from .config import default_workers, estimate_resources
 
     estimate = estimate_resources(sc)
     first, *rest = estimate.lines()
@@ -383,10 +382,40 @@ def _supply_notes(sc) -> list[str]:
     ]
 
 
+def _learning_notes(sc) -> list[str]:
+    """Policies that learn (their class defines ``fit``) in a run with no retrain: they would
+    serve all along as they do before any fit."""
+    from .policies.base import Policy
+    from .policies.registry import resolve_policy
+
+    interval = sc.recommender.retrain_interval
+    if interval > 0 and interval < sc.warmup + sc.horizon:
+        return []
+    learners = []
+    for spec in sc.policies:
+        try:
+            cls = resolve_policy(spec.type)
+        except LookupError:  # reported by the policy checks
+            continue
+        if isinstance(cls, type) and cls.fit is not Policy.fit:
+            learners.append(spec.name)
+    if not learners:
+        return []
+    why = ("recommender.retrain_interval is 0 (retraining off)" if interval <= 0 else
+           f"recommender.retrain_interval ({interval / 86400:g} d) is not shorter than the run "
+           f"(warm-up + horizon, {(sc.warmup + sc.horizon) / 86400:g} d)")
+    note = (
+        f"{', '.join(learners)} {'learn' if len(learners) > 1 else 'learns'} from feedback (fit), but {why}: "
+        f"no fit ever happens, so {'each' if len(learners) > 1 else 'it'} serves as it does untrained for the "
+        "whole run; set recommender.retrain_interval (e.g. 1d) to let it learn"
+    )
+    return [note]
+
+
 def _name_notes(sc) -> list[str]:
     """Policy names that Parquet readers guessing types from folder names (pandas, polars,
     duckdb without a schema) would not read back as text."""
-    from .analysis import hive_ambiguous
+    from .config import hive_ambiguous
 
     odd = [spec.name for spec in sc.policies if hive_ambiguous(spec.name)]
     if not odd:

@@ -1074,6 +1074,32 @@ class ResourceEstimate:
         return None
 
 
+_NUMBER_LIKE = re.compile(r"^[-+]?(?:[0-9]+|0[xX][0-9a-fA-F]+)$|^[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_MISSING_LIKE = {"none", "null", "na", "nan", "n/a", "true", "false"}
+
+
+def hive_ambiguous(name: str) -> bool:
+    """Whether a reader that guesses column types (pandas, polars or duckdb on
+    ``policy=<name>`` folders without a schema, pandas ``read_csv`` without ``dtype``) would
+    read the policy name back as something else than this text: a number, a date, a boolean
+    or a missing value."""
+    text = str(name).strip()
+    if _NUMBER_LIKE.match(text) or text.lower() in _MISSING_LIKE:
+        return True
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def default_workers(scenario: Scenario, n_tasks: int) -> int:
+    """Worker processes for ``n_tasks`` tasks: the scenario's ``workers``, else one per core,
+    never more than the tasks."""
+    wanted = scenario.workers or os.cpu_count() or 1
+    return max(1, min(wanted, n_tasks))
+
+
 def estimate_resources(scenario: Scenario, machine_memory: int | None = -1) -> ResourceEstimate:
     """Roughly what ``scenario`` needs (:class:`ResourceEstimate`). ``machine_memory`` is the
     memory to compare with (default: this machine's)."""

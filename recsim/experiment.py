@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import pandas as pd
 
-from .config import Scenario, scenario_from_dict
+from .config import Scenario, default_workers, scenario_from_dict
 from .engine import simulate
 from .eventlog import EventLog
 from .policies.registry import resolve_policy
@@ -237,11 +237,6 @@ def _task_writes(task: Task) -> Iterator[None]:
         if task.point is not None:
             name += f", sweep grid point {task.point}"
         raise RunFolderError.from_os_error(exc, path=task.run_dir, task=name) from exc
-
-
-def default_workers(scenario: Scenario, n_tasks: int) -> int:
-    wanted = scenario.workers or os.cpu_count() or 1
-    return max(1, min(wanted, n_tasks))
 
 
 def run_tasks(

@@ -244,17 +244,44 @@ def user_code(scenario: dict[str, Any]) -> dict[str, dict[str, str]]:
     return out
 
 
-def _code_changes(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
-    """What differs between two :func:`user_code` records, one phrase per module."""
+def data_files(scenario: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """The files a scenario (as plain data) names in its values — a saved agent's weights
+    (``params: {agent: my_agent.npz}``), any data file a policy or component is given — as
+    ``{field path: {"file": absolute path, "sha256": hex digest}}``: every text value that
+    names an existing file, relative to the working directory as the runs open them."""
+    out: dict[str, dict[str, str]] = {}
+
+    def walk(value: Any, path: str) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, f"{path}.{key}" if path else str(key))
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                walk(item, f"{path}.{i}")
+        elif isinstance(value, str) and ("." in value or "/" in value) and "\n" not in value and len(value) < 4096:
+            try:
+                file = Path(value)
+                if file.is_file():
+                    out[path] = {"file": str(file.resolve()), "sha256": _digest(file)}
+            except (OSError, ValueError):
+                pass
+
+    walk(scenario, "")
+    return out
+
+
+def _code_changes(before: dict[str, Any], now: dict[str, Any], what: str = "module") -> list[str]:
+    """What differs between two :func:`user_code` (or :func:`data_files`, ``what="file of"``)
+    records, one phrase per entry."""
     changes = []
     for name in sorted(set(before) | set(now)):
         old, new = before.get(name), now.get(name)
         if old is None:
-            changes.append(f"module {name} ({new['file']}) was not part of it")
+            changes.append(f"{what} {name} ({new['file']}) was not part of it")
         elif new is None:
-            changes.append(f"module {name} ({old.get('file')}) cannot be found any more")
+            changes.append(f"{what} {name} ({old.get('file')}) cannot be found any more")
         elif old.get("sha256") != new["sha256"]:
-            changes.append(f"module {name} ({new['file']}) changed since")
+            changes.append(f"{what} {name} ({new['file']}) changed since")
     return changes
 
 
@@ -398,6 +425,8 @@ class RunFolder:
             # outputs either way (tests/test_kernels.py), recorded for provenance
             "kernels": _kernels_backend(),
             "code": user_code(scenario),
+            # files the scenario names (a saved agent's weights, ...), hashed like the code
+            "data": data_files(scenario),
             "command": command if command is not None else sys.argv,
             "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
@@ -471,6 +500,11 @@ class RunFolder:
             changes.append("it did not record its user code (started by an older recsim)")
         else:
             changes += _code_changes(before.get("code", {}), self.manifest["code"])
+        # a data file that changed; one missing now, or new, is left to the code that reads it
+        # (a saved agent missing is its own error; a marker file may come and go)
+        old_data, data = before.get("data", {}), self.manifest["data"]
+        changes += _code_changes({k: v for k, v in old_data.items() if k in data},
+                                 {k: v for k, v in data.items() if k in old_data}, "the file named by")
         if changes:
             raise ResumeRefused(
                 f"cannot resume {self.work}: it was started with other code, and finishing it would mix "

@@ -292,6 +292,44 @@ def test_validate_notes_a_catalog_a_heavy_user_could_run_dry():
     assert "heavy user" not in off.stdout
 
 
+def test_help_and_validate_load_neither_the_engines_nor_scipy_stats():
+    """`recsim --help` and `recsim validate` simulate nothing: they must not pay for importing
+    the engines, the statistics (SciPy's stats) and the analysis (about 2 s of a 3 s start)."""
+    heavy = ("recsim.engine.core", "recsim.experiment", "recsim.analysis", "recsim.stats", "scipy.stats", "simpy")
+    script = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from recsim.cli import app\n"
+        "for args in (['--help'], ['validate', sys.argv[1]]):\n"
+        "    result = CliRunner().invoke(app, args)\n"
+        "    assert result.exit_code == 0, result.output\n"
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))\n"
+    )
+    out = recsim(str(BASELINE), command=[sys.executable, "-c", script])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_validate_notes_a_learning_policy_that_is_never_retrained():
+    """A policy with a fit of its own and no retrain in the run (retraining off, or an interval
+    as long as the run) would serve untrained throughout: validate says so and names the fix;
+    policies that do not learn, or a run that retrains, get no note."""
+    from recsim.cli import _learning_notes
+    from recsim.config import load_scenario
+
+    def notes(*overrides):
+        return _learning_notes(load_scenario("benchmarks/reference.yaml", list(overrides)))
+
+    assert notes() == []  # retrained daily
+    off = notes("recommender.retrain_interval=0", "policies=[engagement, random, harm_penalized]")
+    assert len(off) == 1 and off[0].startswith("engagement, harm_penalized learn from feedback (fit)")
+    assert "retraining off" in off[0] and "recommender.retrain_interval (e.g. 1d)" in off[0]
+    long = notes("recommender.retrain_interval=8d", "horizon=7d", "warmup=0s")
+    assert len(long) == 1 and "(8 d) is not shorter than the run (warm-up + horizon, 7 d)" in long[0]
+    assert notes("recommender.retrain_interval=0", "policies=[random, engagement_oracle]") == []
+    assert len(notes("recommender.retrain_interval=0", "policies=[stated_preference]")) == 1
+
+
 def test_a_bad_user_model_is_a_clear_scenario_error(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: bad\npolicies: [random]\nuser_model:\n  choice: {type: cascade, params: {atention: 1}}\n"

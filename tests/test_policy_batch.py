@@ -44,7 +44,7 @@ VECTORIZED = {
 }
 #: Wrappers that serve a batch through their base's batch methods (their own per-row work
 #: does not go through recommend).
-BATCHED_WRAPPERS = {"diversity", "calibrated", "break_suggesting"}
+BATCHED_WRAPPERS = {"diversity", "calibrated", "break_suggesting", "epsilon_greedy"}
 
 #: Extra parameters exercising other branches (wrappers keep their default base, engagement).
 VARIANTS = {
@@ -54,7 +54,7 @@ VARIANTS = {
     "diversity": [{}, {"base": "popularity"}, {"base": {"type": "break_suggesting", "params": {"budget": "20m"}}}],
     "calibrated": [{}, {"base": "bandit"}, {"base": "chronological", "trade_off": 0.9}],
     "break_suggesting": [{}, {"base": "random", "budget": "10m"}, {"base": "stated_preference", "budget": "1h"}],
-    "epsilon_greedy": [{}, {"base": "chronological", "epsilon": 0.5}],
+    "epsilon_greedy": [{}, {"base": "chronological", "epsilon": 0.5}, {"base": "popularity", "epsilon": 1.0}],
     "matrix_factorization": [{}, {"explore": 0.0}, {"explore": 1.0, "signal": "minutes"}],
 }
 CASES = [(name, params) for name in BUILTIN_POLICIES for params in VARIANTS.get(name, [{}])]
@@ -245,6 +245,47 @@ def test_batch_shapes(world, feedbacks, name, n_candidates):
     batch, rngs = world.batch(n_rows=7, n_candidates=n_candidates, oracle=policy.oracle, seed=4)
     assert_batch_matches(policy, batch, rngs)
     assert np.asarray(policy.recommend_batch(batch, rngs)).shape == (7, min(SLATE, n_candidates))
+
+
+class _DrawingTopics(PopularityPolicy):
+    """A subclass that takes a draw from the request's generator: it inherits
+    ``draws_nothing`` but overrides a serving method, so it no longer qualifies."""
+
+    def recommend(self, request, rng):
+        rng.random()
+        return super().recommend(request, rng)
+
+
+@pytest.mark.parametrize("base", ["random", f"{__name__}:_DrawingTopics",
+                                  {"type": "diversity", "params": {"base": "chronological"}}])
+def test_epsilon_greedy_over_a_base_that_draws_is_served_row_by_row(world, feedbacks, base):
+    """The exploration draws after the base: over a base that may draw, the batch is served
+    through recommend row by row (still row for row what recommend serves alone); over one
+    that draws nothing, through the base's batch method."""
+    from recsim.policies.base import draws_nothing
+
+    policy = make_policy(world, "epsilon_greedy", {"base": base, "epsilon": 0.5}, feedbacks)
+    assert not draws_nothing(policy.base_)
+    batch, rngs = world.batch(oracle=policy.oracle, seed=3)
+    assert_batch_matches(policy, batch, rngs)
+    calls = []
+    row = policy.recommend
+    policy.recommend = lambda request, rng: calls.append(1) or row(request, rng)
+    policy.recommend_batch(batch, rngs)
+    assert len(calls) == len(batch)
+
+
+def test_draws_nothing_is_declared_by_the_builtins_that_draw_nothing_and_lost_by_overrides():
+    from recsim.policies.base import draws_nothing
+
+    drawless = {name for name in BUILTIN_POLICIES if draws_nothing(resolve_policy(name)())}
+    assert drawless == {"chronological", "popularity", "engagement_oracle", "wellbeing_oracle",
+                        "click_value_oracle", "attribute_oracle", "engagement", "harm_penalized",
+                        "stated_preference"}
+    assert not draws_nothing(_DrawingTopics())
+    policy = PopularityPolicy()
+    policy.recommend = lambda request, rng: None  # set on the instance: may draw
+    assert not draws_nothing(policy)
 
 
 def test_a_sub_batch_serves_the_same_rows(world, feedbacks):

@@ -277,6 +277,13 @@ class ObservesWithoutFit(RandomPolicy):
         pass
 
 
+class ClaimsToDrawNothing(RandomPolicy):
+    """Declares draws_nothing but serves a random slate (epsilon_greedy around it would serve
+    a batch differently from its requests one by one)."""
+
+    draws_nothing = True
+
+
 BROKEN = [
     (Duplicates, "no_duplicates"),
     (OutsideCandidates, "subset_of_candidates"),
@@ -298,6 +305,7 @@ BROKEN = [
     (ServesWhatItObserves, "observe_in_pieces"),
     (KeepsTheLastPieces, "observe_in_pieces"),
     (ObservesWithoutFit, "interface"),
+    (ClaimsToDrawNothing, "draws_nothing"),
 ]
 
 

@@ -377,6 +377,43 @@ class Newest(Policy):
 '''
 
 
+def test_the_manifest_hashes_the_files_a_scenario_names_and_resume_checks_them(tmp_path, monkeypatch):
+    """A file a scenario names in a value (a saved agent's weights, a table a policy reads) is
+    part of what the run ran: the manifest records its path and SHA-256 (``"data"``), and
+    --resume after the file changed is refused, naming the field and the file (a file gone is
+    left to what reads it). Values that name no file (names, module paths, missing files) are
+    not recorded."""
+    from recsim.storage import data_files
+
+    monkeypatch.chdir(tmp_path)
+    weights = tmp_path / "weights.npz"
+    weights.write_bytes(b"first weights")
+    (tmp_path / "sub").mkdir()
+    table = tmp_path / "sub" / "table.csv"
+    table.write_text("a,b\n1,2\n")
+    data = load_scenario(_write(tmp_path, {**_tiny(), "policies": [
+        "random", {"name": "mine", "type": GATE, "params": {"gate": "weights.npz"}}]})).dump()
+    data["extra"] = [{"table": "sub/table.csv"}, "missing.npz", "tests.test_robustness_runs:Gate", "sub"]
+    found = data_files(data)
+    assert set(found) == {"policies.1.params.gate", "extra.0.table"}
+    assert found["policies.1.params.gate"]["file"] == str(weights)
+    assert found["extra.0.table"]["file"] == str(table)
+
+    out = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt), RunFolder(out, data):  # an attempt interrupted at once
+        raise KeyboardInterrupt
+    manifest = json.loads((tmp_path / ".run.partial" / "manifest.json").read_text())
+    assert manifest["data"]["policies.1.params.gate"]["sha256"] == found["policies.1.params.gate"]["sha256"]
+    weights.write_bytes(b"retrained weights")
+    changed = rf"the file named by policies\.1\.params\.gate \({weights}\) changed since"
+    with pytest.raises(ResumeRefused, match=changed), RunFolder(out, data, resume=True):
+        pass
+    weights.write_bytes(b"first weights")  # as it was: resumable, even with a named file gone
+    table.unlink()  # (what reads it reports that itself; a marker file may come and go)
+    with RunFolder(out, data, resume=True) as folder:
+        assert folder.manifest["resumed"] is True
+
+
 def test_resume_refuses_changed_user_code_or_versions(tmp_path, monkeypatch):
     """A partial run records the software versions and a hash of each user module; --resume
     with a changed policy file or another version is refused (exit 2), saying what changed."""

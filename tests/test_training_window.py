@@ -301,8 +301,9 @@ def test_which_policies_observe_feedback():
 def test_the_engine_keeps_feedback_only_between_hand_overs(tmp_path):
     """A run of the engagement ranker on the batched engine hands feedback to ``observe``
     many times between retrains, and the retrain's ``fit`` is given only what came since the
-    last hand-over (nothing: a retrain is itself a hand-over point). The same run on the
-    reference engine hands it over at other points: the outputs are the same."""
+    last hand-over (nothing: a retrain is itself a hand-over point); after the last retrain
+    nothing is handed over. The same run on the reference engine hands it over at other
+    points: the outputs are the same."""
     from recsim.config import load_scenario
     from recsim.experiment import make_tasks, run_task
 
@@ -325,13 +326,17 @@ def test_the_engine_keeps_feedback_only_between_hand_overs(tmp_path):
         for engine in ("batched", "reference"):
             calls.clear()
             sc = load_scenario("benchmarks/reference.yaml", [
-                "population.n_users=300", "horizon=2d", "recommender.retrain_interval=12h",
+                "population.n_users=300", "horizon=2d", "recommender.retrain_interval=10h",
                 "catalog.n_items=400", f"engine={engine}", "outputs.log_impressions=false"])
             task = make_tasks(sc, tmp_path / engine)[0]
             result = run_task(task)
             files = {str(f.relative_to(tmp_path / engine)): pd.read_parquet(f)
                      for f in sorted((tmp_path / engine).rglob("*.parquet"))}
             outs[engine] = (result.headline, result.n_events, files)
+            # after the last retrain (at 40 h of 48) nothing is handed over: no fit would read
+            # it (the fit's own observe of what it is given is the only call after it)
+            last_fit = max(i for i, (kind, _) in enumerate(calls) if kind == "fit")
+            assert calls[last_fit + 1:] == [("observe", 0)], calls[last_fit - 1:]
             if engine == "batched":
                 fits = [n for kind, n in calls if kind == "fit"]
                 observed = [n for kind, n in calls if kind == "observe"]

@@ -10,20 +10,39 @@ synchronization points. Same seed, same outputs, bit for bit.
 from __future__ import annotations
 
 import warnings
-from typing import Callable
+from importlib import import_module
+from typing import TYPE_CHECKING, Callable
 
-from ..config import PolicySpec
-from ..eventlog import EventLog
 from ..policies.registry import resolve_policy
-from ..world import World
-from .batched import OnlinePolicyError, simulate_batched
-from .core import RunResult, SlateError
-from .reference import simulate as simulate_reference
+
+if TYPE_CHECKING:
+    from ..config import PolicySpec
+    from ..eventlog import EventLog
+    from ..world import World
+    from .core import RunResult
 
 __all__ = [
     "RunResult", "simulate", "simulate_reference", "simulate_batched", "OnlinePolicyError", "SlateError",
     "engine_for",
 ]
+
+# the engines, imported on first use (PEP 562): a command that simulates nothing (`recsim
+# validate`) and reads only recsim.engine.errors does not load them, SciPy and pandas
+_EXPORTS = {"OnlinePolicyError": ("batched", "OnlinePolicyError"), "simulate_batched": ("batched", "simulate_batched"),
+            "RunResult": ("core", "RunResult"), "SlateError": ("core", "SlateError"),
+            "simulate_reference": ("reference", "simulate")}
+
+
+def __getattr__(name: str):
+    where = _EXPORTS.get(name)
+    if where is not None:
+        value = getattr(import_module(f".{where[0]}", __name__), where[1])
+    elif name in ("batched", "core", "errors", "reference", "stepped"):  # recsim.engine.core, ...
+        value = import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
 
 
 def engine_for(world: World, spec: PolicySpec) -> str:
@@ -48,5 +67,9 @@ def simulate(
 ) -> RunResult:
     """Run one policy on one replication's world with the scenario's engine."""
     if engine_for(world, spec) == "batched":
+        from .batched import simulate_batched
+
         return simulate_batched(world, spec, events, progress)
+    from .reference import simulate as simulate_reference
+
     return simulate_reference(world, spec, events, progress)

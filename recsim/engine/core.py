@@ -311,13 +311,15 @@ class Simulation:
                                                               item_topics))
                               for name, lo, hi in self.groups[1:]]
         # a policy that keeps the base class's no-op fit never reads the feedback: skip it
-        # (without retrains nothing would ever read the feedback: none is kept)
+        # (without retrains nothing would ever read the feedback: none is kept; nor after the
+        # run's last retrain, see sync)
         self.learns = learns_from_feedback(self.policy) and sc.recommender.retrain_interval > 0
         # a policy that observes feedback as it is logged gets it at every flush (so it is
         # kept only between flushes), and at a retrain what came since
         self.observes = self.learns and observes_feedback(self.policy)
         self.on_feedback: Callable[[Feedback], None] | None = None
         self.feedback = _FeedbackRows()
+        self._last_retrain_time: float | None = None  # after it, learns and observes are off
         self.rows = _event_rows()
         self.hist = HistoryTable(n_users, cat.n_topics)
         self.hist_view = self.hist.readonly()  # what policies see: the live table, read-only
@@ -1013,6 +1015,9 @@ class Simulation:
                 self._policy_call("policy", "fit", t, self.policy.fit, self.feedback.take(t), t)
                 for name, value in self._policy_call("policy", "learned", t, self.policy.learned).items():
                     self.models.append((t, str(name), float(value)))
+                if t >= self._last_retrain():  # what is logged from now on no fit would read
+                    self.learns = self.observes = False
+                    self.feedback = _FeedbackRows()
             if t >= 0:
                 self.rows.add(t, 1, time=t, user_id=-1, session=0, event=_CODE["retrain"])
         elif what == "initial":
@@ -1040,6 +1045,12 @@ class Simulation:
             self.final_state = self.snapshot(t, with_theta=bucket_end >= self.sc.horizon)
             self._bucket_start = bucket_end
             self._bucket_index += 1
+
+    def _last_retrain(self) -> float:
+        """The time of the run's last retrain (``-inf`` without any)."""
+        if self._last_retrain_time is None:
+            self._last_retrain_time = max((t for t, what in self.schedule() if what == "retrain"), default=-math.inf)
+        return self._last_retrain_time
 
     def _proxy_panel(self, now: float, n_available: int) -> dict[str, float]:
         """The bucket's proxy validity and regret (:func:`recsim.metrics.proxy_panel`), means

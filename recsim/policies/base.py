@@ -377,6 +377,11 @@ class Policy:
     #: True for policies that may return an empty slate, which ends the user's session (a
     #: break suggestion); an empty slate from any other policy is an error.
     may_end_sessions: ClassVar[bool] = False
+    #: True for a class whose serving methods (``recommend``, ``recommend_batch``, and
+    #: ``score``/``score_batch`` where it has them) take no numbers from the request's
+    #: generator: a wrapper that draws after its base (``epsilon_greedy``) can then serve a
+    #: batch through the base's batch method (:func:`draws_nothing`).
+    draws_nothing: ClassVar[bool] = False
 
     def __init__(self, **params: Any):
         self.params = self.Params(**params)
@@ -411,7 +416,8 @@ class Policy:
         last row of the previous one), or through the next ``fit``, which is given what was
         logged since the last ``observe``. The engine then keeps only the feedback of the
         last interval between such points, so memory does not grow with the users × the
-        retrain interval.
+        retrain interval. After the run's last retrain nothing more is handed over (no
+        ``fit`` would read it).
 
         Two rules keep the engines' results equal (they, and any number of workers, cut the
         pieces at different points): what ``observe`` takes in must not change what the
@@ -568,8 +574,13 @@ def observes_feedback(policy: Policy) -> bool:
     is never asked to learn: neither observes (:func:`observe_unused` says why)."""
     if "fit" in vars(policy) or "observe" in vars(policy):
         return False
-    fit_owner = next(c for c in type(policy).__mro__ if "fit" in vars(c))
+    fit_owner = _owner(type(policy), "fit")
     return fit_owner is not Policy and "observe" in vars(fit_owner)
+
+
+def _owner(cls: type, name: str) -> type:
+    """The class of ``cls``'s method resolution order that defines ``name``."""
+    return next(c for c in cls.__mro__ if name in vars(c))
 
 
 def observe_unused(policy: Policy) -> str | None:
@@ -579,8 +590,7 @@ def observe_unused(policy: Policy) -> str | None:
         return None
     if "fit" in vars(policy) or "observe" in vars(policy):
         return "fit or observe is set on the instance, not defined in the class"
-    fit_owner = next(c for c in cls.__mro__ if "fit" in vars(c))
-    observe_owner = next(c for c in cls.__mro__ if "observe" in vars(c))
+    fit_owner, observe_owner = _owner(cls, "fit"), _owner(cls, "observe")
     if fit_owner is not observe_owner and issubclass(fit_owner, observe_owner):
         return None  # a subclass's own fit takes all the feedback: the inherited observe is not for it
     if fit_owner is Policy:
@@ -588,6 +598,20 @@ def observe_unused(policy: Policy) -> str | None:
     return (f"its fit comes from {fit_owner.__qualname__}, which does not define observe: that fit expects "
             "all the feedback since the last retrain, so the engines give it all there and never call observe; "
             f"define observe in {fit_owner.__qualname__}, or fit beside your observe")
+
+
+def draws_nothing(policy: Policy) -> bool:
+    """True if ``policy`` serves without drawing from the request's generator: its class, or
+    the class above it that declares :attr:`Policy.draws_nothing`, declares it, and no class
+    below the declaring one overrides a serving method (an override may draw)."""
+    cls = type(policy)
+    if not cls.draws_nothing or any(name in vars(policy) for name in _SERVING):
+        return False
+    owner = _owner(cls, "draws_nothing")
+    return all(issubclass(owner, _owner(cls, name)) for name in _SERVING if hasattr(cls, name))
+
+
+_SERVING = ("recommend", "recommend_batch", "score", "score_batch")
 
 
 def learns_from_feedback(policy: Policy) -> bool:

@@ -44,6 +44,8 @@ class RandomPolicy(Policy):
 class ChronologicalPolicy(Policy):
     """The newest candidates first (a reverse-chronological feed)."""
 
+    draws_nothing = True
+
     def recommend(self, request: Request, rng: np.random.Generator) -> np.ndarray:
         return top_k(request.candidates, request.features.upload_time, request.slate_size)
 
@@ -64,6 +66,8 @@ class PopularityPolicy(Policy):
 
     Ties (e.g. items never watched) go to the candidate drawn first: candidates arrive in
     random order, so this is a random tie break that draws nothing from ``rng``."""
+
+    draws_nothing = True
 
     Params = PopularityParams
 
@@ -112,6 +116,8 @@ class EngagementOracle(Policy):
     its response model's expectation: the same components the simulated users run.
     ``recommend_batch`` scores a whole batch at once, row for row the same scores."""
 
+    draws_nothing = True
+
     oracle = True
 
     @staticmethod
@@ -142,6 +148,8 @@ class WellbeingOracle(EngagementOracle):
     tomorrow's appetite and returns).
 
     ``recommend_batch`` scores a whole batch at once, row for row the same slates."""
+
+    draws_nothing = True
 
     Params = WellbeingParams
     may_end_sessions = True
@@ -177,6 +185,8 @@ class ClickValueOracle(EngagementOracle):
 
     ``recommend_batch`` scores a whole batch at once, row for row the same scores."""
 
+    draws_nothing = True
+
     @staticmethod
     def _scores(view) -> np.ndarray:
         return view.click_probability * view.expected_value
@@ -194,6 +204,8 @@ class AttributeOracle(Policy):
     quality — highest (or lowest) first, ties to the candidate drawn first. A controlled
     exposure for experiments and audits (e.g. RecSim's always-clickbait "choc" and
     always-nutritious "kale" feeds); reads hidden item attributes, so it is an oracle."""
+
+    draws_nothing = True
 
     Params = AttributeOracleParams
     oracle = True

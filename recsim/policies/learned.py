@@ -447,6 +447,8 @@ class EngagementPolicy(ScoringPolicy):
     first fit every score is 0 and it serves the candidates in their (random) draw order, and
     equal scores later also go to the candidate drawn first."""
 
+    draws_nothing = True
+
     Params = EngagementParams
 
     def reset(self, context: PolicyContext) -> None:
@@ -746,6 +748,8 @@ class HarmPenalizedPolicy(EngagementPolicy):
     """The engagement ranker with a harm penalty: score = predicted watch minutes − λ·ê
     (ê = the extremeness classifier score), optionally demoting items above a threshold."""
 
+    draws_nothing = True
+
     Params = HarmPenalizedParams
 
     def score(self, request: Request, rng: np.random.Generator) -> np.ndarray:
@@ -795,6 +799,8 @@ class StatedPreferencePolicy(EngagementPolicy):
     predicted contribution to stated satisfaction. The ranking blends the z-scores of that and
     of the engagement prediction with ``weight``.
     """
+
+    draws_nothing = True
 
     Params = StatedPreferenceParams
 

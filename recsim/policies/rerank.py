@@ -48,6 +48,7 @@ from .base import (
     RequestRngs,
     ScoringPolicy,
     batch_rows,
+    draws_nothing,
     rngs_rows,
     top_k,
     uses_own,
@@ -480,6 +481,22 @@ class EpsilonGreedyPolicy(_Wrapper):
 
     def recommend(self, request: Request, rng: np.random.Generator) -> np.ndarray:
         slate = np.asarray(self.base_.recommend(request, rng), dtype=np.int64).ravel()
+        return self._explore(slate, request.candidates, rng)
+
+    def recommend_batch(self, batch: RequestBatch, rngs: RequestRngs) -> list[np.ndarray]:
+        """The base's slates of the whole batch at once (its batch method), then the
+        exploration row by row — row ``i`` exactly ``recommend(batch.request(i), rngs[i])``.
+        Only for a base that draws nothing (:func:`~recsim.policies.base.draws_nothing`: the
+        exploration's draws then start each row's stream, as they do after such a base's
+        ``recommend``); another base is served row by row."""
+        if not uses_own(self, EpsilonGreedyPolicy, "recommend", "_explore") or not draws_nothing(self.base_):
+            return super().recommend_batch(batch, rngs)
+        slates = self.base_.recommend_batch(batch, rngs)
+        return [self._explore(np.asarray(slate, dtype=np.int64).ravel(), batch.candidates[i], rngs[i])
+                for i, slate in enumerate(slates)]
+
+    def _explore(self, slate: np.ndarray, candidates: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """``slate`` with each slot exploring with probability ``epsilon`` (class docstring)."""
         n = slate.shape[0]
         epsilon = self.params.epsilon
         if n == 0 or epsilon <= 0.0:
@@ -487,7 +504,6 @@ class EpsilonGreedyPolicy(_Wrapper):
         explore = rng.random(n) < epsilon
         if not explore.any():
             return slate
-        candidates = request.candidates
         c = candidates.shape[0]
         base_items = slate.tolist()
         out: list[int] = []

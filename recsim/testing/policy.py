@@ -25,6 +25,7 @@ from ..policies.base import (
     Policy,
     PolicyContext,
     Request,
+    draws_nothing,
     observe_unused,
     observes_feedback,
 )
@@ -62,6 +63,9 @@ POLICY_CHECKS: dict[str, str] = {
     "process boundaries; hold no lambdas, local functions, generator objects or locks)",
     "reset_clears_state": "after fit, reset(context) forgets everything learned: the policy then "
     "serves the same slates as a copy that was never fitted, under the same rng",
+    "draws_nothing": "a policy whose class declares draws_nothing = True takes no number from the "
+    "rng it is given (a wrapper that draws after it, epsilon_greedy, relies on it to serve a batch "
+    "through its batch method)",
     "observe_in_pieces": "a policy that observes feedback as it is logged (defines observe): the "
     "logged feedback given to observe in 2, 4 or 16 pieces, in order, and then the last piece to "
     "fit, teaches it what fit given all of it at once does (it serves the same slates), and "
@@ -506,12 +510,20 @@ class _Checker:
     def serve(self, policy: Policy, label: str) -> list[np.ndarray]:
         """Serve every request with one generator seeded from ``seed``; check each slate."""
         rng = np.random.default_rng(self.seed)
+        declared = draws_nothing(policy)
         slates = []
         for index, request in enumerate(self.world.make_requests(self.oracle)):
             before = _snapshot(request)
             state = _global_random_state()
+            rng_state = rng.bit_generator.state if declared else None
             what = f"recommend (request {index}, {label})"
             slate = self.call(what, policy.recommend, request, rng)
+            if declared and rng.bit_generator.state != rng_state:
+                raise self.fail(
+                    "draws_nothing",
+                    f"recommend (request {index}, {label}) drew from its rng, but the class declares "
+                    "draws_nothing = True; remove the declaration (or the draw)",
+                )
             if not _same_global_state(state, _global_random_state()):
                 raise self.fail(
                     "no_global_random",
