@@ -33,7 +33,9 @@ def __getattr__(name: str):
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+    from pkgutil import iter_modules
+
+    return sorted({*globals(), *_EXPORTS, *(m.name for m in iter_modules(__path__) if not m.name.startswith("_"))})
 
 try:
     __version__ = _metadata.version("recsim-engagement")

@@ -401,13 +401,15 @@ def _learning_notes(sc) -> list[str]:
             learners.append(spec.name)
     if not learners:
         return []
-    why = ("recommender.retrain_interval is 0 (retraining off)" if interval <= 0 else
-           f"recommender.retrain_interval ({interval / 86400:g} d) is not shorter than the run "
-           f"(warm-up + horizon, {(sc.warmup + sc.horizon) / 86400:g} d)")
+    if interval <= 0:
+        why = "recommender.retrain_interval is 0 (retraining off): no fit ever happens"
+    else:
+        why = (f"recommender.retrain_interval ({interval / 86400:g} d) is not shorter than the run (warm-up + "
+               f"horizon, {(sc.warmup + sc.horizon) / 86400:g} d): no fit happens before the run's end")
     note = (
-        f"{', '.join(learners)} {'learn' if len(learners) > 1 else 'learns'} from feedback (fit), but {why}: "
-        f"no fit ever happens, so {'each' if len(learners) > 1 else 'it'} serves as it does untrained for the "
-        "whole run; set recommender.retrain_interval (e.g. 1d) to let it learn"
+        f"{', '.join(learners)} {'learn' if len(learners) > 1 else 'learns'} from feedback (fit), but {why}, "
+        f"so {'each' if len(learners) > 1 else 'it'} serves as it does untrained for the whole run; set "
+        "recommender.retrain_interval (e.g. 1d) to let it learn"
     )
     return [note]
 
@@ -1348,8 +1350,8 @@ def _report_failure(exc: BaseException) -> int:
     partial = getattr(exc, "recsim_partial", None)
     if partial is not None:  # what the failed run left
         lines.append(f"no complete folder was written; the tasks that finished are in {partial} (marked failed): "
-                     "after a fix, run again with --overwrite (--resume finishes it only if the scenario and "
-                     "your code are unchanged)")
+                     "after a fix, run again with --overwrite (--resume finishes it only if the scenario, "
+                     "your code and the files it names are unchanged)")
     first, *rest = lines
     err_console.print(f"[bold red]error:[/] {escape(first)}", highlight=False, soft_wrap=True)
     for line in rest:

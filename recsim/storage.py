@@ -245,29 +245,54 @@ def user_code(scenario: dict[str, Any]) -> dict[str, dict[str, str]]:
 
 
 def data_files(scenario: dict[str, Any]) -> dict[str, dict[str, str]]:
-    """The files a scenario (as plain data) names in its values — a saved agent's weights
-    (``params: {agent: my_agent.npz}``), any data file a policy or component is given — as
-    ``{field path: {"file": absolute path, "sha256": hex digest}}``: every text value that
-    names an existing file, relative to the working directory as the runs open them."""
+    """The files a scenario (as plain data) names in its parameters — a saved agent's weights
+    (``params: {agent: my_agent.npz}``), a table a policy reads — as ``{field path: {"file":
+    absolute path, "sha256": hex digest}}``: every text value under a ``params`` mapping (a
+    policy's with its defaults filled in, wrapped bases included) that names an existing file,
+    relative to the working directory as the runs open them; the digest is the SHA-256 of its
+    bytes (what ``sha256sum`` prints). Folders are not recorded: a parameter naming one is as
+    often a place a policy writes to (its logs) as one it reads."""
     out: dict[str, dict[str, str]] = {}
 
-    def walk(value: Any, path: str) -> None:
+    def walk(value: Any, path: str, in_params: bool) -> None:
         if isinstance(value, dict):
+            if isinstance(value.get("type"), str):
+                value = {**value, "params": _policy_params(value["type"], value.get("params"))}
             for key, item in value.items():
-                walk(item, f"{path}.{key}" if path else str(key))
+                walk(item, f"{path}.{key}" if path else str(key), in_params or key == "params")
         elif isinstance(value, list):
             for i, item in enumerate(value):
-                walk(item, f"{path}.{i}")
-        elif isinstance(value, str) and ("." in value or "/" in value) and "\n" not in value and len(value) < 4096:
+                walk(item, f"{path}.{i}", in_params)
+        elif in_params and isinstance(value, str) and value.strip() and len(value) < 4096 and "\n" not in value:
             try:
-                file = Path(value)
-                if file.is_file():
-                    out[path] = {"file": str(file.resolve()), "sha256": _digest(file)}
+                target = Path(value)
+                if target.is_file():
+                    out[path] = {"file": str(target.resolve()), "sha256": _data_digest(target)}
             except (OSError, ValueError):
                 pass
 
-    walk(scenario, "")
+    walk(scenario, "", False)
     return out
+
+
+def _policy_params(type_name: str, params: Any) -> Any:
+    """A policy spec's parameters with its ``Params`` defaults filled in (``params`` as given
+    when ``type_name`` is not a policy, or they do not validate)."""
+    try:
+        from .policies.registry import resolve_policy
+
+        return resolve_policy(type_name).Params(**(params or {})).model_dump(mode="json")
+    except Exception:  # noqa: BLE001 - not a policy (a component, a rule), or reported elsewhere
+        return params
+
+
+def _data_digest(path: Path) -> str:
+    """SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _code_changes(before: dict[str, Any], now: dict[str, Any], what: str = "module") -> list[str]:
@@ -500,14 +525,11 @@ class RunFolder:
             changes.append("it did not record its user code (started by an older recsim)")
         else:
             changes += _code_changes(before.get("code", {}), self.manifest["code"])
-        # a data file that changed; one missing now, or new, is left to the code that reads it
-        # (a saved agent missing is its own error; a marker file may come and go)
-        old_data, data = before.get("data", {}), self.manifest["data"]
-        changes += _code_changes({k: v for k, v in old_data.items() if k in data},
-                                 {k: v for k, v in data.items() if k in old_data}, "the file named by")
+        if "data" in before or self.manifest["data"]:
+            changes += _code_changes(before.get("data", {}), self.manifest["data"], "the file named by")
         if changes:
             raise ResumeRefused(
-                f"cannot resume {self.work}: it was started with other code, and finishing it would mix "
+                f"cannot resume {self.work}: it was started with other code or data, and finishing it would mix "
                 f"results of both: {'; '.join(changes)}. Pass --overwrite (instead of --resume) to start afresh, "
                 "or restore what it was started with"
             )

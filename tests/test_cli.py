@@ -323,9 +323,11 @@ def test_validate_notes_a_learning_policy_that_is_never_retrained():
     assert notes() == []  # retrained daily
     off = notes("recommender.retrain_interval=0", "policies=[engagement, random, harm_penalized]")
     assert len(off) == 1 and off[0].startswith("engagement, harm_penalized learn from feedback (fit)")
-    assert "retraining off" in off[0] and "recommender.retrain_interval (e.g. 1d)" in off[0]
+    assert "retraining off): no fit ever happens" in off[0] and "recommender.retrain_interval (e.g. 1d)" in off[0]
     long = notes("recommender.retrain_interval=8d", "horizon=7d", "warmup=0s")
     assert len(long) == 1 and "(8 d) is not shorter than the run (warm-up + horizon, 7 d)" in long[0]
+    # an interval equal to the run fits once, at its very end (the models table has that fit)
+    assert "no fit happens before the run's end" in notes("recommender.retrain_interval=7d", "warmup=0s")[0]
     assert notes("recommender.retrain_interval=0", "policies=[random, engagement_oracle]") == []
     assert len(notes("recommender.retrain_interval=0", "policies=[stated_preference]")) == 1
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import math
 import subprocess
 import sys
@@ -134,8 +135,10 @@ def test_identical_outputs_for_one_worker_two_workers_and_dask(tmp_path):
 
 # ----------------------------------------------------------------------------- sweeps and resume
 class Trap(Policy):
-    """Serves the newest candidates; raises when its trap file exists and ``level`` is 2 —
-    a task that fails part-way through a sweep."""
+    """Serves the newest candidates; raises when the file named by the environment variable
+    ``trap`` exists and ``level`` is 2 — a task that fails part-way through a sweep, for a
+    reason outside the scenario (a file the scenario named itself would be one of its inputs:
+    the manifest records it, and --resume refuses once it changed)."""
 
     class Params(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -143,7 +146,8 @@ class Trap(Policy):
         trap: str = ""
 
     def recommend(self, request, rng):
-        if self.params.level == 2 and self.params.trap and Path(self.params.trap).exists():
+        armed = self.params.trap and os.environ.get(self.params.trap)
+        if self.params.level == 2 and armed and Path(armed).exists():
             raise RuntimeError("trap sprung")
         order = np.argsort(-request.features.upload_time)
         return request.candidates[order[: request.slate_size]]
@@ -154,7 +158,7 @@ def _sweep_scenario(tmp_path: Path) -> Path:
         **TINY,
         "replications": 2,
         "policies": ["random", {"name": "trap", "type": "tests.test_experiments:Trap",
-                                "params": {"trap": str(tmp_path / "trap")}}],
+                                "params": {"trap": "RECSIM_TEST_TRAP"}}],
         "sweep": {"policies.1.params.level": [1, 2], "behaviour.appetite.eta_up": [0.01, 0.03]},
     }
     path = tmp_path / "sweep.yaml"
@@ -163,9 +167,11 @@ def _sweep_scenario(tmp_path: Path) -> Path:
 
 
 def _sweep(scenario: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    """``recsim sweep``, with the Trap policy's file next to the scenario."""
+    env = {**os.environ, "RECSIM_TEST_TRAP": str(scenario.parent / "trap")}
     return subprocess.run(
         [sys.executable, "-m", "recsim", "sweep", str(scenario), "--out", str(out), "-q", "--workers", "1", *extra],
-        capture_output=True, text=True, timeout=600, cwd=Path.cwd(),
+        capture_output=True, text=True, timeout=600, cwd=Path.cwd(), env=env,
     )
 
 

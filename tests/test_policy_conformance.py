@@ -317,6 +317,19 @@ def test_check_policy_catches_broken_policy(cls, prop):
     assert isinstance(info.value, PolicyCheckError) and info.value.check == prop
 
 
+def test_check_policy_holds_a_wrapped_base_to_its_draws_nothing():
+    """epsilon_greedy trusts its base's draws_nothing to serve a batch through the base's batch
+    method; a base that claims it falsely would make the engines differ, so the check of the
+    wrapper serves the base too and fails on the draw."""
+    from recsim.policies.rerank import EpsilonGreedyPolicy
+
+    liar = f"{__name__}:ClaimsToDrawNothing"
+    with pytest.raises(PolicyCheckError, match="its base ClaimsToDrawNothing") as info:
+        check_policy(EpsilonGreedyPolicy(base=liar, epsilon=0.3))
+    assert info.value.check == "draws_nothing"
+    check_policy(EpsilonGreedyPolicy(base="popularity", epsilon=0.3))  # an honest base passes
+
+
 def test_function_policy_holding_a_lambda_is_not_picklable():
     with pytest.raises(AssertionError, match="'picklable'"):
         check_policy(FunctionPolicy(lambda request, rng: newest_first(request, rng)))

@@ -377,12 +377,25 @@ class Newest(Policy):
 '''
 
 
+class ReadsATable(Policy):
+    """A policy whose parameter names a data file by default."""
+
+    class Params(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        table: str = "sub/table.csv"
+
+    def recommend(self, request, rng):
+        return request.candidates[: request.slate_size]
+
+
 def test_the_manifest_hashes_the_files_a_scenario_names_and_resume_checks_them(tmp_path, monkeypatch):
-    """A file a scenario names in a value (a saved agent's weights, a table a policy reads) is
-    part of what the run ran: the manifest records its path and SHA-256 (``"data"``), and
-    --resume after the file changed is refused, naming the field and the file (a file gone is
-    left to what reads it). Values that name no file (names, module paths, missing files) are
-    not recorded."""
+    """A file a scenario names in a parameter (a saved agent's weights, a table a policy reads,
+    by default or not, in a wrapped base too) is part of what the run ran: the manifest records
+    its path and SHA-256 (``"data"``; ``sha256sum``'s), and --resume after it changed, or went,
+    is refused, naming the field and the file. Text outside parameters (names), folders (a
+    policy may write there: Gate's) and values that name nothing are not recorded."""
+    import hashlib
+
     from recsim.storage import data_files
 
     monkeypatch.chdir(tmp_path)
@@ -391,25 +404,37 @@ def test_the_manifest_hashes_the_files_a_scenario_names_and_resume_checks_them(t
     (tmp_path / "sub").mkdir()
     table = tmp_path / "sub" / "table.csv"
     table.write_text("a,b\n1,2\n")
-    data = load_scenario(_write(tmp_path, {**_tiny(), "policies": [
-        "random", {"name": "mine", "type": GATE, "params": {"gate": "weights.npz"}}]})).dump()
-    data["extra"] = [{"table": "sub/table.csv"}, "missing.npz", "tests.test_robustness_runs:Gate", "sub"]
+    data = load_scenario(_write(tmp_path, {**_tiny(), "name": "weights.npz", "policies": [
+        "random", {"name": "mine", "type": GATE, "params": {"gate": "weights.npz"}},
+        {"name": "eg", "type": "epsilon_greedy", "params": {"base": {"type": GATE, "params": {"gate": "sub/table.csv"}}}},
+        {"name": "folder", "type": GATE, "params": {"gate": "sub"}},
+        {"name": "table", "type": "tests.test_robustness_runs:ReadsATable"},
+        {"name": "none", "type": GATE, "params": {"gate": "missing.npz"}}]})).dump()
     found = data_files(data)
-    assert set(found) == {"policies.1.params.gate", "extra.0.table"}
-    assert found["policies.1.params.gate"]["file"] == str(weights)
-    assert found["extra.0.table"]["file"] == str(table)
+    assert set(found) == {"policies.1.params.gate", "policies.2.params.base.params.gate", "policies.4.params.table"}
+    assert found["policies.1.params.gate"] == {"file": str(weights),
+                                               "sha256": hashlib.sha256(b"first weights").hexdigest()}
+    assert found["policies.2.params.base.params.gate"]["file"] == found["policies.4.params.table"]["file"] == str(table)
 
     out = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt), RunFolder(out, data):  # an attempt interrupted at once
         raise KeyboardInterrupt
     manifest = json.loads((tmp_path / ".run.partial" / "manifest.json").read_text())
-    assert manifest["data"]["policies.1.params.gate"]["sha256"] == found["policies.1.params.gate"]["sha256"]
+    assert manifest["data"] == found
     weights.write_bytes(b"retrained weights")
     changed = rf"the file named by policies\.1\.params\.gate \({weights}\) changed since"
     with pytest.raises(ResumeRefused, match=changed), RunFolder(out, data, resume=True):
         pass
-    weights.write_bytes(b"first weights")  # as it was: resumable, even with a named file gone
-    table.unlink()  # (what reads it reports that itself; a marker file may come and go)
+    weights.write_bytes(b"first weights")
+    table.write_text("a,b\n1,3\n")  # a wrapped base's file, and a default's
+    both = r"policies\.2\.params\.base\.params\.gate .*policies\.4\.params\.table"
+    with pytest.raises(ResumeRefused, match=both), RunFolder(out, data, resume=True):
+        pass
+    table.unlink()
+    gone = r"policies\.4\.params\.table \(.*\) cannot be found any more"
+    with pytest.raises(ResumeRefused, match=gone), RunFolder(out, data, resume=True):
+        pass
+    table.write_text("a,b\n1,2\n")  # as it was: resumable
     with RunFolder(out, data, resume=True) as folder:
         assert folder.manifest["resumed"] is True
 

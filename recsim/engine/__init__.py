@@ -33,11 +33,18 @@ _EXPORTS = {"OnlinePolicyError": ("batched", "OnlinePolicyError"), "simulate_bat
             "simulate_reference": ("reference", "simulate")}
 
 
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS, *_SUBMODULES})
+
+
+_SUBMODULES = ("batched", "core", "errors", "reference", "stepped")
+
+
 def __getattr__(name: str):
     where = _EXPORTS.get(name)
     if where is not None:
         value = getattr(import_module(f".{where[0]}", __name__), where[1])
-    elif name in ("batched", "core", "errors", "reference", "stepped"):  # recsim.engine.core, ...
+    elif name in _SUBMODULES:  # recsim.engine.core, ...
         value = import_module(f".{name}", __name__)
     else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

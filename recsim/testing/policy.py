@@ -604,6 +604,13 @@ class _Checker:
         self.compare("deterministic", served, again,
                      "two copies of the fitted policy with equal rng seeds served different slates")
 
+        # a base it wraps that declares draws_nothing (epsilon_greedy relies on the base's word)
+        inner = getattr(fitted, "base_", None)
+        while isinstance(inner, Policy):
+            if draws_nothing(inner):
+                self.serve(self.copy_of(inner, "fitted base"), f"its base {type(inner).__qualname__}")
+            inner = getattr(inner, "base_", None)
+
         unused = observe_unused(self.policy)
         if unused is not None:
             raise self.fail("interface", f"defines observe(feedback), which the engines never call: {unused}")
