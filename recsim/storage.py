@@ -525,8 +525,11 @@ class RunFolder:
             changes.append("it did not record its user code (started by an older recsim)")
         else:
             changes += _code_changes(before.get("code", {}), self.manifest["code"])
-        if "data" in before or self.manifest["data"]:
-            changes += _code_changes(before.get("data", {}), self.manifest["data"], "the file named by")
+        # a data file it read that changed or went; one named that did not exist then is left
+        # alone (a file the policy itself writes, such as its log or a marker, appears later)
+        old_data = before.get("data", {})
+        changes += _code_changes(old_data, {k: v for k, v in self.manifest["data"].items() if k in old_data},
+                                 "the file named by")
         if changes:
             raise ResumeRefused(
                 f"cannot resume {self.work}: it was started with other code or data, and finishing it would mix "

@@ -392,8 +392,9 @@ def test_the_manifest_hashes_the_files_a_scenario_names_and_resume_checks_them(t
     """A file a scenario names in a parameter (a saved agent's weights, a table a policy reads,
     by default or not, in a wrapped base too) is part of what the run ran: the manifest records
     its path and SHA-256 (``"data"``; ``sha256sum``'s), and --resume after it changed, or went,
-    is refused, naming the field and the file. Text outside parameters (names), folders (a
-    policy may write there: Gate's) and values that name nothing are not recorded."""
+    is refused, naming the field and the file; one that appears since (a file the policy writes)
+    is not. Text outside parameters (names), folders (a policy may write there: Gate's) and
+    values that name nothing are not recorded."""
     import hashlib
 
     from recsim.storage import data_files
@@ -434,7 +435,8 @@ def test_the_manifest_hashes_the_files_a_scenario_names_and_resume_checks_them(t
     gone = r"policies\.4\.params\.table \(.*\) cannot be found any more"
     with pytest.raises(ResumeRefused, match=gone), RunFolder(out, data, resume=True):
         pass
-    table.write_text("a,b\n1,2\n")  # as it was: resumable
+    table.write_text("a,b\n1,2\n")  # as it was: resumable, even with a file named that did not
+    (tmp_path / "missing.npz").write_bytes(b"written by the run")  # exist then (a policy's log)
     with RunFolder(out, data, resume=True) as folder:
         assert folder.manifest["resumed"] is True
 
