@@ -155,3 +155,65 @@ def test_hidden_catalog_arrays_are_read_only(tiny):
     world = build_world(_scenario(tiny), 0)
     for name in ("topics", "extremeness", "quality", "clickbait", "length", "topics_obs", "classifier"):
         assert not getattr(world.catalog, name).flags.writeable, name
+
+
+# ----------------------------------------------------------------------------- impression rows
+def test_a_slate_buffered_as_one_row_is_written_as_one_impression_row_per_position():
+    """The engines buffer a shown slate as one row holding its items (padded with -1) and
+    write it out when the rows are taken: known answer, rows added out of time order, a
+    short slate, a click at the same emission time after its slate, a slate-less event."""
+    from recsim.engine.core import _event_rows, _impression_rows
+    from recsim.eventlog import EVENT_CODES as CODE
+
+    rows = _event_rows(4)
+    # user 1: slate of 4 at t=10 (emitted at 12), then its click at 12
+    rows.add(np.array([12.0]), 1, time=np.array([10.0]), user_id=np.array([1]), session=np.array([3]),
+             event=CODE["impression"], slate=np.array([[7, 8, 9, 6]]))
+    rows.add(np.array([12.0]), 1, time=np.array([12.0]), user_id=np.array([1]), session=np.array([3]),
+             event=CODE["click"], item_id=np.array([9]), position=np.array([3]))
+    # user 2: session start at 5, a slate of 2 (padded) emitted at 6
+    rows.add(np.array([6.0]), 1, time=np.array([5.0]), user_id=np.array([2]), session=np.array([1]),
+             event=CODE["impression"], slate=np.array([[4, 5, -1, -1]]))
+    rows.add(np.array([5.0]), 1, time=np.array([5.0]), user_id=np.array([2]), session=np.array([1]),
+             event=CODE["session_start"])
+    out = _impression_rows(rows.take_before(100.0))
+    assert "slate" not in out
+    imp, click, start = CODE["impression"], CODE["click"], CODE["session_start"]
+    expected = [  # (time, user, session, event, item, position), in emission order
+        (5.0, 2, 1, start, -1, 0),
+        (5.0, 2, 1, imp, 4, 1), (5.0, 2, 1, imp, 5, 2),
+        (10.0, 1, 3, imp, 7, 1), (10.0, 1, 3, imp, 8, 2), (10.0, 1, 3, imp, 9, 3), (10.0, 1, 3, imp, 6, 4),
+        (12.0, 1, 3, click, 9, 3),
+    ]
+    got = list(zip(*(out[name].tolist() for name in ("time", "user_id", "session", "event", "item_id", "position"))))
+    assert got == expected
+    assert np.isnan(out["watch_time"]).all() and np.isnan(out["true_value"]).all()
+    assert len(rows) == 0
+
+
+class ShortSlates(Policy):
+    """Serves 1 to slate_size items, by user and request (exercises the padded slate rows)."""
+
+    def recommend(self, request, rng):
+        n = 1 + (request.user_id + int(request.now)) % request.slate_size
+        return request.candidates[:n]
+
+
+def test_every_shown_item_is_one_impression_row_whatever_the_slate_length(tiny, tmp_path):
+    """Slates of every length up to slate_size: each slate's impression rows are its items at
+    positions 1..n; the two engines write the same file."""
+    sc = _scenario(tiny, warmup="0s", horizon="1d", policies=[{"name": "short", "type": f"{__name__}:ShortSlates"}])
+    paths = {}
+    for name, simulate in ENGINES.items():
+        paths[name] = tmp_path / f"{name}.parquet"
+        simulate(build_world(sc, 0), sc.policies[0], EventLog(paths[name]))
+    events = pq.read_table(paths["batched"]).to_pandas()
+    events["event"] = events["event"].astype(str)
+    shown = events[events.event == "impression"]
+    lengths = shown.groupby(["user_id", "time"])["position"].agg(["count", "min", "max"])
+    assert set(lengths["count"]) == set(range(1, sc.recommender.slate_size + 1))
+    assert (lengths["min"] == 1).all() and (lengths["max"] == lengths["count"]).all()
+    expected = 1 + (lengths.index.get_level_values("user_id") + lengths.index.get_level_values("time").astype(int)) \
+        % sc.recommender.slate_size
+    assert (lengths["count"].to_numpy() == expected).all()
+    assert pq.read_table(paths["reference"]).equals(pq.read_table(paths["batched"]))

@@ -116,7 +116,11 @@ class _Table:
     """Rows of named columns, each with the simulated time it was emitted at, in growable
     preallocated arrays (struct of arrays); taken in emission order (rows emitted at the same
     time keep the order they were added in, and a user's rows are added in the order the user
-    emits them)."""
+    emits them).
+
+    ``columns`` maps each name to ``(dtype, default)``: the default fills the column of rows
+    added without it; a default of None leaves it unset (a column only some rows use). A
+    dtype with a shape (``np.dtype((np.int64, (k,)))``) makes a column of ``(n, k)``."""
 
     def __init__(self, columns: dict[str, tuple[type, object]]):
         self.spec = columns  # name: (dtype, default)
@@ -143,7 +147,9 @@ class _Table:
         lo, hi = self.n, self.n + n
         self.emit[lo:hi] = emit
         for name, (_, default) in self.spec.items():
-            self.cols[name][lo:hi] = columns.get(name, default)
+            value = columns.get(name, default)
+            if value is not None:
+                self.cols[name][lo:hi] = value
         self.n = hi
 
     def take_before(self, t: float) -> dict[str, np.ndarray] | None:
@@ -180,26 +186,64 @@ class _Table:
         return self.n
 
 
-def _event_rows() -> _Table:
-    """Event rows emitted but not yet written (the event log's columns)."""
+def _event_rows(slate_size: int) -> _Table:
+    """Event rows emitted but not yet written (the event log's columns), and a ``slate``
+    column: a shown slate is held as one ``impression`` row whose ``slate`` lists its items
+    (padded with -1 up to ``slate_size``), and becomes one row per position when the rows are
+    taken (:func:`_impression_rows`): a tenth of the rows to buffer and sort."""
     return _Table({
         "time": (np.float64, _NAN), "user_id": (np.int64, -1), "session": (np.int64, 0),
         "event": (np.int8, 0), "item_id": (np.int64, -1), "position": (np.int64, 0),
         "watch_time": (np.float64, _NAN), "watch_fraction": (np.float64, _NAN),
         "survey_score": (np.float64, _NAN), "true_value": (np.float64, _NAN),
         "true_extremeness": (np.float64, _NAN), "true_allure": (np.float64, _NAN),
+        "slate": _slate_column(slate_size),
     })
+
+
+def _slate_column(slate_size: int) -> tuple[np.dtype, None]:
+    """The spec of a ``slate`` column of a :class:`_Table`: ``slate_size`` item ids a row
+    (-1 where none), left unset in rows without a slate."""
+    return np.dtype((np.int64, (max(int(slate_size), 1),))), None
+
+
+def _slate_rows(cols: dict[str, np.ndarray], holders: np.ndarray) -> dict[str, np.ndarray]:
+    """Taken rows ``cols`` (with a ``slate`` column, dropped) with each row of ``holders``
+    (row indices, ascending) written out as one row per item of its slate (entries >= 0), in
+    slate order, in its place: ``item_id`` the item, ``position`` its 1-based slate rank,
+    the other columns the holder's. The arrays returned are new."""
+    slate = cols.pop("slate")
+    if not holders.shape[0]:
+        return cols
+    items = slate[holders]
+    row, col = np.nonzero(items >= 0)  # row-major: each slate's items in slate order
+    per = np.bincount(row, minlength=holders.shape[0])
+    counts = np.ones(cols["position"].shape[0], dtype=np.int64)
+    counts[holders] = per
+    out = {name: np.repeat(values, counts) for name, values in cols.items()}
+    first = np.cumsum(counts) - counts  # each taken row's first row out
+    at = first[holders][row] + np.arange(row.shape[0]) - (np.cumsum(per) - per)[row]
+    out["item_id"][at] = items[row, col]
+    out["position"][at] = col + 1
+    return out
+
+
+def _impression_rows(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Event rows taken from :func:`_event_rows` with each slate's row written out as one
+    ``impression`` row per shown item (:func:`_slate_rows`)."""
+    return _slate_rows(cols, np.flatnonzero(cols["event"] == _CODE["impression"]))
 
 
 class _FeedbackRows:
     """Observable feedback since the last retrain, as :class:`Feedback` rows with emission
-    times."""
+    times. A slate's non-clicked impressions are held as one row whose ``slate`` lists them
+    (-1 at the clicked position and after the slate's end), and written out when taken."""
 
-    def __init__(self) -> None:
+    def __init__(self, slate_size: int) -> None:
         self.rows = _Table({
             "time": (np.float64, 0.0), "served_at": (np.float64, 0.0), "user_id": (np.int64, 0),
-            "session": (np.int64, 0), "item_id": (np.int64, 0), "position": (np.int64, 0),
-            "clicked": (bool, False), "watch_time": (np.float64, 0.0),
+            "session": (np.int64, 0), "item_id": (np.int64, -1), "position": (np.int64, 0),
+            "clicked": (bool, False), "watch_time": (np.float64, 0.0), "slate": _slate_column(slate_size),
         })
         self.surveys = _Table({
             "time": (np.float64, 0.0), "user_id": (np.int64, 0), "session": (np.int64, 0), "score": (np.float64, 0.0),
@@ -211,15 +255,16 @@ class _FeedbackRows:
 
     @staticmethod
     def _feedback(cols: dict[str, np.ndarray], sv: dict[str, np.ndarray]) -> Feedback:
-        # rows come in emission order, which within one user and time lists a slate's
-        # non-clicked impressions by position; the canonical order (time, user, non-clicked
-        # first, position) is then a stable sort by time of [non-clicked rows, clicked rows]
-        # (users never share a time)
+        # rows come in emission order; the canonical order (time, user, non-clicked first,
+        # position) is then a stable sort by time of [slate rows, clicked rows] (users never
+        # share a time), each slate row then written out in its place, by position
         clicked = cols["clicked"]
         grouped = np.concatenate([np.flatnonzero(~clicked), np.flatnonzero(clicked)])
         order = grouped[np.argsort(cols["time"][grouped], kind="stable")]
+        cols = {k: v[order] for k, v in cols.items()}
+        cols = _slate_rows(cols, np.flatnonzero(~cols["clicked"]))
         so = np.lexsort((sv["user_id"], sv["time"]))
-        return Feedback(**{k: v[order] for k, v in cols.items()}, surveys={k: v[so] for k, v in sv.items()})
+        return Feedback(**cols, surveys={k: v[so] for k, v in sv.items()})
 
     def take(self, t: float) -> Feedback:
         """Feedback emitted before ``t``, sorted by time, user, non-clicked first, position."""
@@ -318,9 +363,9 @@ class Simulation:
         # kept only between flushes), and at a retrain what came since
         self.observes = self.learns and observes_feedback(self.policy)
         self.on_feedback: Callable[[Feedback], None] | None = None
-        self.feedback = _FeedbackRows()
+        self.feedback = _FeedbackRows(sc.recommender.slate_size)
         self._last_retrain_time: float | None = None  # after it, learns and observes are off
-        self.rows = _event_rows()
+        self.rows = _event_rows(sc.recommender.slate_size)
         self.hist = HistoryTable(n_users, cat.n_topics)
         self.hist_view = self.hist.readonly()  # what policies see: the live table, read-only
         self.retrain_times: list[float] = []
@@ -777,26 +822,23 @@ class Simulation:
                 self.creators.on_impressions(slate[log])
         # impressions feed no metric: rows only for the users whose events are written
         shown_log = self._written(users, log)
-        if self.events.log_impressions and shown_log.any():
-            lu = np.repeat(users[shown_log], n_shown)
-            self.rows.add(np.repeat(t_choice[shown_log], n_shown), lu.shape[0],
-                          time=np.repeat(now[shown_log], n_shown), user_id=lu,
-                          session=np.repeat(session[shown_log], n_shown), event=_CODE["impression"],
-                          item_id=slate[shown_log].ravel(),
-                          position=np.tile(np.arange(1, n_shown + 1), int(shown_log.sum())))
-        n_feedback = 0
-        if self.learns or self.on_feedback is not None:
-            positions = np.broadcast_to(np.arange(n_shown), (B, n_shown))
-            keep = positions != choice[:, None]
-            rows_b = np.broadcast_to(np.arange(B)[:, None], (B, n_shown))[keep]
-            n_feedback = rows_b.shape[0]
-            self.feedback.rows.add(
-                t_choice[rows_b], n_feedback, time=now[rows_b], served_at=now[rows_b], user_id=users[rows_b],
-                session=session[rows_b], item_id=slate[keep], position=positions[keep] + 1,
-                clicked=False, watch_time=0.0,
-            )
+        if self.events.log_impressions and shown_log.any():  # one row per slate, see _event_rows
+            width = self.rows.cols["slate"].shape[1]
+            shown = slate[shown_log]
+            if n_shown < width:
+                shown = np.concatenate([shown, np.full((shown.shape[0], width - n_shown), -1)], axis=1)
+            self.rows.add(t_choice[shown_log], shown.shape[0], time=now[shown_log], user_id=users[shown_log],
+                          session=session[shown_log], event=_CODE["impression"], slate=shown)
+        if self.learns or self.on_feedback is not None:  # the non-clicked: one row a slate
+            width = self.feedback.rows.cols["slate"].shape[1]
+            passed = np.full((B, width), -1, dtype=np.int64)
+            passed[:, :n_shown] = slate
+            clicked = np.flatnonzero(choice >= 0)
+            passed[clicked, choice[clicked]] = -1
+            self.feedback.rows.add(t_choice, B, time=now, served_at=now, user_id=users, session=session,
+                                   clicked=False, watch_time=0.0, slate=passed)
             if self.on_feedback is not None:
-                self.on_feedback(self.feedback.last(n_feedback, 0))
+                self.on_feedback(self.feedback.last(B, 0))
         # no click: leave, or look at another slate, after the scan
         none = choice < 0
         if direct is not None:  # a scripted user watching an item off the slate
@@ -940,6 +982,7 @@ class Simulation:
         cols = self.rows.take_before(until)
         if cols is None:
             return
+        slates = cols.pop("slate")  # impressions feed no metric: written out for the log only
         if self.group_metrics:
             uid = cols["user_id"]
             for lo, hi, m in self._collectors():
@@ -950,7 +993,8 @@ class Simulation:
             watches = cols["event"] == _CODE["watch"]
             if watches.any():
                 self.creators.on_watches(cols["item_id"][watches], cols["watch_time"][watches])
-        self.events.add_rows(cols)
+        cols["slate"] = slates
+        self.events.add_rows(_impression_rows(cols))
 
     def _collectors(self):
         """``(first id, end id, metrics collector)`` of every user group, modelled first."""
@@ -1017,7 +1061,7 @@ class Simulation:
                     self.models.append((t, str(name), float(value)))
                 if t >= self._last_retrain():  # what is logged from now on no fit would read
                     self.learns = self.observes = False
-                    self.feedback = _FeedbackRows()
+                    self.feedback = _FeedbackRows(self.sc.recommender.slate_size)
             if t >= 0:
                 self.rows.add(t, 1, time=t, user_id=-1, session=0, event=_CODE["retrain"])
         elif what == "initial":
