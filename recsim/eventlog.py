@@ -7,9 +7,9 @@ none), ``watch_time`` (s), ``watch_fraction``, ``survey_score`` (1–5), and the
 watched items for analysis only — ``true_value``, ``true_extremeness``, ``true_allure`` — which
 no policy ever reads; and ``oracle``, constant per file, true when the policy read hidden state.
 
-Rows come from one event at a time (:meth:`EventLog.add`, :meth:`EventLog.add_impressions`:
-the reference engine) or whole columns at once (:meth:`EventLog.add_rows`: the batched engine);
-either way they are written in the order they are given. With ``outputs.event_sample`` < 1
+Rows come from one event at a time (:meth:`EventLog.add`, :meth:`EventLog.add_impressions`)
+or whole columns at once (:meth:`EventLog.add_rows`: both engines hand over their buffered rows
+this way); either way they are written in the order they are given. With ``outputs.event_sample`` < 1
 only the users with ids below ``user_limit`` are logged (and ``retrain`` rows, user -1).
 """
 
@@ -270,11 +270,22 @@ class EventLog:
     def flush(self) -> None:
         if self.path is None or not self._n:
             return
-        cols = self._columns()
+        # whole columns alone (the engines' path) are written as they came, one chunk each:
+        # the writer makes the same row group of them as of one concatenated block
+        parts = [block for _, block in self._blocks] if not (self._rows or self._slates) else [self._columns()]
+        table = pa.Table.from_batches([self._batch(cols) for cols in parts], schema=self.schema)
+        self._open()
+        self._writer.write_table(table)
+        self.n_rows += table.num_rows
+        self._reset_buffers()
+
+    def _batch(self, cols: dict[str, np.ndarray]) -> pa.RecordBatch:
+        """Buffered columns as a record batch of :attr:`schema`."""
+        n = cols["time"].shape[0]
         arrays = []
         for field in self.schema:
             if field.name == "oracle":
-                arrays.append(pa.array(np.full(self._n, self.oracle)))
+                arrays.append(pa.array(np.full(n, self.oracle)))
             elif field.name == "event":
                 codes = pa.array(cols["event"])
                 arrays.append(pa.DictionaryArray.from_arrays(codes, pa.array(EVENT_TYPES)))
@@ -287,11 +298,7 @@ class EventLog:
                 # NaN (no such value for this kind of event) is stored as null: SQL-style
                 # readers (duckdb, polars) then skip it in SUM / AVG
                 arrays.append(pa.array(cols[field.name], type=field.type, from_pandas=True))
-        table = pa.Table.from_arrays(arrays, schema=self.schema)
-        self._open()
-        self._writer.write_table(table)
-        self.n_rows += table.num_rows
-        self._reset_buffers()
+        return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
 
     def _open(self) -> None:
         if self._writer is None:

@@ -296,8 +296,8 @@ def _data_digest(path: Path) -> str:
 
 
 def _code_changes(before: dict[str, Any], now: dict[str, Any], what: str = "module") -> list[str]:
-    """What differs between two :func:`user_code` (or :func:`data_files`, ``what="file of"``)
-    records, one phrase per entry."""
+    """What differs between two :func:`user_code` (or :func:`data_files`, ``what="the file
+    named by"``) records, one phrase per entry."""
     changes = []
     for name in sorted(set(before) | set(now)):
         old, new = before.get(name), now.get(name)

@@ -22,8 +22,7 @@ from recsim.experiment import run_experiment
 from recsim.metrics import spearman
 
 SHARE = 0.3
-#: every engine: the reference engine logs through EventLog.add/add_impressions, the batched
-#: engine through EventLog.add_rows
+#: every engine (both hand their rows to EventLog.add_rows, in different windows)
 ENGINES = typing.get_args(Scenario.model_fields["engine"].annotation)
 
 
@@ -232,6 +231,25 @@ def test_add_rows_writes_a_row_group_every_chunk_rows(tmp_path):
     sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
     assert sum(sizes) == n == log.n_rows
     assert all(s == 100 for s in sizes[:-1]) and 0 < sizes[-1] <= 100
+
+
+def test_rows_given_in_many_calls_make_the_file_one_call_makes(tmp_path):
+    """The engines hand over rows in windows of any size; each row group is written from the
+    blocks as they came (no concatenation): the same row groups and rows as from one call."""
+    cols = _as_columns(_events() * 4)
+    n = len(cols["time"])
+    files = []
+    for name, cuts in (("one", [n]), ("many", sorted({int(x) for x in np.linspace(0, n, 38)[1:]}))):
+        log = EventLog(tmp_path / f"{name}.parquet", chunk_rows=150)
+        lo = 0
+        for hi in cuts:
+            log.add_rows({column: values[lo:hi] for column, values in cols.items()})
+            lo = hi
+        log.close()
+        files.append(pq.ParquetFile(tmp_path / f"{name}.parquet"))
+    groups = [[f.metadata.row_group(i).num_rows for i in range(f.metadata.num_row_groups)] for f in files]
+    assert groups[0] == groups[1] and len(groups[0]) == -(-n // 150)
+    assert files[0].read().equals(files[1].read())
 
 
 def test_add_rows_copies_the_callers_arrays_and_fills_defaults(tmp_path):

@@ -234,6 +234,34 @@ def _impression_rows(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return _slate_rows(cols, np.flatnonzero(cols["event"] == _CODE["impression"]))
 
 
+#: about how many rows, slates written out, a hand-over gives the event log or an observing
+#: policy at a time: the rows are held as slates, and written out a piece at a time
+_PIECE_ROWS = 250_000
+
+
+def _cuts(sizes: np.ndarray, budget: int) -> list[int]:
+    """Where to cut consecutive rows that make ``sizes`` rows each into pieces of at most
+    ``budget`` rows (more only for a single row that makes more): the row indices that start
+    a new piece, ascending, without 0."""
+    total = np.cumsum(sizes)
+    if not total.shape[0] or total[-1] <= budget:
+        return []
+    cuts = np.searchsorted(total, np.arange(budget, total[-1], budget), side="right")
+    return sorted(set(cuts.tolist()) - {0, total.shape[0]})
+
+
+def _event_pieces(cols: dict[str, np.ndarray], budget: int | None = None):
+    """Taken event rows (with slates) as consecutive pieces, each with its slates written out
+    (:func:`_impression_rows`) into at most about ``budget`` rows (:data:`_PIECE_ROWS`)."""
+    budget = _PIECE_ROWS if budget is None else budget
+    sizes = np.ones(cols["event"].shape[0], dtype=np.int64)
+    shows = cols["event"] == _CODE["impression"]
+    sizes[shows] = (cols["slate"][shows] >= 0).sum(axis=1)
+    bounds = [0, *_cuts(sizes, budget), sizes.shape[0]]
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        yield _impression_rows({name: values[lo:hi] for name, values in cols.items()})
+
+
 class _FeedbackRows:
     """Observable feedback since the last retrain, as :class:`Feedback` rows with emission
     times. A slate's non-clicked impressions are held as one row whose ``slate`` lists them
@@ -271,6 +299,27 @@ class _FeedbackRows:
         cols = self.rows.take_before(t) or self._empty(self.rows)
         sv = self.surveys.take_before(t) or self._empty(self.surveys)
         return self._feedback(cols, sv)
+
+    def pieces(self, until: float, budget: int | None = None):
+        """The feedback emitted before ``until`` as ``(end, feedback)`` pieces of about
+        ``budget`` rows (:data:`_PIECE_ROWS`) or fewer (a slate's are never cut apart), each
+        what a hand-over at ``end`` would take after the pieces before it: the rows and
+        surveys emitted before ``end`` (:meth:`take`). The ends are emission times of rows,
+        ``until`` the last."""
+        budget = _PIECE_ROWS if budget is None else budget
+        rows = self.rows
+        emit = rows.emit[: rows.n]
+        before = emit < until
+        clicked = rows.cols["clicked"][: rows.n][before]
+        sizes = np.ones(clicked.shape[0], dtype=np.int64)
+        sizes[~clicked] = (rows.cols["slate"][: rows.n][before][~clicked] >= 0).sum(axis=1)
+        ends = []
+        if sizes.sum() > budget:
+            order = np.argsort(emit[before], kind="stable")
+            times = emit[before][order]
+            ends = sorted({float(times[i]) for i in _cuts(sizes[order], budget)} - {float(times[0])})
+        for end in [*ends, until]:
+            yield end, self.take(end)
 
     def last(self, n_rows: int, n_surveys: int) -> Feedback:
         """The last rows added (for an online policy's update), without taking them."""
@@ -975,10 +1024,10 @@ class Simulation:
     def flush(self, until: float) -> None:
         """Hand the rows emitted before ``until`` to the event log and the metrics, and the
         feedback emitted before it to a policy that observes it (:meth:`Policy.observe`)."""
-        if self.observes:
-            feedback = self.feedback.take(until)
-            if len(feedback) or len(feedback.surveys["time"]):
-                self._policy_call("policy", "observe", until, self.policy.observe, feedback)
+        if self.observes:  # in pieces: what hand-overs at times in between would give
+            for end, feedback in self.feedback.pieces(until):
+                if len(feedback) or len(feedback.surveys["time"]):
+                    self._policy_call("policy", "observe", end, self.policy.observe, feedback)
         cols = self.rows.take_before(until)
         if cols is None:
             return
@@ -994,7 +1043,8 @@ class Simulation:
             if watches.any():
                 self.creators.on_watches(cols["item_id"][watches], cols["watch_time"][watches])
         cols["slate"] = slates
-        self.events.add_rows(_impression_rows(cols))
+        for piece in _event_pieces(cols):
+            self.events.add_rows(piece)
 
     def _collectors(self):
         """``(first id, end id, metrics collector)`` of every user group, modelled first."""

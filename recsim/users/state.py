@@ -265,13 +265,7 @@ class Draws:
         """The next draw of ``stream`` for each row: its uniform, or (``normal``) the standard
         normal quantile of it; the rows' counters advance by one."""
         users = self._users(rows)
-        try:
-            ctr = self.counters[stream]
-        except KeyError:
-            raise KeyError(
-                f"no per-user random stream {stream!r}: a component draws from a stream it does "
-                "not declare in its `streams`"
-            ) from None
+        ctr = self._counters(stream)
         got = self._compiled(stream, ctr, users, normal)
         if got is not None:
             return got
@@ -279,6 +273,16 @@ class Draws:
         ctr[users] = c + 1
         u = rngmod.uniforms(self.keys[stream][users], c)
         return rngmod.standard_normals(u) if normal else u
+
+    def _counters(self, stream: str) -> np.ndarray:
+        """The counters of ``stream``; a KeyError names a stream the draws do not have."""
+        try:
+            return self.counters[stream]
+        except KeyError:
+            raise KeyError(
+                f"no per-user random stream {stream!r}: a component draws from a stream it does "
+                "not declare in its `streams`"
+            ) from None
 
     def _compiled(self, stream: str, ctr: np.ndarray, users: np.ndarray, normal: bool) -> np.ndarray | None:
         """:meth:`uniform` (or :meth:`normal`) by the compiled kernel
@@ -314,11 +318,7 @@ class Draws:
         the rows: NumPy draws for repeated users at once, a kernel one after another).
         Raises KeyError for a stream the draws do not have."""
         users = self._users(rows)
-        try:
-            ctr = self.counters[stream]
-        except KeyError:
-            raise KeyError(f"no per-user random stream {stream!r}") from None
-        arrays = self._kernel_arrays(self.keys[stream], ctr, users)
+        arrays = self._kernel_arrays(self.keys[stream], self._counters(stream), users)
         if arrays is None or (users.shape[0] > 1 and np.unique(users).shape[0] != users.shape[0]):
             return None
         return arrays
