@@ -260,7 +260,8 @@ def test_a_hand_over_in_small_pieces_changes_no_output_and_no_feedback(tiny, tmp
     (whole, big), (cut, small) = got[250_000], got[7]
     assert whole.num_rows > 1000 and whole.equals(cut)
     assert len(small) > 5 * len(big)
-    assert max(len(p) for p in small) <= 7 + sc.recommender.slate_size  # a slate is never cut apart
+    # a piece ends at an emission time, so it may pass 7 by the rows emitted with its last
+    assert max(len(p) for p in small) <= 7 + sc.recommender.slate_size
     for piece in small:
         assert (np.diff(piece.time) >= 0).all()
     a, b = _concatenated(big), _concatenated(small)

@@ -207,6 +207,14 @@ def _slate_column(slate_size: int) -> tuple[np.dtype, None]:
     return np.dtype((np.int64, (max(int(slate_size), 1),))), None
 
 
+def _padded(slates: np.ndarray, width: int) -> np.ndarray:
+    """A new ``(B, width)`` int64 copy of ``slates`` ``(B, n)``, ``n <= width``, padded with -1:
+    the ``slate`` column of :func:`_slate_column`."""
+    out = np.full((slates.shape[0], width), -1, dtype=np.int64)
+    out[:, : slates.shape[1]] = slates
+    return out
+
+
 def _slate_rows(cols: dict[str, np.ndarray], holders: np.ndarray) -> dict[str, np.ndarray]:
     """Taken rows ``cols`` (with a ``slate`` column, dropped) with each row of ``holders``
     (row indices, ascending) written out as one row per item of its slate (entries >= 0), in
@@ -872,16 +880,11 @@ class Simulation:
         # impressions feed no metric: rows only for the users whose events are written
         shown_log = self._written(users, log)
         if self.events.log_impressions and shown_log.any():  # one row per slate, see _event_rows
-            width = self.rows.cols["slate"].shape[1]
-            shown = slate[shown_log]
-            if n_shown < width:
-                shown = np.concatenate([shown, np.full((shown.shape[0], width - n_shown), -1)], axis=1)
+            shown = _padded(slate[shown_log], self.rows.cols["slate"].shape[1])
             self.rows.add(t_choice[shown_log], shown.shape[0], time=now[shown_log], user_id=users[shown_log],
                           session=session[shown_log], event=_CODE["impression"], slate=shown)
         if self.learns or self.on_feedback is not None:  # the non-clicked: one row a slate
-            width = self.feedback.rows.cols["slate"].shape[1]
-            passed = np.full((B, width), -1, dtype=np.int64)
-            passed[:, :n_shown] = slate
+            passed = _padded(slate, self.feedback.rows.cols["slate"].shape[1])
             clicked = np.flatnonzero(choice >= 0)
             passed[clicked, choice[clicked]] = -1
             self.feedback.rows.add(t_choice, B, time=now, served_at=now, user_id=users, session=session,
