@@ -43,7 +43,7 @@ def same_bits(a, b) -> bool:
 @pytest.fixture
 def calls(monkeypatch):
     """How many times each ranking kernel ran (and how many rows top_k_rows left to NumPy)."""
-    counts = {"top_k_rows": 0, "left": 0, "learned_rows": 0, "learned_row": 0}
+    counts = {"top_k_rows": 0, "left": 0, "learned_rows": 0, "learned_row": 0, "learned_top_k_rows": 0}
 
     def counting(name):
         kernel = getattr(ranking, name)
@@ -57,7 +57,7 @@ def calls(monkeypatch):
 
         monkeypatch.setattr(ranking, name, wrapper)
 
-    for name in ("top_k_rows", "learned_rows", "learned_row"):
+    for name in ("top_k_rows", "learned_rows", "learned_row", "learned_top_k_rows"):
         counting(name)
     return counts
 
@@ -169,7 +169,9 @@ def test_learned_serving_is_the_numpy_code_bit_for_bit(world, fitted, calls, nam
     scores = policy.score_batch(batch, rngs)
     assert same_bits(scores, numpy(policy.score_batch, batch, rngs))
     assert same_bits(policy.recommend_batch(batch, rngs), numpy(policy.recommend_batch, batch, rngs))
-    assert calls["learned_rows"] > 0 or n_rows == 0
+    # the engagement ranker's slates come from the fused kernel; the others change the scores
+    # (a penalty, a survey term), so they are ranked from their own scores
+    assert calls["learned_top_k_rows" if name == "engagement" else "learned_rows"] > 0 or n_rows == 0
     for i in range(min(n_rows, 40)):
         request = batch.request(i)
         alone = policy.score(request, rngs[i])
@@ -177,7 +179,7 @@ def test_learned_serving_is_the_numpy_code_bit_for_bit(world, fitted, calls, nam
         assert same_bits(alone, numpy(policy.score, request, rngs[i]))
         assert same_bits(policy.recommend(request, rngs[i]), numpy(policy.recommend, request, rngs[i]))
     if n_rows:
-        assert calls["learned_row"] > 0
+        assert calls["learned_row"] > 0 or name == "engagement"
 
 
 def test_log_odds_and_relevance_alone_and_in_blocks(world, fitted):  # noqa: F811
@@ -251,6 +253,103 @@ def test_learned_kernel_on_special_values():
             assert np.isnan(lo[0, 1]) and lo[0, 2] == lo[0, 2]  # NaN age stays NaN; -inf age is 0
 
 
+def test_log1p_bounds_hold_the_computed_log1p():
+    """The bounds the fused top k uses (recsim.kernels.ranking._log1p_bounds) hold np.log1p
+    (what the NumPy code and the kernels compute) for ages from 0 to 1e299 days: the edges of
+    the table's buckets and one ulp either side, subnormal and huge ages, and 200,000
+    log-uniform ones; and they are tight (a bucket spans log(1 + 1/256) ≈ 0.0039), or the
+    bound would stop nothing."""
+    rng = np.random.default_rng(5)
+    edges = np.ldexp(1.0 + np.arange(256) / 256, rng.integers(0, 60, 256)[:, None]).ravel() - 1.0
+    edges = edges[edges >= 0]
+    days = np.concatenate([
+        [0.0, 5e-324, 1e-300, 1e-17, 1e-16, 2.0**-52, 1.0, 2.0, 1e299],
+        edges, np.nextafter(edges, np.inf), np.nextafter(edges, -np.inf).clip(0.0),
+        10.0 ** rng.uniform(-20, 299, 200_000),
+    ])
+    y = np.empty(1)
+    y_bits = y.view(np.int64)
+    lower, upper = np.array([ranking._log1p_bounds(d, y, y_bits) for d in days]).T
+    exact = np.log1p(days)
+    assert (lower <= exact).all() and (exact <= upper).all()
+    assert (upper - lower).max() < np.log1p(1 / 256) + 2.1e-9
+
+
+def _fused_case(rng: np.random.Generator, K: int, scale: float, w7_sign: float, specials: bool = True):
+    """Items, users and a model for the fused top k: specials among the items (as in
+    test_learned_kernel_on_special_values; an item uploaded at -inf leaves no bound on the age
+    term when its weight is positive), runs of identical items (equal scores), and items a
+    second apart (log-odds a few ulps apart)."""
+    n, B, c = 80, 12, 40
+    topics = rng.normal(size=(n, K))
+    topics[5, :1] = np.nan
+    topics[40:50] = topics[40]  # identical items: ties in every row
+    classifier = rng.random(n)
+    classifier[40:50] = classifier[40]
+    length = rng.uniform(60, 3600, n)
+    length[40:50] = length[40]
+    upload = rng.uniform(-5 * DAY, 2 * DAY, n)
+    upload[:4] = [0.0, np.nan, np.inf, -np.inf] if specials else upload[:4]
+    upload[40:50] = upload[40]
+    upload[50:60] = upload[50] + np.arange(10)  # a second apart
+    topics[50:60], classifier[50:60], length[50:60] = topics[50], classifier[50], length[50]
+    candidates = np.stack([rng.choice(n, c, replace=False) for _ in range(B)])
+    candidates[0, :6] = [0, 1, 2, 3, 5, -1]
+    candidates[1] = np.r_[np.arange(40, 60), rng.choice(40, c - 20, replace=False)]
+    profile = rng.normal(size=(B, K))
+    mean_cls, activity = rng.random(B), rng.uniform(0, 8, B)
+    now = rng.uniform(0, 3 * DAY, B)
+    now[0] = -0.0
+    w, b = rng.normal(size=10) * scale, float(rng.normal())
+    w[7] = w7_sign * abs(w[7])
+    part = _item_part(w, b, classifier, length)
+    return topics, classifier, upload, part, candidates, profile, mean_cls, activity, now, w
+
+
+@pytest.mark.parametrize("K", [0, 1, 20])
+@pytest.mark.parametrize("scale", [0.05, 1.0, 40.0])
+@pytest.mark.parametrize("w7_sign", [1.0, -1.0, 0.0])
+def test_fused_top_k_is_the_top_k_of_the_predicted_scores(K, scale, w7_sign):
+    """learned_top_k_rows gives, row for row, top_k_rows of the predicted watch minutes the
+    NumPy code computes (gather_dot, _item_part, _log_odds, exp(min(·, 30))) for every k from
+    1 to past the candidates: with ties (identical items), near ties (ages a second apart),
+    NaN and infinite ages, NaN topics, log-odds far above 30 (scale 40), and the age weight of
+    either sign or zero. The rows it leaves are those whose top k takes NaN scores. Without
+    an item of infinite age, the bound leaves some scores uncomputed in every row with fewer
+    places than candidates (the check that the shortcut is taken)."""
+    rng = np.random.default_rng([K, int(100 * scale), int(w7_sign) + 1])
+    for specials in (True, False, False):
+        args = _fused_case(rng, K, scale, w7_sign, specials)
+        topics, classifier, upload, part, candidates, profile, mean_cls, activity, now, w = args
+        with np.errstate(all="ignore"):  # NaN topics, infinite ages times a zero weight
+            lo = _log_odds(w, part.take(candidates), gather_dot(topics, candidates, profile),
+                           classifier.take(candidates), now[:, None] - upload.take(candidates),
+                           mean_cls[:, None], activity[:, None])
+            predicted = np.exp(np.minimum(lo, 30.0))
+        B, c = candidates.shape
+        for k in (1, 2, 3, 10, c - 1, c, c + 5):
+            expected = numpy(top_k_rows, candidates, predicted, k)
+            nan_left = ranking.top_k_rows(candidates, predicted, np.empty_like(expected))
+            out, left, scored = np.full_like(expected, -7), np.zeros(B, bool), np.zeros(B, np.int64)
+            assert ranking.learned_top_k_rows(*args, out, left, scored)
+            assert same_bits(left, nan_left)
+            assert same_bits(out[~left], expected[~left]), k
+            assert (scored <= c).all() and (scored >= min(k, c)).all()
+            if not specials and k <= 3 and scale <= 1.0:
+                assert (scored < c).all(), scored
+        assert (candidates[1, :10] == np.arange(40, 50)).all()  # the tied run is in the rows
+
+
+def test_fused_top_k_refuses_items_out_of_range():
+    rng = np.random.default_rng(2)
+    args = list(_fused_case(rng, 3, 1.0, 1.0))
+    args[4] = args[4].copy()
+    args[4][3, 7] = args[0].shape[0]
+    B = args[4].shape[0]
+    out, left, scored = np.empty((B, 5), np.int64), np.zeros(B, bool), np.zeros(B, np.int64)
+    assert not ranking.learned_top_k_rows(*args, out, left, scored)
+
+
 # ----------------------------------------------------------------------------- whole runs
 @pytest.mark.parametrize("engine,names", [("batched", LEARNED), ("reference", LEARNED[:2])])
 def test_runs_of_the_learned_rankers_are_the_same_with_and_without_kernels(tmp_path, calls, engine, names):
@@ -265,8 +364,8 @@ def test_runs_of_the_learned_rankers_are_the_same_with_and_without_kernels(tmp_p
             out[backend] = run_experiment(scenario, tmp_path / backend, workers=1)
         ran = {name: calls[name] - before[name] for name in calls}
         if backend == "numba":  # the batched engine serves batches, the reference one requests
-            assert all(ran[name] > 0 for name in (("top_k_rows", "learned_rows") if engine == "batched"
-                                                  else ("learned_row",)))
+            assert all(ran[name] > 0 for name in (("top_k_rows", "learned_rows", "learned_top_k_rows")
+                                                  if engine == "batched" else ("learned_row", "learned_top_k_rows")))
         else:
             assert not any(ran.values())
     assert_same_outputs(out["numba"], out["numpy"])

@@ -35,11 +35,14 @@ from .base import (
     Request,
     RequestBatch,
     RequestRngs,
+    Policy,
     ScoringPolicy,
     dot_last,
     gather_dot,
     row_blocks,
     sum_first,
+    top_k,
+    top_k_rows,
     uses_own,
     vector_norm,
 )
@@ -690,6 +693,66 @@ class EngagementPolicy(ScoringPolicy):
         if not self._vectorized(EngagementPolicy):
             return super().score_batch(batch, rngs)
         return self._predicted_rows(batch)
+
+    # Serving a slate ranks by the predicted watch minutes (``score``); with the compiled
+    # kernels on, a fitted model's slates come from :func:`recsim.kernels.ranking.learned_top_k_rows`,
+    # which gives top_k of those scores without computing the scores that cannot make the
+    # slate. A subclass that changes the scores is served from its own ``score``/``score_batch``.
+
+    def recommend(self, request: Request, rng: np.random.Generator) -> np.ndarray:
+        f = request.features
+        if (type(f) is CandidateFeatures and f._candidates is request.candidates
+                and self._fused(f._items, request.candidates, 1, "score")):
+            topic, mean_cls, activity = self.profiles_.of(request.user_id)  # kept until the next fit
+            slates = self._fused_top_k(request.candidates[None], f._items, topic[None], np.array([mean_cls]),
+                                       np.array([activity]), np.array([f._now], dtype=float), request.slate_size)
+            if slates is not None:
+                return slates[0]
+        return top_k(request.candidates, self.score(request, rng), request.slate_size)
+
+    def recommend_batch(self, batch: RequestBatch, rngs: RequestRngs) -> np.ndarray | list[np.ndarray]:
+        if not uses_own(self, EngagementPolicy, "recommend"):  # recommend overridden: row by row
+            return Policy.recommend_batch(self, batch, rngs)
+        if self._fused(batch.items, batch.candidates, 2, "score_batch"):
+            slates = self._fused_top_k(batch.candidates, batch.items, *self.profiles_.of(batch.user_ids),
+                                       np.ascontiguousarray(batch.now, dtype=float), batch.slate_size)
+            if slates is not None:
+                return slates
+        return top_k_rows(batch.candidates, self.score_batch(batch, rngs), batch.slate_size)
+
+    def _fused(self, items: ObservableItems, candidates: np.ndarray, ndim: int, method: str) -> bool:
+        """Whether slates may come from the fused kernel: a fitted model, this class's scores
+        (``method`` and what it calls not overridden), and arrays the kernel reads."""
+        return (self.model_.fitted and candidates.shape[-1] > 0 and uses_own(self, EngagementPolicy, method)
+                and self._vectorized(EngagementPolicy) and items is self.context_.items
+                and _kernel_ready(items, candidates, ndim))
+
+    def _fused_top_k(self, candidates: np.ndarray, items: ObservableItems, topic: np.ndarray,
+                     mean_cls: np.ndarray, activity: np.ndarray, now: np.ndarray, k: int) -> np.ndarray | None:
+        """``top_k_rows(candidates, predicted watch minutes, k)`` of rows ``(B, c)`` whose users
+        have the profiles ``topic`` ``(B, K)``, ``mean_cls`` and ``activity`` ``(B,)``, served
+        at ``now`` ``(B,)`` seconds, through the fused kernel (the rows it leaves, NaN scores
+        inside the top k, by the NumPy code); None if ``k < 1`` or an item id is out of range
+        (the caller's path then raises NumPy's error)."""
+        from ..kernels import ranking
+
+        if k < 1:
+            return None
+        w, _, part = self._linear(items)
+        B, c = candidates.shape
+        out = np.empty((B, min(k, c)), dtype=candidates.dtype)
+        left, scored = np.zeros(B, dtype=bool), np.empty(B, dtype=np.int64)
+        if not ranking.learned_top_k_rows(items.topics, items.classifier, items.upload_time, part, candidates,
+                                          topic, mean_cls, activity, now, w, out, left, scored):
+            return None
+        if left.any():
+            rows = np.flatnonzero(left)
+            predicted = np.empty((rows.shape[0], c))
+            ranking.learned_rows(items.topics, items.classifier, items.upload_time, part, candidates[rows],
+                                 topic[rows], mean_cls[rows], activity[rows], now[rows], w, True, predicted,
+                                 np.empty((rows.shape[0], 0)))
+            out[rows] = top_k_rows(candidates[rows], predicted, k)
+        return out
 
 
 def _kernel_ready(items: ObservableItems, candidates: np.ndarray, ndim: int) -> bool:
