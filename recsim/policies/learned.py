@@ -21,7 +21,7 @@ from typing import Optional
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
-from scipy.special import expit, log_expit
+from scipy.special import expit
 
 from .. import kernels
 from .. import rng as rngmod
@@ -251,6 +251,16 @@ def _item_features(items: ObservableItems) -> np.ndarray:
     return X
 
 
+def _softplus(z: np.ndarray) -> np.ndarray:
+    """``log(1 + e^z)`` elementwise, as ``max(z, 0) + log1p(e^−|z|)`` (no overflow)."""
+    out = np.abs(z)
+    np.negative(out, out=out)
+    np.exp(out, out=out)
+    np.log1p(out, out=out)
+    out += np.maximum(z, 0.0)
+    return out
+
+
 class WeightedLogistic:
     """Watch-time-weighted logistic regression (Covington et al., 2016).
 
@@ -268,39 +278,53 @@ class WeightedLogistic:
         self.scale: np.ndarray | None = None
 
     def fit(self, X: np.ndarray, clicked: np.ndarray, weight: np.ndarray) -> "WeightedLogistic":
-        self.mean = X.mean(axis=0)
-        scale = X.std(axis=0)
+        """Fit to rows ``X`` ``(n, F)`` (any float dtype; computed in float64), labels
+        ``clicked`` ``(n,)`` and weights ``(n,)``, by Newton's method (IRLS) from the previous
+        solution, each step shortened by backtracking until the loss does not rise; stops when
+        a step lowers the loss by less than ``tol``, or after ``max_iter`` steps.
+
+        The standardized features are held one row per feature (``(F + 1, n)``, a row of
+        ones first), so every pass over them reads contiguous memory and the products are
+        matrix-vector products."""
+        n, F = X.shape
+        Zt = np.empty((F + 1, n))
+        Zt[0] = 1.0
+        Zt[1:] = X.T
+        features = Zt[1:]
+        self.mean = features.mean(axis=1)
+        features -= self.mean[:, None]
+        scale = np.sqrt(np.einsum("ij,ij->i", features, features) / n)  # the standard deviations
         self.scale = np.where(scale > 1e-9, scale, 1.0)
-        Z = np.hstack([np.ones((X.shape[0], 1)), (X - self.mean) / self.scale])
-        y = clicked.astype(float)
-        w = weight / weight.sum() * len(weight)
-        penalty = np.full(Z.shape[1], self.l2)
+        features /= self.scale[:, None]
+        w = weight / weight.sum() * n
+        wy = np.where(clicked, w, 0.0)
+        penalty = np.full(F + 1, self.l2)
         penalty[0] = 0.0
-        n = Z.shape[0]
 
-        def loss(beta: np.ndarray) -> float:
-            z = Z @ beta
-            # weighted negative log-likelihood w·[log(1+e^z) - y·z], plus the ridge term
-            nll = -(w * (y * log_expit(z) + (1 - y) * log_expit(-z))).sum()
-            return (nll + 0.5 * (penalty * beta * beta).sum()) / n
+        def loss(z: np.ndarray, beta: np.ndarray) -> float:
+            # the weighted negative log-likelihood Σ w·[log(1 + e^z) − y·z], plus the ridge term
+            return (w @ _softplus(z) - wy @ z + 0.5 * (penalty * beta * beta).sum()) / n
 
-        # Newton's method (IRLS) from the previous solution: a few steps of d×d solves
-        beta = self.coef if self.coef is not None and self.coef.shape[0] == Z.shape[1] else np.zeros(Z.shape[1])
-        current = loss(beta)
+        beta = self.coef if self.coef is not None and self.coef.shape[0] == F + 1 else np.zeros(F + 1)
+        z = beta @ Zt
+        current = loss(z, beta)
         for _ in range(self.max_iter):
-            p = expit(Z @ beta)
-            grad = Z.T @ (w * (p - y)) + penalty * beta
-            hess = (Z * (w * p * (1 - p))[:, None]).T @ Z + np.diag(penalty + 1e-9)
+            p = expit(z)
+            grad = Zt @ (w * p - wy) + penalty * beta
+            p *= 1.0 - p
+            p *= w  # the IRLS weights w·p·(1 − p)
+            hess = (Zt * p) @ Zt.T + np.diag(penalty + 1e-9)
             step = np.linalg.solve(hess, grad)
             size = 1.0
             while True:  # backtracking keeps every step a descent step
                 candidate = beta - size * step
-                value = loss(candidate)
+                z_new = candidate @ Zt
+                value = loss(z_new, candidate)
                 if value <= current or size < 1e-4:
                     break
                 size *= 0.5
             converged = current - value < self.tol
-            beta, current = candidate, min(value, current)
+            beta, current, z = candidate, min(value, current), z_new
             if converged:
                 break
         self.coef = beta
@@ -418,10 +442,11 @@ class _TrainingWindow:
                 b[1], b[2], b[3], b[4], b[5] = b[1][keep], b[2][keep], b[3][keep], b[4][keep], tau
 
     def rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The window's rows: features (float64), clicked, weights (each divided by its batch's τ)."""
+        """The window's rows: features (float32, as held), clicked, weights (each divided by
+        its batch's τ)."""
         if not self.batches:
-            return np.empty((0, len(FEATURE_NAMES))), np.empty(0, bool), np.empty(0)
-        X = np.vstack([b[1] for b in self.batches]).astype(float)
+            return np.empty((0, len(FEATURE_NAMES)), np.float32), np.empty(0, bool), np.empty(0)
+        X = np.vstack([b[1] for b in self.batches])
         weight = np.concatenate([b[3] if b[5] == 1.0 else b[3] / b[5] for b in self.batches])
         return X, np.concatenate([b[2] for b in self.batches]), weight
 
