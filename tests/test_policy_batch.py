@@ -402,9 +402,11 @@ def test_gather_dot_and_vector_norm_do_not_depend_on_the_batch_size():
 
 def test_user_profiles_of_many_users_match_one_by_one(world, feedbacks):
     profiles = UserProfiles(N_USERS, world.k, 3 * DAY)
-    profiles.update(feedbacks[0], world.items, DAY)
-    profiles.update(feedbacks[1], world.items, FIT_TIME)
     users = np.arange(N_USERS + 5)  # the last ones have no profile row at all
+    assert not profiles.of(users)[2].any()  # nobody known yet (what of() keeps is renewed below)
+    profiles.update(feedbacks[0], world.items, DAY)
+    assert profiles.of(users)[2].any()
+    profiles.update(feedbacks[1], world.items, FIT_TIME)
     topic, mean_cls, activity = profiles.of(users)
     for u in users.tolist():
         t, m, a = profiles.of(u)
@@ -417,7 +419,8 @@ def test_user_profiles_of_many_users_match_one_by_one(world, feedbacks):
     profiles.topic = rng.normal(size=(n, world.k)) * rng.exponential(100.0, (n, 1))
     profiles.watch = np.where(rng.random(n) < 0.1, 0.0, rng.exponential(3000.0, n))
     profiles.classifier = profiles.watch * rng.random(n)
-    profiles._one = {}
+    profiles.topic[:50] = 0.0  # watched, with no topic at all: a zero norm
+    profiles._one, profiles._per_user = {}, None  # the sums set by hand: forget what of() kept
     topic, mean_cls, activity = profiles.of(np.arange(n))
     alone = [profiles.of(u) for u in range(n)]
     assert np.array_equal(topic, np.stack([a[0] for a in alone]))

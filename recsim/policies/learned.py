@@ -104,6 +104,7 @@ class UserProfiles:
         self.watch = np.zeros(n_users)
         self.time = 0.0
         self._one: dict[int, tuple[np.ndarray, float, float]] = {}  # of(user) since the last update
+        self._per_user: tuple[np.ndarray, ...] | None = None  # _derived() since the last update
         self._pending: list[tuple[np.ndarray, ...]] = []  # watches observed since the last update
 
     def _grow(self, n: int) -> None:
@@ -113,6 +114,21 @@ class UserProfiles:
         self.topic = np.vstack([self.topic, np.zeros((extra, self.n_topics))])
         self.classifier = np.concatenate([self.classifier, np.zeros(extra)])
         self.watch = np.concatenate([self.watch, np.zeros(extra)])
+
+    def _derived(self) -> tuple[np.ndarray, ...]:
+        """Per user, as of the last update, what :meth:`of` reads: whether the user is known
+        (watch time above 0), the norm to divide the topic sums by (1.0 for an unknown user or
+        a zero norm), the mean classifier score and the activity (0 for an unknown user); each
+        ``(n_users,)``, computed once per update with :meth:`of`'s operations."""
+        if self._per_user is None:
+            known = self.watch > 0
+            norm = vector_norm(self.topic)  # row by row: the bits of each row alone
+            norm = np.where(known & (norm > 0), norm, 1.0)
+            watch = np.where(known, self.watch, 1.0)
+            mean_cls = np.where(known, self.classifier / watch, 0.0)
+            activity = np.where(known, np.log1p(watch / 60.0), 0.0)
+            self._per_user = (known, norm, mean_cls, activity)
+        return self._per_user
 
     def _of_one(self, user: int) -> tuple[np.ndarray, float, float]:
         # the same operations as the array path of :meth:`of`, so the same bits (NumPy's
@@ -139,7 +155,7 @@ class UserProfiles:
         ``feedback`` (None: none more)."""
         if feedback is not None:
             self.observe(feedback)
-        self._one = {}
+        self._one, self._per_user = {}, None
         decay = 0.5 ** ((now - self.time) / self.half_life) if self.time else 1.0
         self.topic *= decay
         self.classifier *= decay
@@ -174,17 +190,20 @@ class UserProfiles:
                 known = self._one[int(users)] = self._of_one(users)
             return known
         users = np.asarray(users)
+        known, norm, mean_cls, activity = self._derived()
         inside = users < self.watch.shape[0]
-        safe = np.where(inside, users, 0)
-        watch = np.where(inside, self.watch[safe], 0.0)
-        known = watch > 0  # users never seen (or fully decayed) get zeros, as in _of_one
-        topic = np.where(known[..., None], self.topic[safe], 0.0)
-        norm = vector_norm(topic)
-        topic = topic / np.where(norm > 0, norm, 1.0)[..., None]
-        watch = np.where(known, watch, 1.0)
-        mean_cls = np.where(known, self.classifier[safe] / watch, 0.0)
-        activity = np.where(known, np.log1p(watch / 60.0), 0.0)
-        return topic, mean_cls, activity
+        if inside.all():
+            safe = users
+            known = known[safe]
+        else:
+            safe = np.where(inside, users, 0)
+            known = inside & known[safe]
+        # users never seen (or fully decayed), or beyond the arrays, get zeros, as in _of_one
+        topic = self.topic[safe]
+        if not known.all():
+            topic[~known] = 0.0
+        topic /= np.where(known, norm[safe], 1.0)[..., None]
+        return topic, np.where(known, mean_cls[safe], 0.0), np.where(known, activity[safe], 0.0)
 
 
 def pair_features(
