@@ -191,3 +191,19 @@ def test_top_k_ties_go_to_the_candidate_drawn_first():
     got = ceilings.run_compiled(inputs, 1, "learned", trace=4)
     assert np.array_equal(got["slate"], top_k_rows(got["candidates"], got["scores"], inputs["k"]))
     assert np.array_equal(got["slate"], got["candidates"][:, : inputs["k"]])
+
+
+def test_the_paired_ratio_is_the_median_of_each_runs_ratio_to_its_own_ceiling():
+    """benchmarks/run.py's headline ÷ compiled: each run's decisions/s over the ceiling measured
+    right after it, the median over runs; None when a run has no paired ceiling (numba
+    missing). A known answer: rates 100, 150, 90 against ceilings 200, 250, 300 give ratios
+    0.5, 0.6, 0.3 and the median 0.5 (where the ratio of the medians would be 100 / 250)."""
+    import run as bench  # benchmarks/run.py (benchmarks/ is on the path above)
+
+    runs = [{"decisions": 1000, "wall_seconds": 10.0, "paired_ceiling": 200.0},
+            {"decisions": 1500, "wall_seconds": 10.0, "paired_ceiling": 250.0},
+            {"decisions": 900, "wall_seconds": 10.0, "paired_ceiling": 300.0}]
+    assert bench.paired_ratio(runs) == pytest.approx(0.5, rel=1e-12)
+    assert bench.paired_ratio(runs[:2]) == pytest.approx(0.55, rel=1e-12)
+    assert bench.paired_ratio([*runs, {"decisions": 1, "wall_seconds": 1.0, "paired_ceiling": None}]) is None
+    assert bench.paired_ratio([]) is None
