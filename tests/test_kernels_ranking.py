@@ -210,6 +210,24 @@ def test_items_out_of_range_raise_numpys_error(world, fitted):  # noqa: F811
             policy.score_batch(bad, rngs)
         with kernels.use(backend), pytest.raises(IndexError):
             policy.score(bad.request(3), rngs[3])
+        with kernels.use(backend), pytest.raises(IndexError):  # the fused slates refuse it too
+            policy.recommend_batch(bad, rngs)
+        with kernels.use(backend), pytest.raises(IndexError):
+            policy.recommend(bad.request(3), rngs[3])
+
+
+def test_the_oldest_upload_is_kept_per_catalog(world, fitted):  # noqa: F811
+    """The fused slates' bound reads the catalog's earliest upload, found once per items
+    object (NaN skipped, inf when there is none), not once per request."""
+    from types import SimpleNamespace
+
+    policy = fitted["engagement"]
+    items = SimpleNamespace(upload_time=np.array([np.nan, 5.0, -3.0, np.nan]))
+    assert policy._oldest_upload(items) == -3.0
+    items.upload_time = np.array([7.0])  # the same object: what was found is kept
+    assert policy._oldest_upload(items) == -3.0
+    assert policy._oldest_upload(SimpleNamespace(upload_time=np.array([np.nan]))) == np.inf
+    assert policy._oldest_upload(world.items) == np.nanmin(world.items.upload_time)
 
 
 def test_learned_kernel_on_special_values():
@@ -331,7 +349,7 @@ def test_fused_top_k_is_the_top_k_of_the_predicted_scores(K, scale, w7_sign):
             expected = numpy(top_k_rows, candidates, predicted, k)
             nan_left = ranking.top_k_rows(candidates, predicted, np.empty_like(expected))
             out, left, scored = np.full_like(expected, -7), np.zeros(B, bool), np.zeros(B, np.int64)
-            assert ranking.learned_top_k_rows(*args, out, left, scored)
+            assert ranking.learned_top_k_rows(*args, np.nanmin(upload), out, left, scored)
             assert same_bits(left, nan_left)
             assert same_bits(out[~left], expected[~left]), k
             assert (scored <= c).all() and (scored >= min(k, c)).all()
@@ -347,7 +365,7 @@ def test_fused_top_k_refuses_items_out_of_range():
     args[4][3, 7] = args[0].shape[0]
     B = args[4].shape[0]
     out, left, scored = np.empty((B, 5), np.int64), np.zeros(B, bool), np.zeros(B, np.int64)
-    assert not ranking.learned_top_k_rows(*args, out, left, scored)
+    assert not ranking.learned_top_k_rows(*args, np.nanmin(args[2]), out, left, scored)
 
 
 # ----------------------------------------------------------------------------- whole runs

@@ -252,13 +252,15 @@ def learned_row(topics, classifier, upload_time, item_part, candidates, profile,
 
 @jit
 def learned_top_k_rows(topics, classifier, upload_time, item_part, candidates, profile, mean_cls, activity,
-                       now, w, out, left, scored):
+                       now, w, oldest_upload, out, left, scored):
     """The learned engagement ranker's slates: for every row, the ``kk = out.shape[1]``
     candidates of highest predicted watch minutes ``exp(min(b + w·x, 30))``, best first, ties
     to the lower column — exactly :func:`top_k_rows` of :func:`learned_rows`'s ``predicted``
     scores, without computing the scores that cannot make the slate.
 
-    The arguments are :func:`learned_rows`'s; ``left`` ``(B,)`` is set True for the rows left
+    The arguments are :func:`learned_rows`'s, and ``oldest_upload`` the earliest of
+    ``upload_time`` (NaN skipped; inf if there is none), found once per catalog by the caller
+    so that a call for one request does not read the whole catalog; ``left`` ``(B,)`` is set True for the rows left
     to the NumPy code (those :func:`top_k_rows` leaves: NaN scores inside the top ``kk``), and
     ``scored`` ``(B,)`` to the number of each row's candidates whose score was computed.
 
@@ -271,7 +273,7 @@ def learned_top_k_rows(topics, classifier, upload_time, item_part, candidates, p
     plus either bound of it bounds the exact log-odds from above. Once ``kk`` candidates are in
     the buffer, a candidate whose bound is below the buffer's last log-odds by more than 1e-9
     (relative) has a smaller ``exp`` and cannot enter (an equal score would not either), so its
-    ``log1p`` and ``exp`` are never computed (below a log-odds of -700, where ``exp``
+    ``log1p`` and ``exp`` are never computed (below a log-odds of -700, near where ``exp``
     underflows, nothing is skipped). The rest are scored exactly and enter as in
     :func:`top_k_rows`. On the benchmark's rows about 40 of 200 candidates are scored, and the
     row's bound alone stops nearly all the others; the candidate's stops them when the age
@@ -289,10 +291,6 @@ def learned_top_k_rows(topics, classifier, upload_time, item_part, candidates, p
     y = np.empty(1)
     y_bits = y.view(np.int64)
     w0, w1, w7 = w[0], w[1], w[7]
-    first = np.inf  # the oldest upload (NaN uploads give NaN scores, which never enter)
-    for t in upload_time:
-        if t < first:  # noqa: PLR1730 - min() need not skip a NaN
-            first = t
     for i in range(B):
         if not _item_ids(candidates[i], topics.shape[0], ids):
             return False
@@ -302,7 +300,7 @@ def learned_top_k_rows(topics, classifier, upload_time, item_part, candidates, p
         if w7 < 0.0:
             cap = 0.0
         else:  # NaN (no bound) if w7 is NaN, or 0 times an infinite age
-            oldest = math.log1p(_age_days(now[i], first))
+            oldest = math.log1p(_age_days(now[i], oldest_upload))
             cap = (oldest + 1e-9 * (1.0 + oldest)) * w7
         filled = 0
         n_scored = 0

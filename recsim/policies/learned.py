@@ -31,11 +31,11 @@ from .base import (
     BLOCK_ELEMENTS,
     CandidateFeatures,
     Feedback,
+    Policy,
     PolicyContext,
     Request,
     RequestBatch,
     RequestRngs,
-    Policy,
     ScoringPolicy,
     dot_last,
     gather_dot,
@@ -316,7 +316,7 @@ class WeightedLogistic:
         self.scale = np.where(scale > 1e-9, scale, 1.0)
         features /= self.scale[:, None]
         w = weight / weight.sum() * n
-        wy = np.where(clicked, w, 0.0)
+        wy = w * clicked  # w·y: labels 0/1 (booleans), or fractional
         penalty = np.full(F + 1, self.l2)
         penalty[0] = 0.0
 
@@ -512,6 +512,7 @@ class EngagementPolicy(ScoringPolicy):
         # (_linear) and the item columns of the feature matrix (features)
         self.linear_ = None
         self.static_features_ = None
+        self.oldest_upload_ = None
 
     # ---- training
     def _training_rows(self, feedback: Feedback) -> tuple[np.ndarray, ...]:
@@ -771,6 +772,15 @@ class EngagementPolicy(ScoringPolicy):
                 and self._vectorized(EngagementPolicy) and items is self.context_.items
                 and _kernel_ready(items, candidates, ndim))
 
+    def _oldest_upload(self, items: ObservableItems) -> float:
+        """The earliest upload time of ``items`` (NaN skipped; inf if none), kept per catalog
+        (the context's items are replaced, not changed, when creators remake uploads)."""
+        cached = getattr(self, "oldest_upload_", None)
+        if cached is None or cached[0] is not items:
+            known = items.upload_time[~np.isnan(items.upload_time)]
+            cached = self.oldest_upload_ = (items, float(known.min()) if known.shape[0] else np.inf)
+        return cached[1]
+
     def _fused_top_k(self, candidates: np.ndarray, items: ObservableItems, topic: np.ndarray,
                      mean_cls: np.ndarray, activity: np.ndarray, now: np.ndarray, k: int) -> np.ndarray | None:
         """``top_k_rows(candidates, predicted watch minutes, k)`` of rows ``(B, c)`` whose users
@@ -787,7 +797,8 @@ class EngagementPolicy(ScoringPolicy):
         out = np.empty((B, min(k, c)), dtype=candidates.dtype)
         left, scored = np.zeros(B, dtype=bool), np.empty(B, dtype=np.int64)
         if not ranking.learned_top_k_rows(items.topics, items.classifier, items.upload_time, part, candidates,
-                                          topic, mean_cls, activity, now, w, out, left, scored):
+                                          topic, mean_cls, activity, now, w, self._oldest_upload(items), out,
+                                          left, scored):
             return None
         if left.any():
             rows = np.flatnonzero(left)
