@@ -308,16 +308,18 @@ def learned_top_k_rows(topics, classifier, upload_time, item_part, candidates, p
             item = ids[j]
             lo = _log_odds_before_age(rel[j], w0, w1, item_part[item], classifier[item], cls_weight, user_part)
             nan_score[j] = False
-            days = _age_days(now[i], upload_time[item])
-            if filled == kk and top_lo[kk - 1] > -700.0:
+            pruning = filled == kk and top_lo[kk - 1] > -700.0
+            bar = 0.0
+            if pruning:
                 last = top_lo[kk - 1]
                 bar = last - 1e-9 * (1.0 + abs(last))
-                if lo + cap < bar:
+                if lo + cap < bar:  # stopped by the row's oldest item: its age is not read
                     continue
-                if days < 1e300:
-                    lower_log, upper_log = _log1p_bounds(days, y, y_bits)
-                    if lo + (upper_log if w7 >= 0.0 else lower_log) * w7 < bar:
-                        continue
+            days = _age_days(now[i], upload_time[item])
+            if pruning and days < 1e300:
+                lower_log, upper_log = _log1p_bounds(days, y, y_bits)
+                if lo + (upper_log if w7 >= 0.0 else lower_log) * w7 < bar:
+                    continue
             n_scored += 1
             days = math.log1p(days)
             days *= w7

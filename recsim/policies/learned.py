@@ -131,15 +131,11 @@ class UserProfiles:
         return self._per_user
 
     def _of_one(self, user: int) -> tuple[np.ndarray, float, float]:
-        # the same operations as the array path of :meth:`of`, so the same bits (NumPy's
-        # log1p, not math.log1p: the two may differ in the last bit)
+        # read from _derived(), as the array path of :meth:`of`: the same bits
         if user >= self.watch.shape[0] or self.watch[user] <= 0:
             return np.zeros(self.n_topics), 0.0, 0.0
-        topic = self.topic[user]
-        norm = float(vector_norm(topic))
-        watch = float(self.watch[user])
-        unit = topic / norm if norm > 0 else np.zeros(self.n_topics)
-        return unit, float(self.classifier[user]) / watch, float(np.log1p(watch / 60.0))
+        _, norm, mean_cls, activity = self._derived()
+        return self.topic[user] / norm[user], float(mean_cls[user]), float(activity[user])
 
     def observe(self, feedback: Feedback) -> None:
         """Keep the watches (clicked rows) of ``feedback`` for the next :meth:`update`: the
