@@ -56,6 +56,11 @@ class OracleView:
         self._single = candidates.ndim == 1
         self._state = state
 
+    def rows(self, rows: np.ndarray) -> OracleView:
+        """Rows ``rows`` of this block's ``(B, c)`` candidates as a view of their own."""
+        candidates = self.candidates.reshape(self.users.shape[0], -1)
+        return OracleView(self.model, self._state, self.users[rows], candidates[rows], self.catalog)
+
     def _out(self, x: np.ndarray) -> np.ndarray:
         return x[0] if self._single else x
 

@@ -34,7 +34,7 @@ import numpy as np
 
 from . import jit as _njit
 
-__all__ = ["click_probability_alone", "expected_watch_time", "expit", "hawkes_next_returns", "ndtr", "ndtri",
+__all__ = ["click_probability_alone", "engagement_top_k_rows", "expected_watch_time", "expit", "hawkes_next_returns", "ndtr", "ndtri",
            "next_uniforms",
            "relevance_allure", "row_sum", "splitmix64", "uniform"]
 
@@ -352,6 +352,122 @@ def click_probability_alone(A, l1, F, u0, phi_f, beta):
         for j in range(c):
             out[b, j] = expit(beta * ((A[b, j] + l1) - outside))
     return out
+
+
+
+@_njit
+def _better(top_s, top_j, filled, s, j):
+    """Put candidate ``j`` of score ``s`` into the best-first buffer ``top_s``/``top_j``
+    holding ``filled`` of its places: behind every entry whose score is not below ``s`` (an
+    equal score stays behind the earlier column), the last entry dropped when the buffer is
+    full. Returns the number of places filled. (The rule of
+    :func:`recsim.kernels.ranking.top_k_rows`, which a kernel here may not call.)"""
+    kk = top_s.shape[0]
+    if filled == kk:
+        p = kk - 1
+    else:
+        p = filled
+        filled += 1
+    while p > 0 and top_s[p - 1] < s:
+        top_s[p] = top_s[p - 1]
+        top_j[p] = top_j[p - 1]
+        p -= 1
+    top_s[p] = s
+    top_j[p] = j
+    return filled
+
+
+@_njit
+def engagement_top_k_rows(theta, appetite, W, F, topics, extremeness, clickbait, length, log_length, ids,
+                          w_r, w_e, w_c, delta, omega, l1, u0, phi_f, beta, mu, alpha_a, alpha_w, sigma,
+                          out, left, scored):
+    """The engagement oracle's slates: the ``kk = out.shape[1]`` candidates of every row with
+    the highest P(click alone)·E[τ | click], best first, ties to the earlier column, NaN
+    scores after every other — what ``top_k_rows(ids, click_probability_alone(A, …) *
+    expected_watch_time(…), kk)`` gives, with A from :func:`relevance_allure` (the same
+    operations on the same numbers, so the same scores bit for bit).
+
+    A candidate's score is computed only if it could enter the slate. With x = β·(A + ℓ₁ −
+    U₀) and m the log-normal's location, log P(click) = −log(1 + e^−x) ≤ min(0, x) and
+    E[min(L, T)] ≤ min(L, E[T]) = min(L, e^(m + σ²/2)) (Jensen), so log score ≤ min(0, x) +
+    min(log L, m + σ²/2). Once the slate is full, a candidate whose bound is below the log
+    of the slate's last score, less a margin of 1e-9·(1 + |log|) (far above the roundings
+    of the scores' arithmetic, ~1e-13), cannot enter; its exp, expit and two normal CDFs
+    are skipped.
+
+    ``theta`` ``(B, K)``, ``appetite``, ``W`` (wellbeing) and ``F`` (fatigue, hours)
+    ``(B,)``: the rows' users; ``topics`` ``(n_items, K)``, ``extremeness``, ``clickbait``,
+    ``length`` (seconds) and ``log_length`` ``(n_items,)``: the catalog's true attributes;
+    ``ids`` ``(B, c)`` candidate ids; then the allure's, the choice's (ℓ₁ the position term
+    of position 1) and the watch time's parameters. Writes ``out`` ``(B, kk)`` item ids,
+    ``left`` ``(B,)`` (True: a row whose top ``kk`` must take NaN scores, left to the NumPy
+    code, whose order of them is the definition) and
+    ``scored`` ``(B,)`` (how many scores a row computed). Returns False, writing nothing
+    further, at the first id outside the catalog."""
+    B, c = ids.shape
+    kk = out.shape[1]
+    n_items = topics.shape[0]
+    rel = np.empty(c)
+    top_s = np.empty(kk)
+    top_j = np.empty(kk, np.int64)
+    spread = 2.0 * omega * omega
+    ss = sigma * sigma
+    half = 0.5 * sigma * sigma
+    for b in range(B):
+        for j in range(c):
+            if ids[b, j] < 0 or ids[b, j] >= n_items:
+                return False
+        _relevances(topics, ids[b], c, theta[b], rel)
+        a = appetite[b]
+        tilt = alpha_w * (W[b] - 0.5)
+        outside = u0 + phi_f * F[b]
+        filled = 0
+        n_scored = 0
+        bar = -np.inf
+        for j in range(c):
+            item = ids[b, j]
+            d = extremeness[item] - a - delta
+            g = math.exp(-(d * d) / spread)
+            A = w_r * rel[j] + w_e * g + w_c * clickbait[item]
+            x = beta * ((A + l1) - outside)
+            log_cap = log_length[item]
+            m = log_cap + mu + alpha_a * A + tilt
+            if filled == kk:  # NaN bounds compare False: scored
+                top = m + half
+                if log_cap < top:  # noqa: PLR1730 - min() need not keep a NaN
+                    top = log_cap
+                if x < 0.0:
+                    top += x
+                if top < bar:
+                    continue
+            n_scored += 1
+            p = expit(x)
+            if sigma == 0.0:
+                e = min(length[item], math.exp(m))
+            else:
+                lower = (log_cap - m - ss) / sigma
+                upper = (m - log_cap) / sigma
+                e = math.exp(m + half)
+                below = ndtr(lower) * e
+                e = ndtr(upper) * length[item] + below
+            s = p * e
+            if math.isnan(s):  # NaN: after everything else
+                continue
+            if filled == kk and not s > top_s[kk - 1]:
+                continue
+            filled = _better(top_s, top_j, filled, s, j)
+            if filled == kk:
+                last = top_s[kk - 1]
+                if last > 0.0 and last < np.inf:
+                    last = math.log(last)
+                    bar = last - 1e-9 * (1.0 + abs(last))
+        scored[b] = n_scored
+        if filled < kk:  # NaN scores in the slate: the NumPy code's
+            left[b] = True
+            continue
+        for q in range(kk):
+            out[b, q] = ids[b, top_j[q]]
+    return True
 
 
 # ----------------------------------------------------------------------------- returns

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from .. import kernels
 from ..config import Duration
+from ..users import formulas
+from ..users.default import Allure, LogitChoice, LogNormalWatch, _catalog_ids, _floats
 from .base import (
     Feedback,
     Policy,
@@ -125,12 +129,24 @@ class EngagementOracle(Policy):
         return view.click_probability * view.expected_watch_time
 
     def recommend(self, request: Request, rng: np.random.Generator) -> np.ndarray:
+        if request.candidates.ndim == 1 and self._fused():
+            slate = _engagement_top_k(request.oracle, request.candidates.reshape(1, -1), request.slate_size)
+            if slate is not None:
+                return slate[0]
         return top_k(request.candidates, self._scores(request.oracle), request.slate_size)
 
     def recommend_batch(self, batch: RequestBatch, rngs: RequestRngs) -> np.ndarray | list[np.ndarray]:
         if not uses_own(self, EngagementOracle, "recommend"):  # recommend overridden: row by row
             return super().recommend_batch(batch, rngs)
+        if self._fused() and batch.oracle is not None:
+            slates = _engagement_top_k(batch.oracle.block(slice(None)), batch.candidates, batch.slate_size)
+            if slates is not None:
+                return slates
         return top_k_rows(batch.candidates, _block_scores(batch, self._scores), batch.slate_size)
+
+    def _fused(self) -> bool:
+        """Whether slates may come from the fused kernel: this class's scores, not a subclass's."""
+        return type(self)._scores is EngagementOracle._scores
 
 
 class WellbeingParams(BaseModel):
@@ -222,6 +238,60 @@ class AttributeOracle(Policy):
             return super().recommend_batch(batch, rngs)
         values = getattr(batch.oracle.block(slice(None)).items, self.params.attribute)
         return top_k_rows(batch.candidates, self._scores(values), batch.slate_size)
+
+
+def _engagement_top_k(view, candidates: np.ndarray, k: int) -> np.ndarray | None:
+    """``top_k_rows(candidates, view.click_probability * view.expected_watch_time, k)``
+    (:class:`EngagementOracle`'s slates) of rows ``(B, c)`` whose :class:`~recsim.oracle.OracleView`
+    is ``view``, through one compiled kernel that skips the scores that cannot make a slate
+    (:func:`recsim.kernels.model.engagement_top_k_rows`; the rows it leaves, NaN scores
+    inside the top k, by the NumPy code). None — compute the scores — unless the kernels
+    are on and the user model's allure, choice and watch time are the default components
+    themselves (not subclasses, not plug-ins) with their formulas as defined, or if
+    ``k < 1`` or an id is outside the catalog."""
+    model = view.model
+    params = _engagement_params(model.allure, model.choice, model.response)
+    if params is None or k < 1 or not kernels.enabled() or not formulas.as_defined(*_ENGAGEMENT_FORMULAS):
+        return None
+    ids = _catalog_ids(view.items, ())
+    if ids is None or ids.shape != candidates.shape or ids.shape[1] == 0:
+        return None
+    state = view.state
+    theta, appetite, wellbeing, fatigue = state["theta"], state["appetite"], state["wellbeing"], state["fatigue"]
+    if not (_floats(theta, 2) and _floats(appetite, 1) and _floats(wellbeing, 1) and _floats(fatigue, 1)):
+        return None
+    from ..kernels.model import engagement_top_k_rows
+
+    catalog = view.catalog
+    B, c = ids.shape
+    out = np.empty((B, min(k, c)), dtype=ids.dtype)
+    left, scored = np.zeros(B, dtype=bool), np.empty(B, dtype=np.int64)
+    if not engagement_top_k_rows(theta, appetite, wellbeing, fatigue, catalog.topics, catalog.extremeness,
+                                 catalog.clickbait, catalog.length, catalog.log_length, ids, *params,
+                                 out, left, scored):
+        return None
+    if left.any():
+        rows = np.flatnonzero(left)
+        out[rows] = top_k_rows(ids[rows], EngagementOracle._scores(view.rows(rows)), k)
+    return out
+
+
+#: the formulas the fused kernel stands for (:func:`recsim.users.formulas.as_defined`)
+_ENGAGEMENT_FORMULAS = ("relevance", "grip", "allure", "position_term", "outside_utility", "logit_probabilities",
+                        "watch_log_mean", "capped_lognormal_mean", "expected_watch_time")
+
+
+@functools.lru_cache(maxsize=16)
+def _engagement_params(allure, choice, response) -> tuple[float, ...] | None:
+    """The fused kernel's parameters — the allure's (w_r, w_e, w_c, δ, ω), the choice's (ℓ₁,
+    the position term of position 1; u₀, φ_F, β) and the watch time's (μ, α_A, α_W, σ) —
+    if the three components are the default ones themselves; else None."""
+    if type(allure) is not Allure or type(choice) is not LogitChoice or type(response) is not LogNormalWatch:
+        return None
+    a, ch, w = allure.params, choice.params, response.params
+    return (float(a.w_r), float(a.w_e), float(a.w_c), float(a.delta), float(a.omega),
+            float(formulas.position_term(1, ch.position_exponent)[0]), float(ch.u0), float(ch.phi_f),
+            float(ch.beta), float(w.mu), float(w.alpha_a), float(w.alpha_w), float(w.sigma))
 
 
 def _block_scores(batch: RequestBatch, score) -> np.ndarray:
