@@ -204,3 +204,66 @@ def test_ids_outside_the_catalog_are_refused_not_read():
     batch.candidates[2, 3] = N_ITEMS
     with kernels.use("numba"):
         assert _engagement_top_k(batch.block(slice(None)), batch.candidates, 3) is None
+
+
+# ----------------------------------------------------------------------------- found by a trial
+def test_scores_that_overflow_to_inf_are_scored_not_bounded(scored):
+    """Past m + σ²/2 ≈ 709.78, e^(m + σ²/2) overflows and the computed E[τ] is Φ·inf = inf, above
+    the length that bounds the exact value: such a candidate ranks first and must be scored.
+    The smallest case: item 1's score is inf, item 0's finite; the slate of one is item 1."""
+    one = np.zeros((1, 1))
+    out, left, done = np.empty((1, 1), dtype=np.int64), np.zeros(1, dtype=bool), np.empty(1, dtype=np.int64)
+    with kernels.use("numba"):
+        assert kernel_model.engagement_top_k_rows(
+            one, np.zeros(1), np.full(1, 0.5), np.zeros(1), np.zeros((2, 1)), np.zeros(2), np.array([-5.0, 2.0]),
+            np.array([1000.0, 100.0]), np.log([1000.0, 100.0]), np.array([[0, 1]]),
+            0.0, 0.0, 1.0, 0.12, 0.1, -0.0, -100.0, 1.0, 1.0, 0.0, 1.0, 0.0, 37.6, out, left, done)
+    assert out.tolist() == [[1]] and not left[0]
+    # and in a world where a sixth of the scores are inf
+    world, rng = _world({"watch": {"sigma": 37.6}}, seed=11)
+    batch = _batch(world, rng, 60, 100)
+    with kernels.use("numpy"), np.errstate(over="ignore", invalid="ignore"):
+        scores = EngagementOracle._scores(batch.block(slice(None)))
+    assert np.isinf(scores).any() and np.isfinite(scores).any()
+    with np.errstate(over="ignore", invalid="ignore"):
+        for k in (1, 3, 10, 30):
+            assert np.array_equal(_fused(batch, k), _definition(batch, k)), k
+
+
+def test_parameters_set_in_place_are_the_ones_ranked_by(scored):
+    world, rng = _world({}, seed=12)
+    batch = _batch(world, rng, 40, 60)
+    assert np.array_equal(_fused(batch, 5), _definition(batch, 5))
+    world.model.allure.params.w_c = 30.0  # the scenario models allow assignment
+    world.model.response.params.alpha_a = -3.0
+    assert np.array_equal(_fused(batch, 5), _definition(batch, 5))
+
+
+def test_scores_set_on_the_instance_are_ranked_by_not_the_kernel(scored):
+    world, rng = _world({}, seed=13)
+    batch = _batch(world, rng, 5, 40)
+    policy = EngagementOracle()
+    policy._scores = lambda view: -view.click_probability
+    with kernels.use("numba"):
+        for i in range(5):
+            request = SimpleNamespace(candidates=batch.candidates[i], oracle=batch.view(i), slate_size=5)
+            expected = _top_k_rows_numpy(batch.candidates[i: i + 1], -batch.view(i).click_probability[None], 5)[0]
+            assert np.array_equal(policy.recommend(request, None), expected)
+    assert scored == []
+
+
+def test_what_the_kernel_cannot_read_as_is_is_left_to_the_numpy_code(scored):
+    """A negative σ (the bound is the log-normal's: only by bypassing validation) and item
+    arrays that do not fit the catalog are not given to the kernel, which checks no shapes."""
+    from recsim.config import WatchConfig
+
+    world, rng = _world({}, seed=14)
+    batch = _batch(world, rng, 5, 20)
+    short = replace(world.catalog, extremeness=world.catalog.extremeness[:-1].copy())
+    with kernels.use("numba"):
+        view = OracleBatch(world.model, world.state, batch.users, batch.candidates, short).block(slice(None))
+        assert _engagement_top_k(view, batch.candidates, 3) is None
+        world.model.response.params = WatchConfig.model_construct(**{**world.model.response.params.__dict__,
+                                                                    "sigma": -0.5})
+        assert _engagement_top_k(batch.block(slice(None)), batch.candidates, 3) is None
+    assert scored == []

@@ -355,6 +355,10 @@ def click_probability_alone(A, l1, F, u0, phi_f, beta):
 
 
 
+#: below this, e^x is finite (log of the largest double is 709.78...)
+_LOG_FINITE = 709.0
+
+
 @_njit
 def _better(top_s, top_j, filled, s, j):
     """Put candidate ``j`` of score ``s`` into the best-first buffer ``top_s``/``top_j``
@@ -393,7 +397,9 @@ def engagement_top_k_rows(theta, appetite, W, F, topics, extremeness, clickbait,
     min(log L, m + σ²/2). Once the slate is full, a candidate whose bound is below the log
     of the slate's last score, less a margin of 1e-9·(1 + |log|) (far above the roundings
     of the scores' arithmetic, ~1e-13), cannot enter; its exp, expit and two normal CDFs
-    are skipped.
+    are skipped. A candidate with m + σ²/2 ≥ 709 is always scored: there e^(m + σ²/2)
+    overflows, and the computed E (Φ·inf) can be inf, above L. σ must be ≥ 0 (the bound
+    is the log-normal's).
 
     ``theta`` ``(B, K)``, ``appetite``, ``W`` (wellbeing) and ``F`` (fatigue, hours)
     ``(B,)``: the rows' users; ``topics`` ``(n_items, K)``, ``extremeness``, ``clickbait``,
@@ -432,8 +438,9 @@ def engagement_top_k_rows(theta, appetite, W, F, topics, extremeness, clickbait,
             x = beta * ((A + l1) - outside)
             log_cap = log_length[item]
             m = log_cap + mu + alpha_a * A + tilt
-            if filled == kk:  # NaN bounds compare False: scored
-                top = m + half
+            top = m + half
+            if filled == kk and top < _LOG_FINITE:  # NaN bounds compare False: scored
+                # (past _LOG_FINITE, e^(m + σ²/2) overflows and the computed E may be inf)
                 if log_cap < top:  # noqa: PLR1730 - min() need not keep a NaN
                     top = log_cap
                 if x < 0.0:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Literal
 
 import numpy as np
@@ -145,8 +144,9 @@ class EngagementOracle(Policy):
         return top_k_rows(batch.candidates, _block_scores(batch, self._scores), batch.slate_size)
 
     def _fused(self) -> bool:
-        """Whether slates may come from the fused kernel: this class's scores, not a subclass's."""
-        return type(self)._scores is EngagementOracle._scores
+        """Whether slates may come from the fused kernel: this class's scores, not a
+        subclass's or one set on the instance."""
+        return self._scores is EngagementOracle._scores
 
 
 class WellbeingParams(BaseModel):
@@ -247,27 +247,32 @@ def _engagement_top_k(view, candidates: np.ndarray, k: int) -> np.ndarray | None
     (:func:`recsim.kernels.model.engagement_top_k_rows`; the rows it leaves, NaN scores
     inside the top k, by the NumPy code). None — compute the scores — unless the kernels
     are on and the user model's allure, choice and watch time are the default components
-    themselves (not subclasses, not plug-ins) with their formulas as defined, or if
-    ``k < 1`` or an id is outside the catalog."""
+    themselves (not subclasses, not plug-ins) with their formulas as defined, and the arrays
+    are those the kernel reads; or if ``k < 1`` or an id is outside the catalog."""
     model = view.model
+    if k < 1 or not kernels.enabled() or not formulas.as_defined(*_ENGAGEMENT_FORMULAS):
+        return None
     params = _engagement_params(model.allure, model.choice, model.response)
-    if params is None or k < 1 or not kernels.enabled() or not formulas.as_defined(*_ENGAGEMENT_FORMULAS):
+    if params is None:
         return None
     ids = _catalog_ids(view.items, ())
     if ids is None or ids.shape != candidates.shape or ids.shape[1] == 0:
         return None
+    B, c = ids.shape
+    catalog = view.catalog
     state = view.state
     theta, appetite, wellbeing, fatigue = state["theta"], state["appetite"], state["wellbeing"], state["fatigue"]
-    if not (_floats(theta, 2) and _floats(appetite, 1) and _floats(wellbeing, 1) and _floats(fatigue, 1)):
-        return None
+    n_items, K = np.shape(catalog.topics)
+    item_arrays = (catalog.extremeness, catalog.clickbait, catalog.length, catalog.log_length)
+    if not (_floats(catalog.topics, 2) and all(_floats(a, 1) and a.shape[0] == n_items for a in item_arrays)
+            and _floats(theta, 2) and theta.shape == (B, K)
+            and all(_floats(a, 1) and a.shape[0] == B for a in (appetite, wellbeing, fatigue))):
+        return None  # (the kernel checks no shapes: what it is given must fit)
     from ..kernels.model import engagement_top_k_rows
 
-    catalog = view.catalog
-    B, c = ids.shape
     out = np.empty((B, min(k, c)), dtype=ids.dtype)
     left, scored = np.zeros(B, dtype=bool), np.empty(B, dtype=np.int64)
-    if not engagement_top_k_rows(theta, appetite, wellbeing, fatigue, catalog.topics, catalog.extremeness,
-                                 catalog.clickbait, catalog.length, catalog.log_length, ids, *params,
+    if not engagement_top_k_rows(theta, appetite, wellbeing, fatigue, catalog.topics, *item_arrays, ids, *params,
                                  out, left, scored):
         return None
     if left.any():
@@ -281,14 +286,16 @@ _ENGAGEMENT_FORMULAS = ("relevance", "grip", "allure", "position_term", "outside
                         "watch_log_mean", "capped_lognormal_mean", "expected_watch_time")
 
 
-@functools.lru_cache(maxsize=16)
 def _engagement_params(allure, choice, response) -> tuple[float, ...] | None:
     """The fused kernel's parameters — the allure's (w_r, w_e, w_c, δ, ω), the choice's (ℓ₁,
-    the position term of position 1; u₀, φ_F, β) and the watch time's (μ, α_A, α_W, σ) —
-    if the three components are the default ones themselves; else None."""
+    the position term of position 1; u₀, φ_F, β) and the watch time's (μ, α_A, α_W, σ) — as
+    the components hold them now (parameters may be set in place), if the three components
+    are the default ones themselves and σ ≥ 0; else None."""
     if type(allure) is not Allure or type(choice) is not LogitChoice or type(response) is not LogNormalWatch:
         return None
     a, ch, w = allure.params, choice.params, response.params
+    if not w.sigma >= 0.0:  # the bound is the log-normal's
+        return None
     return (float(a.w_r), float(a.w_e), float(a.w_c), float(a.delta), float(a.omega),
             float(formulas.position_term(1, ch.position_exponent)[0]), float(ch.u0), float(ch.phi_f),
             float(ch.beta), float(w.mu), float(w.alpha_a), float(w.alpha_w), float(w.sigma))
