@@ -64,19 +64,33 @@ def jaccard_pairs(users: np.ndarray, items: np.ndarray, pairs: np.ndarray) -> fl
     (2018) call the rise of this similarity between users homogenization."""
     if pairs.shape[0] == 0:
         return float("nan")
-    users = np.asarray(users, dtype=np.int64)
-    items = np.asarray(items, dtype=np.int64)
-    sets = {}
-    if users.shape[0]:
-        order = np.lexsort((items, users))
-        u, it = users[order], items[order]
-        cuts = np.flatnonzero(np.diff(u)) + 1
-        for block_u, block_i in zip(np.split(u, cuts), np.split(it, cuts)):
-            sets[int(block_u[0])] = np.unique(block_i)
-    empty = np.empty(0, dtype=np.int64)
+    users = np.asarray(users, dtype=np.int64).reshape(-1)
+    items = np.asarray(items, dtype=np.int64).reshape(-1)
+    pairs = np.asarray(pairs, dtype=np.int64)
+    if users.shape[0] == 0:  # every set empty: every pair's share 0
+        return 0.0
+    a, b = pairs[:, 0], pairs[:, 1]
+    # every (user, item) once, as one key sorted by user, then item: a user's set is a run
+    shift, low = min(int(users.min()), int(pairs.min())), int(items.min())
+    span = int(items.max()) - low + 1
+    keys = np.sort((users - shift) * span + (items - low))
+    keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]  # np.unique's, by sorting
+    owner = keys // span
+    first_a, end_a = np.searchsorted(owner, a - shift), np.searchsorted(owner, a - shift, side="right")
+    first_b, end_b = np.searchsorted(owner, b - shift), np.searchsorted(owner, b - shift, side="right")
+    size_a, size_b = end_a - first_a, end_b - first_b
+    # |A ∩ B|: each item of A looked up among B's keys
+    pair = np.repeat(np.arange(pairs.shape[0]), size_a)
+    at = np.repeat(first_a, size_a) + np.arange(pair.shape[0]) - np.repeat(np.cumsum(size_a) - size_a, size_a)
+    wanted = (b[pair] - shift) * span + keys[at] % span
+    found = np.searchsorted(keys, wanted)
+    hit = found < keys.shape[0]
+    hit[hit] = keys[found[hit]] == wanted[hit]
+    common = np.bincount(pair[hit], minlength=pairs.shape[0])
+    union = size_a + size_b - common
+    # each pair's share, then added one after another in pair order (as a loop over the pairs
+    # would: the same float sum)
     total = 0.0
-    for a, b in pairs.tolist():
-        A, B = sets.get(a, empty), sets.get(b, empty)
-        union = np.union1d(A, B).shape[0]
-        total += np.intersect1d(A, B, assume_unique=True).shape[0] / union if union else 0.0
+    for share in np.where(union > 0, common / np.maximum(union, 1), 0.0).tolist():
+        total += share
     return total / pairs.shape[0]

@@ -60,15 +60,35 @@ def test_gini_direct_and_known_answers():
     assert math.isnan(gini(np.zeros(4)))
 
 
+def _jaccard_direct(users, items, pairs) -> float:
+    """The mean of |A ∩ B| / |A ∪ B| over the pairs with Python sets, added in pair order."""
+    sets = {}
+    for u, i in zip(users.tolist(), items.tolist()):
+        sets.setdefault(u, set()).add(i)
+    total = 0.0
+    for a, b in pairs.tolist():
+        A, B = sets.get(a, set()), sets.get(b, set())
+        total += len(A & B) / len(A | B) if A | B else 0.0
+    return total / len(pairs)
+
+
 def test_jaccard_pairs_against_python_sets():
     g = np.random.default_rng(4)
     users = g.integers(0, 8, 120)
     items = g.integers(0, 30, 120)
     pairs = np.array(list(itertools.combinations(range(9), 2)))  # user 8 watched nothing
-    sets = {u: set(items[users == u].tolist()) for u in range(9)}
-    direct = np.mean([len(sets[a] & sets[b]) / len(sets[a] | sets[b]) if sets[a] | sets[b] else 0.0
-                      for a, b in pairs.tolist()])
-    assert jaccard_pairs(users, items, pairs) == pytest.approx(direct)
+    assert jaccard_pairs(users, items, pairs) == _jaccard_direct(users, items, pairs)
+    # many users and pairs: repeated watches, negative ids, a user paired with itself, pairs
+    # repeated and users in pairs who watched nothing, users beyond the watchers' ids
+    for seed in range(5):
+        g = np.random.default_rng(seed)
+        users = g.integers(-3, 300, 5000)
+        items = g.integers(-2, 80 + 400 * seed, 5000)
+        pairs = g.integers(-5, 320, (2000, 2))
+        pairs[:10, 1] = pairs[:10, 0]
+        pairs[10:20] = pairs[:10]
+        assert jaccard_pairs(users, items, pairs) == _jaccard_direct(users, items, pairs)
+    assert jaccard_pairs(np.array([], dtype=np.int64), np.array([], dtype=np.int64), np.array([[0, 1]])) == 0.0
     assert jaccard_pairs(np.array([0, 1]), np.array([5, 5]), np.array([[0, 1]])) == 1.0  # same sets
     assert math.isnan(jaccard_pairs(users, items, np.empty((0, 2), dtype=np.int64)))
 
