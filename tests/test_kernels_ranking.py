@@ -355,7 +355,59 @@ def test_fused_top_k_is_the_top_k_of_the_predicted_scores(K, scale, w7_sign):
             assert (scored <= c).all() and (scored >= min(k, c)).all()
             if not specials and k <= 3 and scale <= 1.0:
                 assert (scored < c).all(), scored
+            if w7_sign == 0.0 and not specials and k < c:
+                # no age term: the first pass's bound is each log-odds itself, so only the
+                # candidates at or just below the k-th log-odds (the 1e-9 margin) and the NaN
+                # ones are scored (a top k kept as the candidates come scores ~k·(1 + ln(c/k)))
+                clamped = np.minimum(lo, 30.0)
+                kth = -np.sort(-np.where(np.isnan(clamped), -np.inf, clamped), axis=1)[:, k - 1:k]
+                near = (clamped >= kth - 1e-9 * (1.0 + np.abs(kth))).sum(axis=1) + np.isnan(lo).sum(axis=1)
+                near[kth[:, 0] <= -700.0] = c  # near exp's underflow nothing is skipped
+                assert (scored[~left] <= near[~left]).all(), (scored, near)
         assert (candidates[1, :10] == np.arange(40, 50)).all()  # the tied run is in the rows
+
+
+@pytest.mark.parametrize("w7", [0.01, 0.0, -0.01])
+def test_candidates_without_an_age_bound_do_not_raise_the_first_bar(w7):
+    """A candidate whose age term is NaN (its upload time NaN) has no lower bound on its
+    log-odds, however high the rest of its log-odds: the two best before their age here are
+    such candidates, and the slate is still the top k of the predicted scores (the others,
+    not left to the NumPy code). (An infinite age leaves the whole row without a bound: the
+    oldest upload is then -inf.)"""
+    n, K = 7, 1
+    topics = np.ones((n, K))
+    classifier = np.zeros(n)
+    upload = np.array([np.nan, np.nan, 0.0, 0.0, 0.0, 3600.0, 7200.0])
+    w = np.zeros(10)
+    w[7] = w7
+    part = np.array([10.0, 9.5, 9.0, 1.0, 2.0, 3.0, 4.0])  # b + the item's own terms
+    candidates = np.arange(n)[None, :]
+    args = (topics, classifier, upload, part, candidates, np.zeros((1, K)), np.zeros(1), np.zeros(1),
+            np.array([86400.0]), w)
+    predicted = np.empty((1, n))
+    assert ranking.learned_rows(*args, True, predicted, np.empty((1, 0)))
+    for k in (1, 2, 3):
+        expected = numpy(top_k_rows, candidates, predicted, k)
+        out, left, scored = np.full_like(expected, -7), np.zeros(1, bool), np.zeros(1, np.int64)
+        assert ranking.learned_top_k_rows(*args, np.nanmin(upload), out, left, scored)
+        assert not left[0] and same_bits(out, expected), (k, out, expected)
+
+
+def test_log_odds_an_ulp_apart_with_equal_scores_tie_to_the_earlier_column():
+    """Two log-odds an ulp apart can have the same exp: the scores then tie, and the earlier
+    column — here the one of the smaller log-odds — makes the slate of one. So a candidate
+    whose log-odds' bound is merely below the first pass's bar is still scored (the bar is
+    lowered by a relative 1e-9, far more than exp's rounding)."""
+    x = 0.1 + np.arange(1, 200) / 1024  # below 1: the ulps of exp(x) are wider than x's
+    x = x[np.exp(np.nextafter(x, 0.0)) == np.exp(x)][0]
+    part = np.array([np.nextafter(x, 0.0), x, -1.0, -2.0])  # w = 0 but w₇: the log-odds are part
+    n = part.shape[0]
+    w = np.zeros(10)
+    args = (np.ones((n, 1)), np.zeros(n), np.zeros(n), part, np.arange(n)[None, :], np.zeros((1, 1)),
+            np.zeros(1), np.zeros(1), np.array([86400.0]), w)
+    out, left, scored = np.empty((1, 1), np.int64), np.zeros(1, bool), np.zeros(1, np.int64)
+    assert ranking.learned_top_k_rows(*args, 0.0, out, left, scored)
+    assert out[0, 0] == 0 and not left[0]
 
 
 def test_fused_top_k_refuses_items_out_of_range():

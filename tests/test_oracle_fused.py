@@ -263,6 +263,10 @@ def test_what_the_kernel_cannot_read_as_is_is_left_to_the_numpy_code(scored):
     with kernels.use("numba"):
         view = OracleBatch(world.model, world.state, batch.users, batch.candidates, short).block(slice(None))
         assert _engagement_top_k(view, batch.candidates, 3) is None
+        for topics in (world.catalog.topics[:, 0].copy(), world.catalog.topics.astype(np.float32)):
+            odd = replace(world.catalog, topics=topics)  # not the 2-D float64 array the kernel reads
+            view = OracleBatch(world.model, world.state, batch.users, batch.candidates, odd).block(slice(None))
+            assert _engagement_top_k(view, batch.candidates, 3) is None
         world.model.response.params = WatchConfig.model_construct(**{**world.model.response.params.__dict__,
                                                                     "sigma": -0.5})
         assert _engagement_top_k(batch.block(slice(None)), batch.candidates, 3) is None

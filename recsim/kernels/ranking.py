@@ -270,24 +270,34 @@ def learned_top_k_rows(topics, classifier, upload_time, item_part, candidates, p
     once per row and widened by 1e-9 relative, far more than libm's log1p may be out of
     order). For the candidate: ``log1p(days)`` lies within the bounds of
     :func:`_log1p_bounds`. Roundings to nearest are monotone, so the log-odds before that term
-    plus either bound of it bounds the exact log-odds from above. Once ``kk`` candidates are in
-    the buffer, a candidate whose bound is below the buffer's last log-odds by more than 1e-9
-    (relative) has a smaller ``exp`` and cannot enter (an equal score would not either), so its
-    ``log1p`` and ``exp`` are never computed (below a log-odds of -700, near where ``exp``
-    underflows, nothing is skipped). The rest are scored exactly and enter as in
-    :func:`top_k_rows`. On the benchmark's rows about 40 of 200 candidates are scored, and the
-    row's bound alone stops nearly all the others; the candidate's stops them when the age
-    term weighs more than the rest's differences.
+    plus either bound of it bounds the exact log-odds from above. A candidate whose bound is
+    below a bar by more than 1e-9 (relative) has a smaller ``exp`` than ``kk`` others and
+    cannot enter (an equal score would not either), so its ``log1p`` and ``exp`` are never
+    computed (below a log-odds of -700, near where ``exp`` underflows, nothing is skipped).
+
+    The bars: first, a pass over the row computes every log-odds before its age term and
+    keeps the ``kk``-th largest lower bound of the final (clamped) log-odds — the age term is
+    at least 0 when ``w₇ ≥ 0``, at least ``w₇·log1p(the oldest item's age)`` (widened as
+    ``cap``) otherwise; a candidate whose age is NaN or infinite has no lower bound — so ``kk``
+    log-odds are at least that bar. Then, as candidates enter the buffer, the buffer's last
+    log-odds once it is full. The rest are scored exactly and enter as in
+    :func:`top_k_rows`. On the benchmark's rows about 11 of 200 candidates are scored (40
+    with the buffer's bar alone: a top ``kk`` kept as the candidates come takes about
+    ``kk·(1 + ln(c/kk))``), and the row's bound stops nearly all the others; the candidate's
+    stops them when the age term weighs more than the rest's differences.
 
     Returns False if an item id is out of range (the outputs then unfinished)."""
     B, c = candidates.shape
     kk = out.shape[1]
     ids = np.empty(c, np.int64)
     rel = np.empty(c)
+    before_age = np.empty(c)
     nan_score = np.empty(c, np.bool_)
     top_s = np.empty(kk)
     top_lo = np.empty(kk)
     top_j = np.empty(kk, np.int64)
+    low = np.empty(kk)
+    low_j = np.empty(kk, np.int64)
     y = np.empty(1)
     y_bits = y.view(np.int64)
     w0, w1, w7 = w[0], w[1], w[7]
@@ -297,17 +307,38 @@ def learned_top_k_rows(topics, classifier, upload_time, item_part, candidates, p
         _relevance_row(topics, ids, c, profile[i], rel)
         cls_weight = w[4] * mean_cls[i]
         user_part = w[5] * mean_cls[i] + w[8] * activity[i]
+        oldest = math.log1p(_age_days(now[i], oldest_upload))
+        oldest += 1e-9 * (1.0 + oldest)
         if w7 < 0.0:
-            cap = 0.0
-        else:  # NaN (no bound) if w7 is NaN, or 0 times an infinite age
-            oldest = math.log1p(_age_days(now[i], oldest_upload))
-            cap = (oldest + 1e-9 * (1.0 + oldest)) * w7
+            cap, floor = 0.0, oldest * w7
+        else:  # cap NaN (no bound) if w7 is NaN, or 0 times an infinite age
+            cap, floor = oldest * w7, 0.0
+        # first pass: every log-odds before its age term, and the kk-th largest lower bound
+        # of the final log-odds (``floor`` bounds the age term from below)
+        n_low = 0
+        for j in range(c):
+            item = ids[j]
+            lo = _log_odds_before_age(rel[j], w0, w1, item_part[item], classifier[item], cls_weight, user_part)
+            before_age[j] = lo
+            if not (_age_days(now[i], upload_time[item]) < 1e300 and math.isfinite(w7)):
+                continue  # a NaN or infinite age term: no lower bound
+            lo += floor
+            if lo > 30.0:  # noqa: PLR1730 - the bound of the clamped log-odds
+                lo = 30.0
+            if math.isnan(lo) or (n_low == kk and not lo > low[kk - 1]):
+                continue
+            n_low = _enter(low, low_j, low, n_low, lo, j, lo)
+        first_bar = -math.inf  # kk log-odds are at least low[kk - 1]: below it, none can enter
+        if n_low == kk and low[kk - 1] > -700.0:
+            first_bar = low[kk - 1] - 1e-9 * (1.0 + abs(low[kk - 1]))
         filled = 0
         n_scored = 0
         for j in range(c):
             item = ids[j]
-            lo = _log_odds_before_age(rel[j], w0, w1, item_part[item], classifier[item], cls_weight, user_part)
+            lo = before_age[j]
             nan_score[j] = False
+            if lo + cap < first_bar:  # stopped before the buffer is full: its age is not read
+                continue
             pruning = filled == kk and top_lo[kk - 1] > -700.0
             bar = 0.0
             if pruning:

@@ -262,9 +262,11 @@ def _engagement_top_k(view, candidates: np.ndarray, k: int) -> np.ndarray | None
     catalog = view.catalog
     state = view.state
     theta, appetite, wellbeing, fatigue = state["theta"], state["appetite"], state["wellbeing"], state["fatigue"]
-    n_items, K = np.shape(catalog.topics)
+    if not _floats(catalog.topics, 2):
+        return None
+    n_items, K = catalog.topics.shape
     item_arrays = (catalog.extremeness, catalog.clickbait, catalog.length, catalog.log_length)
-    if not (_floats(catalog.topics, 2) and all(_floats(a, 1) and a.shape[0] == n_items for a in item_arrays)
+    if not (all(_floats(a, 1) and a.shape[0] == n_items for a in item_arrays)
             and _floats(theta, 2) and theta.shape == (B, K)
             and all(_floats(a, 1) and a.shape[0] == B for a in (appetite, wellbeing, fatigue))):
         return None  # (the kernel checks no shapes: what it is given must fit)
