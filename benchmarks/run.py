@@ -9,7 +9,7 @@
 A decision is one slate served and answered. Every workload runs `benchmarks/reference.yaml`
 (10k users, 5k items, 20 topics, slate 10 from 200 candidates, 7 days, daily retrain) with the
 policy, population size and horizon of the workload, in its own process (so its peak RSS is its
-own) on one core, `--repeat` times; the table shows medians. The same run measures the ceilings
+own) pinned to one CPU, `--repeat` times; the table shows medians. The same run measures the ceilings
 on this machine (see benchmarks/ceilings.py): bare SimPy timeouts/s; a vectorized NumPy loop
 doing the per-decision arithmetic for all users at once; and one decision's arithmetic compiled
 with numba (a dependency of the package), once with a learned linear ranker's scoring and once with the
@@ -158,14 +158,32 @@ def _ceiling(kind: str, steps: int, queue) -> None:
         queue.put(ceilings.numpy_decisions_per_second(str(SCENARIO), score=(kind == "numpy")))
 
 
+def _measured_cpu() -> int | None:
+    """The one CPU every measured process runs on (the last this process may use), or None
+    where affinity cannot be set (not Linux): see :func:`_on_one_cpu`."""
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    return max(os.sched_getaffinity(0))
+
+
+def _on_one_cpu(cpu: int | None, target, *args) -> None:
+    """``target(*args)`` pinned to ``cpu`` (``os.sched_setaffinity``), so that "one core" is
+    one core whatever threads a library starts (BLAS in the fit, Arrow writing Parquet), for
+    the workloads and the ceilings alike; unpinned when ``cpu`` is None."""
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
+    target(*args)
+
+
 def _in_process(target, *args):
-    """Run ``target(*args, queue)`` in a fresh interpreter and return what it put (a process
-    that dies without putting anything raises RuntimeError rather than waiting forever)."""
+    """Run ``target(*args, queue)`` in a fresh interpreter pinned to one CPU
+    (:func:`_on_one_cpu`) and return what it put (a process that dies without putting
+    anything raises RuntimeError rather than waiting forever)."""
     import queue as queues
 
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=target, args=(*args, queue))
+    proc = ctx.Process(target=_on_one_cpu, args=(_measured_cpu(), target, *args, queue))
     proc.start()
     try:
         while True:
@@ -226,6 +244,8 @@ def _machine() -> dict:
         "recsim": getattr(recsim, "__version__", "unknown"),
         "commit": commit,
         "cpus": os.cpu_count(),
+        # every workload and ceiling ran pinned to this CPU (None: not pinned, not Linux)
+        "measured_on_cpu": _measured_cpu(),
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "cpu_model": _cpu_model(),

@@ -207,3 +207,27 @@ def test_the_paired_ratio_is_the_median_of_each_runs_ratio_to_its_own_ceiling():
     assert bench.paired_ratio(runs[:2]) == pytest.approx(0.55, rel=1e-12)
     assert bench.paired_ratio([*runs, {"decisions": 1, "wall_seconds": 1.0, "paired_ceiling": None}]) is None
     assert bench.paired_ratio([]) is None
+
+
+def _cpus_allowed(queue) -> None:
+    """A measured process's target: report the CPUs it may run on."""
+    import os
+
+    queue.put(sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None)
+
+
+def test_measured_processes_run_pinned_to_one_cpu():
+    """benchmarks/run.py's "one core": every workload and ceiling process is pinned to one CPU
+    (the last this process may use), so threads a library starts share it; where affinity
+    cannot be set (not Linux) the process runs unpinned and the JSON says so (None)."""
+    import os
+
+    import run as bench  # benchmarks/run.py
+
+    cpu = bench._measured_cpu()
+    got = bench._in_process(_cpus_allowed)
+    if hasattr(os, "sched_setaffinity"):
+        assert cpu == max(os.sched_getaffinity(0)) and got == [cpu]
+    else:
+        assert cpu is None and got is None
+    assert bench._machine()["measured_on_cpu"] == cpu
