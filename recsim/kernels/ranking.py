@@ -292,6 +292,7 @@ def learned_top_k_rows(topics, classifier, upload_time, item_part, candidates, p
     ids = np.empty(c, np.int64)
     rel = np.empty(c)
     before_age = np.empty(c)
+    ages = np.empty(c)
     nan_score = np.empty(c, np.bool_)
     top_s = np.empty(kk)
     top_lo = np.empty(kk)
@@ -301,6 +302,7 @@ def learned_top_k_rows(topics, classifier, upload_time, item_part, candidates, p
     y = np.empty(1)
     y_bits = y.view(np.int64)
     w0, w1, w7 = w[0], w[1], w[7]
+    age_bounded = math.isfinite(w7)  # else no age term has a lower bound
     for i in range(B):
         if not _item_ids(candidates[i], topics.shape[0], ids):
             return False
@@ -313,14 +315,16 @@ def learned_top_k_rows(topics, classifier, upload_time, item_part, candidates, p
             cap, floor = 0.0, oldest * w7
         else:  # cap NaN (no bound) if w7 is NaN, or 0 times an infinite age
             cap, floor = oldest * w7, 0.0
-        # first pass: every log-odds before its age term, and the kk-th largest lower bound
-        # of the final log-odds (``floor`` bounds the age term from below)
+        # first pass: every log-odds before its age term and age in days (kept for the
+        # second), and the kk-th largest lower bound of the final log-odds (``floor`` bounds
+        # the age term from below)
         n_low = 0
         for j in range(c):
             item = ids[j]
             lo = _log_odds_before_age(rel[j], w0, w1, item_part[item], classifier[item], cls_weight, user_part)
             before_age[j] = lo
-            if not (_age_days(now[i], upload_time[item]) < 1e300 and math.isfinite(w7)):
+            ages[j] = _age_days(now[i], upload_time[item])
+            if not (ages[j] < 1e300 and age_bounded):
                 continue  # a NaN or infinite age term: no lower bound
             lo += floor
             if lo > 30.0:  # noqa: PLR1730 - the bound of the clamped log-odds
@@ -334,19 +338,18 @@ def learned_top_k_rows(topics, classifier, upload_time, item_part, candidates, p
         filled = 0
         n_scored = 0
         for j in range(c):
-            item = ids[j]
             lo = before_age[j]
             nan_score[j] = False
-            if lo + cap < first_bar:  # stopped before the buffer is full: its age is not read
+            if lo + cap < first_bar:  # below the first pass's bar
                 continue
             pruning = filled == kk and top_lo[kk - 1] > -700.0
             bar = 0.0
             if pruning:
                 last = top_lo[kk - 1]
                 bar = last - 1e-9 * (1.0 + abs(last))
-                if lo + cap < bar:  # stopped by the row's oldest item: its age is not read
+                if lo + cap < bar:  # stopped by the row's oldest item
                     continue
-            days = _age_days(now[i], upload_time[item])
+            days = ages[j]
             if pruning and days < 1e300:
                 lower_log, upper_log = _log1p_bounds(days, y, y_bits)
                 if lo + (upper_log if w7 >= 0.0 else lower_log) * w7 < bar:
